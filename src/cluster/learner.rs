@@ -1,0 +1,165 @@
+//! A learner: one GPU looping pull -> compute -> push, and the account of where its time goes.
+//!
+//! At every instant a learner is doing exactly one [`Activity`], so its five totals add up to the
+//! time it ran. While it waits on several shards at once the activity is chosen by priority:
+//! data or messages on the wire count as communication (pull or push), else a shard applying its
+//! update counts as server update, else it is waiting in shard queues behind other learners.
+//! The learner never schedules anything itself; the algorithm drives it.
+
+use crate::time::SimTime;
+use petgraph::graph::NodeIndex;
+use serde::Serialize;
+
+/// What a learner is doing at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Compute,
+    Pull,
+    Push,
+    ServerUpdate,
+    Wait,
+}
+
+impl Activity {
+    pub const ALL: [Activity; 5] = [
+        Activity::Compute,
+        Activity::Pull,
+        Activity::Push,
+        Activity::ServerUpdate,
+        Activity::Wait,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activity::Compute => "compute",
+            Activity::Pull => "pull",
+            Activity::Push => "push",
+            Activity::ServerUpdate => "server_update",
+            Activity::Wait => "wait",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Nanoseconds spent in each activity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Breakdown {
+    ns: [u64; 5],
+}
+
+impl Breakdown {
+    pub fn get(&self, a: Activity) -> u64 {
+        self.ns[a.index()]
+    }
+
+    pub fn add(&mut self, a: Activity, ns: u64) {
+        self.ns[a.index()] += ns;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ns.iter().sum()
+    }
+}
+
+/// Which part of the loop a learner is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Pulling,
+    Computing,
+    Pushing,
+}
+
+/// A learner's state.
+#[derive(Clone, Debug)]
+pub struct Learner {
+    pub gpu: NodeIndex,
+    pub phase: Phase,
+    /// Messages of the current phase on the wire (requests, parameter slices, gradients, acks).
+    pub in_transfer: u32,
+    /// Requests or gradients of this learner waiting in shard queues.
+    pub queued: u32,
+    /// Shards applying this learner's gradient right now.
+    pub applying: u32,
+    /// Shards that have not yet completed the current phase for this learner.
+    pub pending: u32,
+    /// Version of each shard's slice this learner's parameters came from.
+    pub versions_read: Vec<u64>,
+    /// Completed pull-compute-push iterations.
+    pub iterations: u64,
+    activity: Activity,
+    since: SimTime,
+    breakdown: Breakdown,
+}
+
+/// A finished stretch of one activity, for observers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub activity: Activity,
+    pub start: SimTime,
+    pub end: SimTime,
+}
+
+impl Learner {
+    pub fn new(gpu: NodeIndex, shards: usize) -> Self {
+        Self {
+            gpu,
+            phase: Phase::Pulling,
+            in_transfer: 0,
+            queued: 0,
+            applying: 0,
+            pending: 0,
+            versions_read: vec![0; shards],
+            iterations: 0,
+            activity: Activity::Pull,
+            since: SimTime::ZERO,
+            breakdown: Breakdown::default(),
+        }
+    }
+
+    /// The activity implied by the phase and the counters.
+    pub fn activity(&self) -> Activity {
+        match self.phase {
+            Phase::Computing => Activity::Compute,
+            Phase::Pulling if self.in_transfer > 0 || self.queued == 0 => Activity::Pull,
+            Phase::Pulling => Activity::Wait,
+            Phase::Pushing if self.in_transfer > 0 => Activity::Push,
+            Phase::Pushing if self.applying > 0 => Activity::ServerUpdate,
+            Phase::Pushing if self.queued > 0 => Activity::Wait,
+            Phase::Pushing => Activity::Push,
+        }
+    }
+
+    /// Re-derives the activity after the phase or a counter changed; if it differs from the
+    /// current one, closes the current stretch at `now` and returns it (empty stretches are
+    /// dropped).
+    pub fn update(&mut self, now: SimTime) -> Option<Segment> {
+        let next = self.activity();
+        if next == self.activity {
+            return None;
+        }
+        let closed = self.close(now);
+        self.activity = next;
+        closed
+    }
+
+    /// Closes the current stretch at `now` (the end of the run) and returns it.
+    pub fn close(&mut self, now: SimTime) -> Option<Segment> {
+        let start = self.since;
+        self.since = now;
+        let ns = (now - start).as_nanos();
+        self.breakdown.add(self.activity, ns);
+        (ns > 0).then_some(Segment {
+            activity: self.activity,
+            start,
+            end: now,
+        })
+    }
+
+    pub fn breakdown(&self) -> &Breakdown {
+        &self.breakdown
+    }
+}

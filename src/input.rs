@@ -1,0 +1,426 @@
+//! Reading user-written TOML (scenarios, topologies) with errors a person can act on.
+//!
+//! Input is read in two phases: serde structs with `deny_unknown_fields`, then a `validate()`
+//! of the caller's that lists every problem with its key path. This module turns key paths into
+//! `file:line:column` using the document's spans, and applies `--set key=value` overrides before
+//! deserialising. It must never panic on user input and never write anything.
+
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// Where a problem was found: a place in the file, an override on the command line, or the file
+/// as a whole when the key is absent from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    File { line: usize, column: usize },
+    Override { text: String },
+    Missing,
+}
+
+/// One thing wrong with an input, with the key path it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub origin: Origin,
+    pub message: String,
+}
+
+/// Errors from reading an input file. All are fatal for the command that read it.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file could not be read at all.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML.
+    #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A `--set` argument is malformed.
+    #[error("--set {text}: {message}")]
+    BadOverride { text: String, message: String },
+    /// The document parsed but some keys are wrong; every problem found is listed.
+    #[error("{}", format_problems(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn format_problems(path: &Path, problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match &p.origin {
+            Origin::File { line, column } => {
+                out.push_str(&format!("{}:{line}:{column}: ", path.display()))
+            }
+            Origin::Override { text } => out.push_str(&format!("--set {text}: ")),
+            Origin::Missing => out.push_str(&format!("{}: ", path.display())),
+        }
+        if p.key.is_empty() {
+            out.push_str(&p.message);
+        } else {
+            out.push_str(&format!("key `{}`: {}", p.key, p.message));
+        }
+    }
+    out
+}
+
+/// A `--set key=value` override: the value is read as a TOML value, or as a plain string when
+/// it is not one (so `--set workload.model=mlp` needs no quotes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    pub key: String,
+    pub value: toml::Value,
+    pub text: String,
+}
+
+impl Override {
+    pub fn parse(text: &str) -> Result<Self, InputError> {
+        let bad = |message: &str| InputError::BadOverride {
+            text: text.to_string(),
+            message: message.to_string(),
+        };
+        let (key, raw) = text
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=VALUE, e.g. cluster.learners=8"))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
+            return Err(bad(
+                "the key must be a dotted path such as cluster.learners",
+            ));
+        }
+        let raw = raw.trim();
+        let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+            Ok(mut t) => t
+                .remove("v")
+                .unwrap_or(toml::Value::String(raw.to_string())),
+            Err(_) => toml::Value::String(raw.to_string()),
+        };
+        Ok(Override {
+            key: key.to_string(),
+            value,
+            text: text.to_string(),
+        })
+    }
+}
+
+/// A TOML file as read from disk, kept for locating keys in error messages.
+pub struct Source {
+    path: PathBuf,
+    text: String,
+    doc: toml_edit::Document<String>,
+    overrides: Vec<Override>,
+}
+
+impl Source {
+    pub fn read(path: &Path) -> Result<Self, InputError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_text(path, text)
+    }
+
+    /// `path` is only used to name the document in messages.
+    pub fn from_text(path: &Path, text: String) -> Result<Self, InputError> {
+        let doc = toml_edit::Document::parse(text.clone()).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, column) = line_column(&text, offset);
+            InputError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        Ok(Source {
+            path: path.to_path_buf(),
+            text,
+            doc,
+            overrides: vec![],
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Deserialises the document with `overrides` applied, reporting the first serde error with
+    /// its key path and place.
+    pub fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        overrides: &[Override],
+    ) -> Result<T, InputError> {
+        self.overrides = overrides.to_vec();
+        let mut table: toml::Table =
+            toml::from_str(&self.text).map_err(|e| InputError::Syntax {
+                path: self.path.clone(),
+                line: 1,
+                column: 1,
+                message: e.message().to_string(),
+            })?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = key_path(e.path());
+            let message = e.into_inner().message().to_string();
+            self.invalid(vec![(key, message)])
+        })
+    }
+
+    /// Where `key` (a dotted path, `[i]` for array items) came from: an override naming it or a
+    /// parent of it, else the deepest part of it present in the file.
+    pub fn origin(&self, key: &str) -> Origin {
+        if let Some(o) = self.overrides.iter().rev().find(|o| {
+            key == o.key
+                || key.starts_with(&format!("{}.", o.key))
+                || o.key.starts_with(&format!("{key}."))
+        }) {
+            return Origin::Override {
+                text: o.text.clone(),
+            };
+        }
+        match self.span_of(key) {
+            Some(offset) => {
+                let (line, column) = line_column(&self.text, offset);
+                Origin::File { line, column }
+            }
+            None => Origin::Missing,
+        }
+    }
+
+    /// Turns `(key, message)` pairs from a validation pass into one located error.
+    pub fn invalid(&self, problems: Vec<(String, String)>) -> InputError {
+        InputError::Invalid {
+            path: self.path.clone(),
+            problems: problems
+                .into_iter()
+                .map(|(key, message)| Problem {
+                    origin: self.origin(&key),
+                    key,
+                    message,
+                })
+                .collect(),
+        }
+    }
+
+    fn span_of(&self, key: &str) -> Option<usize> {
+        let mut best = None;
+        let mut item: Option<&toml_edit::Item> = None;
+        let mut table: Option<&dyn toml_edit::TableLike> = Some(self.doc.as_table());
+        for segment in split_key(key) {
+            match segment {
+                Segment::Key(k) => {
+                    let t = table.take()?;
+                    let (k_ref, it) = t.get_key_value(k)?;
+                    best = k_ref.span().map(|s| s.start).or(best);
+                    item = Some(it);
+                }
+                Segment::Index(i) => {
+                    let it = item.take()?;
+                    match it {
+                        toml_edit::Item::ArrayOfTables(a) => {
+                            let t = a.get(i)?;
+                            best = t.span().map(|s| s.start).or(best);
+                            table = Some(t);
+                            continue;
+                        }
+                        toml_edit::Item::Value(toml_edit::Value::Array(a)) => {
+                            let v = a.get(i)?;
+                            best = v.span().map(|s| s.start).or(best);
+                            if let toml_edit::Value::InlineTable(t) = v {
+                                table = Some(t);
+                            }
+                            continue;
+                        }
+                        _ => return best,
+                    }
+                }
+            }
+            if let Some(it) = item {
+                table = it.as_table_like();
+            }
+        }
+        best
+    }
+}
+
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Splits `a.b[2].c` into keys and indices.
+fn split_key(key: &str) -> Vec<Segment<'_>> {
+    let mut out = vec![];
+    for part in key.split('.') {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            out.push(Segment::Key(&rest[..open]));
+            rest = &rest[open..];
+            while let Some(stripped) = rest.strip_prefix('[') {
+                let Some(close) = stripped.find(']') else {
+                    break;
+                };
+                if let Ok(i) = stripped[..close].parse() {
+                    out.push(Segment::Index(i));
+                }
+                rest = &stripped[close + 1..];
+            }
+        } else if !rest.is_empty() {
+            out.push(Segment::Key(rest));
+        }
+    }
+    out
+}
+
+fn key_path(path: &serde_path_to_error::Path) -> String {
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            serde_path_to_error::Segment::Map { key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            serde_path_to_error::Segment::Enum { variant } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(variant);
+            }
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn apply_override(table: &mut toml::Table, o: &Override) -> Result<(), InputError> {
+    let parts: Vec<&str> = o.key.split('.').map(str::trim).collect();
+    let (last, parents) = parts.split_last().ok_or_else(|| InputError::BadOverride {
+        text: o.text.clone(),
+        message: "empty key".into(),
+    })?;
+    let mut current = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(InputError::BadOverride {
+                    text: o.text.clone(),
+                    message: format!("`{}` is not a table", parts[..=depth].join(".")),
+                });
+            }
+        };
+    }
+    current.insert(last.to_string(), o.value.clone());
+    Ok(())
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[allow(dead_code)]
+        name: String,
+        cluster: Cluster,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Cluster {
+        learners: u32,
+    }
+
+    const TEXT: &str = "name = \"x\"\n\n[cluster]\nlearners = 4\n";
+
+    fn source() -> Source {
+        Source::from_text(Path::new("s.toml"), TEXT.to_string()).unwrap()
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let text = TEXT.replace("learners = 4", "learners = \"four\"");
+        let mut s = Source::from_text(Path::new("s.toml"), text).unwrap();
+        let err = s.deserialize::<Doc>(&[]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("s.toml:4:1: key `cluster.learners`: invalid type"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = TEXT.replace("learners = 4", "learners = 4\nlerners = 5");
+        let mut s = Source::from_text(Path::new("s.toml"), text).unwrap();
+        let err = s.deserialize::<Doc>(&[]).unwrap_err().to_string();
+        assert!(err.contains("s.toml:5:1"), "{err}");
+        assert!(err.contains("unknown field `lerners`"), "{err}");
+    }
+
+    #[test]
+    fn override_replaces_value_and_is_blamed() {
+        let mut s = source();
+        let o = Override::parse("cluster.learners=9").unwrap();
+        let doc: Doc = s.deserialize(&[o]).unwrap();
+        assert_eq!(doc.cluster.learners, 9);
+        let o = Override::parse("cluster.learners=lots").unwrap();
+        let err = s.deserialize::<Doc>(&[o]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("--set cluster.learners=lots: key `cluster.learners`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let err = Source::from_text(Path::new("s.toml"), "a = \n[b\n".into())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.starts_with("s.toml:2:"), "{err}");
+        assert!(err.contains("unclosed table"), "{err}");
+    }
+
+    #[test]
+    fn override_needs_equals() {
+        assert!(Override::parse("cluster.learners").is_err());
+        assert_eq!(
+            Override::parse("workload.model=mlp").unwrap().value,
+            toml::Value::String("mlp".into())
+        );
+    }
+}

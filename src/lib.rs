@@ -1,0 +1,19 @@
+//! asgd-sim: a discrete-event simulator of asynchronous SGD on HPC machines.
+//!
+//! Data flows one way: a [`scenario`] (checked input) names a [`machine`] (topology, network,
+//! devices), a [`workload`] (model, data) and an [`algorithm`]; [`run`] places the [`cluster`]
+//! roles on the machine and drives the algorithm on the [`engine`]; [`report`] turns what was
+//! measured into files and tables.
+
+pub mod algorithm;
+pub mod cluster;
+pub mod engine;
+pub mod input;
+pub mod machine;
+pub mod observe;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod stats;
+pub mod time;
+pub mod workload;

@@ -1,0 +1,247 @@
+//! Flow-level network: each transfer is a flow along its routed channels; concurrent flows share
+//! each channel according to a [`SharingPolicy`] (max-min fairness by default), recomputed
+//! whenever a flow starts or ends.
+//!
+//! A flow first spends its route's latency in flight without using bandwidth, then competes for
+//! bandwidth until its bytes are through: alone on an idle path it takes exactly
+//! `latency + ceil(bytes / bottleneck bandwidth)` ns. The network tells its owner when it next
+//! needs attention ([`Network::next_event_time`]); the owner calls [`Network::advance`] then.
+//! It never schedules events itself and never draws random numbers.
+
+pub mod maxmin;
+
+pub use maxmin::MaxMin;
+
+use crate::machine::topology::{ChannelId, Route};
+use crate::time::{SimDuration, SimTime};
+use std::collections::BTreeMap;
+
+/// How concurrent flows divide channel capacity. Open for other models (e.g. with TCP window
+/// bounds); must be deterministic.
+pub trait SharingPolicy {
+    /// Writes each flow's rate (bytes per ns) given the channel capacities and the flows' paths.
+    fn share(&self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]);
+}
+
+/// Identifies a flow for its whole life; ids are handed out in increasing order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowId(pub u64);
+
+#[derive(Clone, Debug)]
+struct Flow {
+    channels: Vec<u32>,
+    bytes: u64,
+    /// Bytes not yet through, as of `Network::last`.
+    remaining: f64,
+    /// When the latency phase ends and the flow starts to use bandwidth.
+    active_at: SimTime,
+    rate: f64,
+    /// Whether `rate` has been set since the flow activated.
+    rated: bool,
+    /// When the flow completes at its current rate.
+    finish_at: SimTime,
+}
+
+impl Flow {
+    /// Whether the flow has completed by `t`: past its latency and either carrying nothing or
+    /// through its bytes at its current rate.
+    fn done_by(&self, t: SimTime) -> bool {
+        self.active_at <= t
+            && (self.bytes == 0 || self.channels.is_empty() || (self.rated && self.finish_at <= t))
+    }
+}
+
+/// The flows in progress on a machine's channels.
+pub struct Network<P: SharingPolicy = MaxMin> {
+    capacities: Vec<f64>,
+    policy: P,
+    flows: BTreeMap<FlowId, Flow>,
+    next_id: u64,
+    last: SimTime,
+    /// Bytes delivered by completed flows; with `bytes_started` for conservation checks.
+    bytes_delivered: u64,
+    bytes_started: u64,
+    scratch_rates: Vec<f64>,
+}
+
+impl Network<MaxMin> {
+    /// A max-min fair network over channels of the given capacities (bytes per ns = GB/s).
+    pub fn new(capacities: Vec<f64>) -> Self {
+        Self::with_policy(capacities, MaxMin)
+    }
+}
+
+impl<P: SharingPolicy> Network<P> {
+    pub fn with_policy(capacities: Vec<f64>, policy: P) -> Self {
+        Self {
+            capacities,
+            policy,
+            flows: BTreeMap::new(),
+            next_id: 0,
+            last: SimTime::ZERO,
+            bytes_delivered: 0,
+            bytes_started: 0,
+            scratch_rates: vec![],
+        }
+    }
+
+    /// Starts a transfer of `bytes` along `route` at `now` (which must not be before the last
+    /// call). Returns its id; the owner learns of its end from [`Network::advance`].
+    pub fn start_flow(&mut self, now: SimTime, route: &Route, bytes: u64) -> FlowId {
+        self.progress_to(now);
+        let id = FlowId(self.next_id);
+        self.next_id += 1;
+        let active_at = now + route.latency;
+        let flow = Flow {
+            channels: route.channels.iter().map(|c: &ChannelId| c.0).collect(),
+            bytes,
+            remaining: bytes as f64,
+            active_at,
+            rate: 0.0,
+            rated: false,
+            finish_at: active_at,
+        };
+        self.bytes_started += bytes;
+        self.flows.insert(id, flow);
+        // A flow in its latency phase uses no bandwidth, so shares change only when it
+        // activates; a zero-byte or empty-path flow just finishes after its latency.
+        id
+    }
+
+    /// The next time something changes inside the network: a flow activates or completes.
+    pub fn next_event_time(&self) -> Option<SimTime> {
+        self.flows
+            .values()
+            .map(|f| {
+                if f.active_at > self.last || !f.rated {
+                    f.active_at
+                } else {
+                    f.finish_at
+                }
+            })
+            .min()
+    }
+
+    /// Moves the network to `now`, appending the flows that completed at or before `now` to
+    /// `done` in (completion time, id) order, and recomputing shares if the set of flows using
+    /// bandwidth changed.
+    pub fn advance(&mut self, now: SimTime, done: &mut Vec<FlowId>) {
+        // Process changes in time order: each activation or completion may change the others'
+        // rates, so step through them one instant at a time.
+        while let Some(t) = self.next_event_time() {
+            if t > now {
+                break;
+            }
+            self.progress_to(t);
+            let mut finished: Vec<FlowId> = self
+                .flows
+                .iter()
+                .filter(|(_, f)| f.done_by(t))
+                .map(|(&id, _)| id)
+                .collect();
+            finished.sort_unstable();
+            for id in &finished {
+                if let Some(f) = self.flows.remove(id) {
+                    self.bytes_delivered += f.bytes;
+                }
+            }
+            done.extend(finished);
+            self.reshare(t);
+        }
+        self.progress_to(now);
+    }
+
+    /// Drains bytes at the current rates from `self.last` to `t`.
+    fn progress_to(&mut self, t: SimTime) {
+        if t <= self.last {
+            return;
+        }
+        for f in self.flows.values_mut() {
+            if f.rate > 0.0 {
+                let from = self.last.max(f.active_at);
+                if t > from {
+                    let dt = (t - from).as_nanos() as f64;
+                    // Never reach zero before the scheduled finish: rounding up the finish time
+                    // makes the float drain slightly ahead of the integer clock.
+                    f.remaining = (f.remaining - f.rate * dt).max(if t < f.finish_at {
+                        f64::MIN_POSITIVE
+                    } else {
+                        0.0
+                    });
+                }
+            }
+        }
+        self.last = t;
+    }
+
+    /// Recomputes the shares of the flows past their latency phase.
+    fn reshare(&mut self, now: SimTime) {
+        let active: Vec<FlowId> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.active_at <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        let paths: Vec<&[u32]> = active
+            .iter()
+            .map(|id| self.flows[id].channels.as_slice())
+            .collect();
+        self.scratch_rates.clear();
+        self.scratch_rates.resize(active.len(), 0.0);
+        self.policy
+            .share(&self.capacities, &paths, &mut self.scratch_rates);
+        for (i, id) in active.iter().enumerate() {
+            let rate = self.scratch_rates[i];
+            if let Some(f) = self.flows.get_mut(id) {
+                // A flow whose rate did not change keeps its finish time, so an undisturbed
+                // transfer ends exactly at latency + ceil(bytes / rate).
+                if !f.rated || rate != f.rate {
+                    f.rated = true;
+                    f.rate = rate;
+                    f.finish_at = if rate.is_infinite() {
+                        now
+                    } else {
+                        now + SimDuration::from_nanos_ceil(f.remaining / rate)
+                    };
+                }
+            }
+        }
+    }
+
+    /// Flows in progress (in latency or transferring).
+    pub fn flow_count(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Current rate of a flow, bytes per ns (0 while in its latency phase).
+    pub fn rate(&self, id: FlowId) -> Option<f64> {
+        self.flows.get(&id).map(|f| f.rate)
+    }
+
+    /// Sum of the rates of the flows crossing each channel, bytes per ns.
+    pub fn channel_loads(&self) -> Vec<f64> {
+        let mut load = vec![0.0; self.capacities.len()];
+        for f in self.flows.values() {
+            if f.rate.is_finite() {
+                for &c in &f.channels {
+                    load[c as usize] += f.rate;
+                }
+            }
+        }
+        load
+    }
+
+    pub fn capacities(&self) -> &[f64] {
+        &self.capacities
+    }
+
+    /// (bytes of flows started, bytes of flows completed).
+    pub fn byte_totals(&self) -> (u64, u64) {
+        (self.bytes_started, self.bytes_delivered)
+    }
+
+    /// Bytes not yet delivered of flows in progress (fractional while transferring).
+    pub fn bytes_in_flight(&self) -> f64 {
+        self.flows.values().map(|f| f.remaining).sum()
+    }
+}

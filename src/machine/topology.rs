@@ -1,0 +1,567 @@
+//! A machine as a graph: nodes (CPU sockets and cores, PCIe root complexes and switches, GPUs,
+//! NICs, network switches) joined by full-duplex links with a bandwidth per direction and a
+//! latency. Routes between nodes are shortest paths by latency, computed with petgraph and
+//! always the same for the same graph.
+//!
+//! A topology is built only through [`TopologyBuilder`], which checks it, so every `Topology`
+//! is connected where it matters: each GPU can reach a host core. Readers of files and the
+//! generators both end in the builder.
+
+pub mod file;
+pub mod generators;
+
+use crate::time::SimDuration;
+use petgraph::graph::{EdgeIndex, NodeIndex, UnGraph};
+use petgraph::visit::EdgeRef;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// What a node is. Closed set: the machine model knows each kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    CpuSocket,
+    CpuCore,
+    PcieRoot,
+    PcieSwitch,
+    Gpu,
+    Nic,
+    NetSwitch,
+    NvlinkSwitch,
+}
+
+impl NodeKind {
+    pub const ALL: [NodeKind; 8] = [
+        NodeKind::CpuSocket,
+        NodeKind::CpuCore,
+        NodeKind::PcieRoot,
+        NodeKind::PcieSwitch,
+        NodeKind::Gpu,
+        NodeKind::Nic,
+        NodeKind::NetSwitch,
+        NodeKind::NvlinkSwitch,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::CpuSocket => "cpu-socket",
+            NodeKind::CpuCore => "cpu-core",
+            NodeKind::PcieRoot => "pcie-root",
+            NodeKind::PcieSwitch => "pcie-switch",
+            NodeKind::Gpu => "gpu",
+            NodeKind::Nic => "nic",
+            NodeKind::NetSwitch => "net-switch",
+            NodeKind::NvlinkSwitch => "nvlink-switch",
+        }
+    }
+}
+
+/// A GPU's compute capability.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GpuSpec {
+    /// Peak FP32 throughput, TFLOP/s.
+    pub peak_tflops: f64,
+    /// Device memory, GB.
+    pub memory_gb: f64,
+}
+
+/// A host core's ability to apply parameter updates.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CoreSpec {
+    /// Memory bandwidth one core can draw on, GB/s (1 GB = 1e9 bytes).
+    pub memory_bandwidth_gb_per_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Node {
+    pub id: String,
+    pub kind: NodeKind,
+    /// Class name from the topology file (e.g. "gk210"), for display.
+    pub class: Option<String>,
+    pub gpu: Option<GpuSpec>,
+    pub core: Option<CoreSpec>,
+}
+
+/// A full-duplex link: the bandwidth holds in each direction separately.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Link {
+    /// Bandwidth per direction, GB/s (1 GB = 1e9 bytes).
+    pub bandwidth_gb_per_s: f64,
+    pub latency_ns: u64,
+    /// Class name from the topology file (e.g. "pcie-gen3-x16"), for display.
+    pub class: Option<String>,
+}
+
+/// One direction of one link: the unit the network shares. Channel `2e` carries edge `e` from
+/// its first node to its second, channel `2e + 1` the other way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChannelId(pub u32);
+
+/// The channels a transfer crosses, in order, and the sum of their latencies.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Route {
+    pub channels: Vec<ChannelId>,
+    pub latency: SimDuration,
+}
+
+/// Problems found while building a topology, each with the key path it concerns.
+pub type TopologyProblems = Vec<(String, String)>;
+
+/// A checked machine graph.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    name: String,
+    description: String,
+    graph: UnGraph<Node, Link>,
+    by_id: HashMap<String, NodeIndex>,
+}
+
+impl Topology {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    pub fn node(&self, n: NodeIndex) -> &Node {
+        &self.graph[n]
+    }
+
+    pub fn find(&self, id: &str) -> Option<NodeIndex> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn link_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// Nodes of one kind, in declaration order.
+    pub fn nodes_of(&self, kind: NodeKind) -> Vec<NodeIndex> {
+        self.graph
+            .node_indices()
+            .filter(|&n| self.graph[n].kind == kind)
+            .collect()
+    }
+
+    pub fn gpus(&self) -> Vec<NodeIndex> {
+        self.nodes_of(NodeKind::Gpu)
+    }
+
+    pub fn cores(&self) -> Vec<NodeIndex> {
+        self.nodes_of(NodeKind::CpuCore)
+    }
+
+    /// The socket a core hangs off, if it is linked to one.
+    pub fn socket_of(&self, core: NodeIndex) -> Option<NodeIndex> {
+        self.graph
+            .neighbors(core)
+            .filter(|&n| self.graph[n].kind == NodeKind::CpuSocket)
+            .min()
+    }
+
+    /// Number of channels (two per link).
+    pub fn channel_count(&self) -> usize {
+        2 * self.graph.edge_count()
+    }
+
+    /// Capacity of each channel in bytes per nanosecond (= GB/s), indexed by `ChannelId`.
+    pub fn channel_capacities(&self) -> Vec<f64> {
+        self.graph
+            .edge_indices()
+            .flat_map(|e| {
+                let bw = self.graph[e].bandwidth_gb_per_s;
+                [bw, bw]
+            })
+            .collect()
+    }
+
+    /// The link and direction a channel belongs to: (link, from, to).
+    pub fn channel_ends(&self, c: ChannelId) -> (&Link, NodeIndex, NodeIndex) {
+        let e = EdgeIndex::new(c.0 as usize / 2);
+        let (a, b) = self
+            .graph
+            .edge_endpoints(e)
+            .unwrap_or((NodeIndex::new(0), NodeIndex::new(0)));
+        let link = &self.graph[e];
+        if c.0 % 2 == 0 {
+            (link, a, b)
+        } else {
+            (link, b, a)
+        }
+    }
+
+    /// The route from `src` to `dst` with the fewest hops (least latency among those), or None
+    /// if unreachable. Fewest hops first, as switched fabrics route: a direct NVLink beats a
+    /// two-hop PCIe detour even when its latency is higher.
+    pub fn route(&self, src: NodeIndex, dst: NodeIndex) -> Option<Route> {
+        if src == dst {
+            return Some(Route {
+                channels: vec![],
+                latency: SimDuration::ZERO,
+            });
+        }
+        // Cost: a hop outweighs any latency, and latency breaks ties between equal hop counts.
+        let (_, nodes) = petgraph::algo::astar(
+            &self.graph,
+            src,
+            |n| n == dst,
+            |e| (1u64 << 40).saturating_add(e.weight().latency_ns),
+            |_| 0,
+        )?;
+        let mut channels = Vec::with_capacity(nodes.len().saturating_sub(1));
+        let mut latency = 0u64;
+        for pair in nodes.windows(2) {
+            let (from, to) = (pair[0], pair[1]);
+            // Among parallel links pick the lowest index, so the choice is stable.
+            let edge = self
+                .graph
+                .edges_connecting(from, to)
+                .min_by_key(|e| (e.weight().latency_ns, e.id()))?;
+            let (a, _) = self.graph.edge_endpoints(edge.id())?;
+            let dir = u32::from(a != from);
+            channels.push(ChannelId(2 * edge.id().index() as u32 + dir));
+            latency += edge.weight().latency_ns;
+        }
+        Some(Route {
+            channels,
+            latency: SimDuration::from_nanos(latency),
+        })
+    }
+
+    /// Graphviz DOT: one node per device, shaped by kind, one edge per link labelled with its
+    /// bandwidth and latency.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "graph \"{}\" {{", escape(&self.name));
+        let _ = writeln!(out, "  graph [rankdir=TB, fontname=\"Helvetica\"];");
+        let _ = writeln!(out, "  node [fontname=\"Helvetica\", fontsize=10];");
+        let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=8];");
+        for n in self.graph.node_indices() {
+            let node = &self.graph[n];
+            let (shape, color) = match node.kind {
+                NodeKind::CpuSocket => ("box3d", "lightblue"),
+                NodeKind::CpuCore => ("circle", "lightcyan"),
+                NodeKind::PcieRoot => ("house", "khaki"),
+                NodeKind::PcieSwitch => ("diamond", "lightyellow"),
+                NodeKind::Gpu => ("box", "palegreen"),
+                NodeKind::Nic => ("cds", "mistyrose"),
+                NodeKind::NetSwitch => ("octagon", "pink"),
+                NodeKind::NvlinkSwitch => ("hexagon", "plum"),
+            };
+            let mut label = format!("{}\\n{}", escape(&node.id), node.kind.name());
+            if let Some(g) = &node.gpu {
+                let _ = write!(label, "\\n{} TFLOP/s", g.peak_tflops);
+            }
+            let _ = writeln!(
+                out,
+                "  \"{}\" [label=\"{}\", shape={}, style=filled, fillcolor={}];",
+                escape(&node.id),
+                label,
+                shape,
+                color
+            );
+        }
+        for e in self.graph.edge_references() {
+            let l = e.weight();
+            let _ = writeln!(
+                out,
+                "  \"{}\" -- \"{}\" [label=\"{} GB/s\\n{} ns\"];",
+                escape(&self.graph[e.source()].id),
+                escape(&self.graph[e.target()].id),
+                l.bandwidth_gb_per_s,
+                l.latency_ns
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// A one-paragraph human summary.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "{}: {} nodes, {} links",
+            self.name,
+            self.node_count(),
+            self.link_count()
+        );
+        for kind in NodeKind::ALL {
+            let n = self.nodes_of(kind).len();
+            if n > 0 {
+                let _ = write!(out, ", {n} {}", kind.name());
+            }
+        }
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Builds a topology and checks it. Problems are collected, not returned at the first one, so a
+/// user sees everything wrong with a file at once.
+pub struct TopologyBuilder {
+    name: String,
+    description: String,
+    graph: UnGraph<Node, Link>,
+    by_id: HashMap<String, NodeIndex>,
+    problems: TopologyProblems,
+}
+
+impl TopologyBuilder {
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            graph: UnGraph::default(),
+            by_id: HashMap::new(),
+            problems: vec![],
+        }
+    }
+
+    pub fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.problems.push((key.into(), message.into()));
+    }
+
+    /// Adds a node; `key` names where it was declared, for messages.
+    pub fn node(&mut self, key: &str, node: Node) -> Option<NodeIndex> {
+        if node.id.is_empty() {
+            self.problem(format!("{key}.id"), "a node id must not be empty");
+            return None;
+        }
+        if self.by_id.contains_key(&node.id) {
+            self.problem(
+                format!("{key}.id"),
+                format!("duplicate node id `{}`; ids must be unique", node.id),
+            );
+            return None;
+        }
+        match node.kind {
+            NodeKind::Gpu => match &node.gpu {
+                Some(g) if g.peak_tflops.is_finite() && g.peak_tflops > 0.0 => {}
+                Some(g) => self.problem(
+                    format!("{key}.peak_tflops"),
+                    format!(
+                        "must be a positive number of TFLOP/s, got {}",
+                        g.peak_tflops
+                    ),
+                ),
+                None => self.problem(
+                    format!("{key}.peak_tflops"),
+                    "a gpu needs peak_tflops (its FP32 peak, TFLOP/s)",
+                ),
+            },
+            NodeKind::CpuCore => match &node.core {
+                Some(c)
+                    if c.memory_bandwidth_gb_per_s.is_finite()
+                        && c.memory_bandwidth_gb_per_s > 0.0 => {}
+                Some(c) => self.problem(
+                    format!("{key}.memory_bandwidth_gb_per_s"),
+                    format!(
+                        "must be a positive number of GB/s, got {}",
+                        c.memory_bandwidth_gb_per_s
+                    ),
+                ),
+                None => self.problem(
+                    format!("{key}.memory_bandwidth_gb_per_s"),
+                    "a cpu-core needs memory_bandwidth_gb_per_s (GB/s it can stream)",
+                ),
+            },
+            _ => {}
+        }
+        let id = node.id.clone();
+        let n = self.graph.add_node(node);
+        self.by_id.insert(id, n);
+        Some(n)
+    }
+
+    /// Adds a link between two declared nodes.
+    pub fn link(&mut self, key: &str, a: &str, b: &str, link: Link) {
+        let mut ok = true;
+        if !(link.bandwidth_gb_per_s.is_finite() && link.bandwidth_gb_per_s > 0.0) {
+            self.problem(
+                format!("{key}.bandwidth_gb_per_s"),
+                format!(
+                    "bandwidth must be a positive number of GB/s, got {}",
+                    link.bandwidth_gb_per_s
+                ),
+            );
+            ok = false;
+        }
+        let ends: Vec<Option<NodeIndex>> = [a, b]
+            .iter()
+            .map(|id| {
+                let found = self.by_id.get(*id).copied();
+                if found.is_none() {
+                    self.problems.push((
+                        format!("{key}.between"),
+                        format!("unknown node `{id}`; declare it under `nodes` first"),
+                    ));
+                }
+                found
+            })
+            .collect();
+        if let (Some(x), Some(y)) = (ends[0], ends[1]) {
+            if x == y {
+                self.problem(
+                    format!("{key}.between"),
+                    format!("a link must join two different nodes, got `{a}` twice"),
+                );
+            } else if ok {
+                self.graph.add_edge(x, y, link);
+            }
+        }
+    }
+
+    pub fn has(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Checks the whole graph and returns it, or every problem found.
+    pub fn build(mut self) -> Result<Topology, TopologyProblems> {
+        let cores: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|&n| self.graph[n].kind == NodeKind::CpuCore)
+            .collect();
+        let gpus: Vec<NodeIndex> = self
+            .graph
+            .node_indices()
+            .filter(|&n| self.graph[n].kind == NodeKind::Gpu)
+            .collect();
+        if self.problems.is_empty() {
+            if gpus.is_empty() {
+                self.problem("nodes", "the machine has no node of kind `gpu`");
+            }
+            if cores.is_empty() {
+                self.problem(
+                    "nodes",
+                    "the machine has no node of kind `cpu-core` to run parameter-server shards",
+                );
+            }
+            let components = petgraph::algo::kosaraju_scc(&self.graph);
+            let mut component = vec![0usize; self.graph.node_count()];
+            for (i, c) in components.iter().enumerate() {
+                for n in c {
+                    component[n.index()] = i;
+                }
+            }
+            for &g in &gpus {
+                if !cores
+                    .iter()
+                    .any(|&c| component[c.index()] == component[g.index()])
+                {
+                    let id = self.graph[g].id.clone();
+                    self.problem(
+                        "links",
+                        format!("gpu `{id}` is not connected to the host: no path of links from it to any cpu-core"),
+                    );
+                }
+            }
+        }
+        if self.problems.is_empty() {
+            Ok(Topology {
+                name: self.name,
+                description: self.description,
+                graph: self.graph,
+                by_id: self.by_id,
+            })
+        } else {
+            Err(self.problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(id: &str) -> Node {
+        Node {
+            id: id.into(),
+            kind: NodeKind::Gpu,
+            class: None,
+            gpu: Some(GpuSpec {
+                peak_tflops: 1.0,
+                memory_gb: 1.0,
+            }),
+            core: None,
+        }
+    }
+
+    fn core(id: &str) -> Node {
+        Node {
+            id: id.into(),
+            kind: NodeKind::CpuCore,
+            class: None,
+            gpu: None,
+            core: Some(CoreSpec {
+                memory_bandwidth_gb_per_s: 10.0,
+            }),
+        }
+    }
+
+    fn link(bw: f64, lat: u64) -> Link {
+        Link {
+            bandwidth_gb_per_s: bw,
+            latency_ns: lat,
+            class: None,
+        }
+    }
+
+    #[test]
+    fn route_directions_and_latency() {
+        let mut b = TopologyBuilder::new("t", "");
+        b.node("n0", core("c"));
+        b.node("n1", gpu("g"));
+        b.node(
+            "n2",
+            Node {
+                id: "s".into(),
+                kind: NodeKind::PcieSwitch,
+                class: None,
+                gpu: None,
+                core: None,
+            },
+        );
+        b.link("l0", "c", "s", link(10.0, 100));
+        b.link("l1", "s", "g", link(5.0, 50));
+        let t = b.build().unwrap();
+        let (c, g) = (t.find("c").unwrap(), t.find("g").unwrap());
+        let up = t.route(g, c).unwrap();
+        let down = t.route(c, g).unwrap();
+        assert_eq!(down.channels, vec![ChannelId(0), ChannelId(2)]);
+        assert_eq!(up.channels, vec![ChannelId(3), ChannelId(1)]);
+        assert_eq!(up.latency.as_nanos(), 150);
+        assert_eq!(t.channel_capacities(), vec![10.0, 10.0, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn disconnected_gpu_is_reported() {
+        let mut b = TopologyBuilder::new("t", "");
+        b.node("n0", core("c"));
+        b.node("n1", gpu("g"));
+        let err = b.build().unwrap_err();
+        assert!(err[0].1.contains("gpu `g` is not connected"), "{err:?}");
+    }
+
+    #[test]
+    fn negative_bandwidth_and_unknown_node_are_reported() {
+        let mut b = TopologyBuilder::new("t", "");
+        b.node("n0", core("c"));
+        b.node("n1", gpu("g"));
+        b.link("links[0]", "c", "g", link(-1.0, 0));
+        b.link("links[1]", "c", "nope", link(1.0, 0));
+        let err = b.build().unwrap_err();
+        assert_eq!(err.len(), 2, "{err:?}");
+        assert_eq!(err[0].0, "links[0].bandwidth_gb_per_s");
+        assert!(err[1].1.contains("unknown node `nope`"));
+    }
+}

@@ -1,0 +1,281 @@
+//! The topology file format (TOML). Constants are stated once, in named classes, each with a
+//! comment naming its source; nodes and links refer to a class and may override any attribute.
+//!
+//! ```toml
+//! name = "example"
+//! [node_class.gk210]
+//! kind = "gpu"
+//! peak_tflops = 2.8          # source
+//! [link_class.pcie-gen3-x16]
+//! bandwidth_gb_per_s = 12.0  # source
+//! latency_ns = 150
+//! nodes = [ { id = "gpu0", class = "gk210" } ]
+//! links = [ { between = ["gpu0", "sw0"], class = "pcie-gen3-x16" } ]
+//! ```
+//!
+//! Reading is two-phase: serde structs that reject unknown keys, then [`TopologyBuilder`]'s
+//! checks, every problem reported with its key path and line.
+
+use super::{CoreSpec, GpuSpec, Link, Node, NodeKind, Topology, TopologyBuilder};
+use crate::input::{InputError, Source};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Topologies shipped inside the binary, usable as `builtin:NAME` anywhere.
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "power8-k80",
+    include_str!("../../../topologies/power8-k80.toml"),
+)];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologyFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub node_class: BTreeMap<String, NodeAttrs>,
+    #[serde(default)]
+    pub link_class: BTreeMap<String, LinkAttrs>,
+    pub nodes: Vec<NodeEntry>,
+    #[serde(default)]
+    pub links: Vec<LinkEntry>,
+}
+
+/// Attributes of a node, all optional so that a class and a node can each give some.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeAttrs {
+    pub kind: Option<NodeKind>,
+    /// GPU FP32 peak, TFLOP/s.
+    pub peak_tflops: Option<f64>,
+    /// GPU memory, GB.
+    pub memory_gb: Option<f64>,
+    /// Host core memory bandwidth, GB/s.
+    pub memory_bandwidth_gb_per_s: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub id: String,
+    pub class: Option<String>,
+    pub kind: Option<NodeKind>,
+    pub peak_tflops: Option<f64>,
+    pub memory_gb: Option<f64>,
+    pub memory_bandwidth_gb_per_s: Option<f64>,
+}
+
+impl NodeEntry {
+    fn attrs(&self) -> NodeAttrs {
+        NodeAttrs {
+            kind: self.kind,
+            peak_tflops: self.peak_tflops,
+            memory_gb: self.memory_gb,
+            memory_bandwidth_gb_per_s: self.memory_bandwidth_gb_per_s,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkAttrs {
+    /// Bandwidth per direction, GB/s.
+    pub bandwidth_gb_per_s: Option<f64>,
+    /// One-way latency, ns.
+    pub latency_ns: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkEntry {
+    pub between: [String; 2],
+    pub class: Option<String>,
+    pub bandwidth_gb_per_s: Option<f64>,
+    pub latency_ns: Option<f64>,
+}
+
+/// Reads a topology from `builtin:NAME` or a file path.
+pub fn load(spec: &str) -> Result<Topology, InputError> {
+    let mut source = match spec.strip_prefix("builtin:") {
+        Some(name) => {
+            let text = BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string())
+                .ok_or_else(|| InputError::Invalid {
+                    path: spec.into(),
+                    problems: vec![crate::input::Problem {
+                        key: String::new(),
+                        origin: crate::input::Origin::Missing,
+                        message: format!(
+                            "no built-in topology `{name}`; built-ins: {}",
+                            BUILTIN
+                                .iter()
+                                .map(|(n, _)| *n)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }],
+                })?;
+            Source::from_text(Path::new(spec), text)?
+        }
+        None => Source::read(Path::new(spec))?,
+    };
+    let file: TopologyFile = source.deserialize(&[])?;
+    file.build().map_err(|problems| source.invalid(problems))
+}
+
+impl TopologyFile {
+    /// Resolves classes and builds the checked topology.
+    pub fn build(&self) -> Result<Topology, Vec<(String, String)>> {
+        let mut b = TopologyBuilder::new(&self.name, &self.description);
+        for (i, entry) in self.nodes.iter().enumerate() {
+            let key = format!("nodes[{i}]");
+            let class = match &entry.class {
+                Some(c) => match self.node_class.get(c) {
+                    Some(attrs) => attrs.clone(),
+                    None => {
+                        b.problem(
+                            format!("{key}.class"),
+                            format!(
+                                "unknown node class `{c}`; declared: {}",
+                                names(&self.node_class)
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                None => NodeAttrs::default(),
+            };
+            let a = &entry.attrs();
+            let Some(kind) = a.kind.or(class.kind) else {
+                b.problem(
+                    format!("{key}.kind"),
+                    format!(
+                        "node `{}` has no kind; give `kind` or a `class` that has one ({})",
+                        entry.id,
+                        kinds()
+                    ),
+                );
+                continue;
+            };
+            let peak = a.peak_tflops.or(class.peak_tflops);
+            let mem_bw = a
+                .memory_bandwidth_gb_per_s
+                .or(class.memory_bandwidth_gb_per_s);
+            let node = Node {
+                id: entry.id.clone(),
+                kind,
+                class: entry.class.clone(),
+                gpu: (kind == NodeKind::Gpu)
+                    .then_some(())
+                    .and(peak)
+                    .map(|p| GpuSpec {
+                        peak_tflops: p,
+                        memory_gb: a.memory_gb.or(class.memory_gb).unwrap_or(0.0),
+                    }),
+                core: (kind == NodeKind::CpuCore)
+                    .then_some(())
+                    .and(mem_bw)
+                    .map(|m| CoreSpec {
+                        memory_bandwidth_gb_per_s: m,
+                    }),
+            };
+            b.node(&key, node);
+        }
+        for (i, entry) in self.links.iter().enumerate() {
+            let key = format!("links[{i}]");
+            let class = match &entry.class {
+                Some(c) => match self.link_class.get(c) {
+                    Some(attrs) => attrs.clone(),
+                    None => {
+                        b.problem(
+                            format!("{key}.class"),
+                            format!(
+                                "unknown link class `{c}`; declared: {}",
+                                names(&self.link_class)
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                None => LinkAttrs::default(),
+            };
+            let Some(bw) = entry.bandwidth_gb_per_s.or(class.bandwidth_gb_per_s) else {
+                b.problem(
+                    format!("{key}.bandwidth_gb_per_s"),
+                    "a link needs bandwidth_gb_per_s (GB/s per direction), directly or from its class",
+                );
+                continue;
+            };
+            let latency = entry.latency_ns.or(class.latency_ns).unwrap_or(0.0);
+            if !(latency.is_finite() && latency >= 0.0) {
+                b.problem(
+                    format!("{key}.latency_ns"),
+                    format!("latency must be a non-negative number of ns, got {latency}"),
+                );
+                continue;
+            }
+            b.link(
+                &key,
+                &entry.between[0],
+                &entry.between[1],
+                Link {
+                    bandwidth_gb_per_s: bw,
+                    latency_ns: latency.round() as u64,
+                    class: entry.class.clone(),
+                },
+            );
+        }
+        b.build()
+    }
+}
+
+fn names<V>(m: &BTreeMap<String, V>) -> String {
+    if m.is_empty() {
+        "none".into()
+    } else {
+        m.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn kinds() -> String {
+    NodeKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_power8_k80_has_the_paper_machine() {
+        let t = load("builtin:power8-k80").unwrap();
+        assert_eq!(t.gpus().len(), 16);
+        assert_eq!(t.cores().len(), 24);
+        assert_eq!(t.nodes_of(NodeKind::CpuSocket).len(), 2);
+        // Two GPUs per board switch, boards joined by a binary tree of switches: 8 board
+        // switches plus 4 + 2 + 1 tree switches.
+        assert_eq!(t.nodes_of(NodeKind::PcieSwitch).len(), 15);
+        for g in t.gpus() {
+            for c in t.cores() {
+                assert!(t.route(g, c).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_class_is_reported_with_line() {
+        let text = "name = \"x\"\nnodes = [\n  { id = \"a\", class = \"nope\" },\n]\n";
+        let mut s = Source::from_text(Path::new("t.toml"), text.into()).unwrap();
+        let f: TopologyFile = s.deserialize(&[]).unwrap();
+        let err = s.invalid(f.build().unwrap_err()).to_string();
+        assert!(err.starts_with("t.toml:3:"), "{err}");
+        assert!(err.contains("unknown node class `nope`"), "{err}");
+    }
+}

@@ -1,0 +1,266 @@
+//! The `asgd-sim` command line: parse, run, print the error chain, return an exit code
+//! (0 success, 1 failure while running or writing, 2 bad input).
+
+use anyhow::Context as _;
+use asgd_sim::input::{InputError, Override};
+use asgd_sim::machine::topology::generators::Generator;
+use asgd_sim::machine::topology::{Topology, file as topology_file};
+use asgd_sim::observe::Observer;
+use asgd_sim::report::output::{OutputDir, write_atomic};
+use asgd_sim::report::{table, trace::TraceRecorder};
+use asgd_sim::time::SimTime;
+use asgd_sim::{run, scenario, workload};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "asgd-sim",
+    version,
+    about = "Discrete-event simulator of asynchronous SGD on HPC machines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario and write summary.json to the output directory.
+    Run {
+        /// Scenario file, or builtin:paper-cifar10 / builtin:paper-nlc.
+        scenario: String,
+        /// Output directory [default: runs/<scenario name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scenario key, e.g. --set cluster.learners=8 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Also write the event timeline as Chrome Trace Event JSON (open in Perfetto).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Describe a machine: a topology file, builtin:NAME, or a generator such as
+    /// fat-tree:k=4,host.gpus_per_node=4 or nvlink:mesh=true.
+    Topology {
+        source: String,
+        /// Print Graphviz DOT instead of a summary.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// List the built-in models with their parameter counts and FLOPs.
+    Models,
+    /// Measure the simulator's speed: events per second of timing-only Downpour on the paper
+    /// machine.
+    Bench {
+        /// Learners (1 to 16).
+        #[arg(long, default_value_t = 16)]
+        learners: usize,
+        /// Epochs of paper-cifar10 to simulate per repetition.
+        #[arg(long, default_value_t = 3)]
+        epochs: u64,
+        /// Repetitions; the best is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if e.chain().any(|c| c.downcast_ref::<InputError>().is_some()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            scenario,
+            out,
+            set,
+            trace,
+            quiet,
+        } => run_command(&scenario, out, &set, trace, quiet),
+        Command::Topology { source, dot } => {
+            let t = load_topology(&source)?;
+            if dot {
+                print!("{}", t.to_dot());
+            } else {
+                println!("{}", t.summary());
+                if !t.description().is_empty() {
+                    println!("{}", t.description());
+                }
+            }
+            Ok(())
+        }
+        Command::Models => {
+            println!(
+                "{:<14} {:>12} {:>16}  description",
+                "model", "params", "train FLOP/sample"
+            );
+            for name in workload::model::NAMES {
+                if let Some(m) = workload::model::builtin(name) {
+                    println!(
+                        "{:<14} {:>12} {:>16.3e}  {}",
+                        m.name,
+                        m.params(),
+                        m.train_flops_per_sample(),
+                        m.description
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Bench {
+            learners,
+            epochs,
+            repeat,
+        } => bench(learners, epochs, repeat),
+    }
+}
+
+fn load_topology(source: &str) -> anyhow::Result<Topology> {
+    let is_generator = !source.starts_with("builtin:")
+        && !std::path::Path::new(source).exists()
+        && ["fat-tree", "nvlink"]
+            .iter()
+            .any(|g| source == *g || source.starts_with(&format!("{g}:")));
+    if is_generator {
+        let g = Generator::parse_spec(source).map_err(|m| InputError::BadOverride {
+            text: source.into(),
+            message: m,
+        })?;
+        return g.build().map_err(|ps| {
+            InputError::BadOverride {
+                text: source.into(),
+                message: ps
+                    .into_iter()
+                    .map(|(k, m)| format!("{k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+            .into()
+        });
+    }
+    Ok(topology_file::load(source)?)
+}
+
+/// Advances a progress bar by epochs.
+struct Progress(ProgressBar);
+
+impl Observer for Progress {
+    fn epoch_end(&mut self, epoch: u64, _time: SimTime) {
+        self.0.set_position(epoch);
+    }
+}
+
+fn run_command(
+    spec: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+    trace: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let overrides = set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sc = scenario::load(spec, &overrides)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(sc.name()));
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(sc.file.workload.epochs)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(sc.name().to_string());
+    let recorder = trace.as_ref().map(|_| {
+        let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
+            nodes
+                .iter()
+                .map(|&n| sc.topology.node(n).id.clone())
+                .collect()
+        };
+        TraceRecorder::new(
+            &ids(&sc.placement.learner_gpus),
+            &ids(&sc.placement.shard_cores),
+        )
+    });
+    let started = Instant::now();
+    let result = match recorder {
+        Some(r) => {
+            let res = run::simulate(&sc, (Progress(bar.clone()), r))?;
+            (res.summary, res.events, Some(res.observer.1))
+        }
+        None => {
+            let res = run::simulate(&sc, Progress(bar.clone()))?;
+            (res.summary, res.events, None)
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let (summary, events, recorder) = result;
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    dir.write("summary.json", summary.to_json().as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if let (Some(path), Some(r)) = (&trace, recorder) {
+        write_atomic(path, r.to_json().as_bytes())
+            .with_context(|| format!("cannot write trace {}", path.display()))?;
+    }
+    if !quiet {
+        print!("{}", table::render(&summary));
+        println!(
+            "{events} events in {wall:.3} s wall ({:.2} M events/s); wrote {}",
+            events as f64 / wall.max(1e-9) / 1e6,
+            written.join("summary.json").display()
+        );
+        if let Some(path) = &trace {
+            println!("trace: {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn bench(learners: usize, epochs: u64, repeat: usize) -> anyhow::Result<()> {
+    let overrides = [
+        Override::parse(&format!("cluster.learners={learners}"))?,
+        Override::parse(&format!("workload.epochs={epochs}"))?,
+    ];
+    let sc = scenario::load("builtin:paper-cifar10", &overrides)?;
+    let mut best = f64::INFINITY;
+    let mut events = 0;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let res = run::simulate(&sc, ())?;
+        best = best.min(t.elapsed().as_secs_f64());
+        events = res.events;
+    }
+    println!(
+        "timing-only downpour, paper-cifar10, p = {learners}, {epochs} epochs: {events} events in {best:.4} s = {:.2} M events/s (best of {repeat})",
+        events as f64 / best / 1e6
+    );
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Turning a run's measurements into things people read: `summary.json`, a Chrome trace, a
+//! terminal table, and the output directory that holds them, written so that no half-written
+//! result is ever left behind.
+
+pub mod output;
+pub mod summary;
+pub mod table;
+pub mod trace;

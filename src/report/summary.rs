@@ -1,0 +1,183 @@
+//! `summary.json`: the scenario, the epoch time and where it goes, staleness, per-learner and
+//! per-shard figures. Deterministic: the same run gives the same bytes (no wall-clock time, no
+//! hash-map order).
+
+use crate::algorithm::downpour::Outcome;
+use crate::cluster::learner::{Activity, Breakdown};
+use crate::scenario::Scenario;
+use serde::Serialize;
+
+/// Seconds per epoch in each activity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BreakdownSecs {
+    pub compute: f64,
+    pub pull: f64,
+    pub push: f64,
+    pub server_update: f64,
+    pub wait: f64,
+}
+
+impl BreakdownSecs {
+    fn per_epoch(b: &Breakdown, epochs: f64) -> Self {
+        let s = |a| b.get(a) as f64 * 1e-9 / epochs;
+        Self {
+            compute: s(Activity::Compute),
+            pull: s(Activity::Pull),
+            push: s(Activity::Push),
+            server_update: s(Activity::ServerUpdate),
+            wait: s(Activity::Wait),
+        }
+    }
+
+    pub fn get(&self, a: Activity) -> f64 {
+        match a {
+            Activity::Compute => self.compute,
+            Activity::Pull => self.pull,
+            Activity::Push => self.push,
+            Activity::ServerUpdate => self.server_update,
+            Activity::Wait => self.wait,
+        }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.compute + self.pull + self.push + self.server_update + self.wait
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StalenessSummary {
+    pub mean: f64,
+    pub max: u64,
+    /// `histogram[t]`: number of (update, shard) applications with staleness t.
+    pub histogram: Vec<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LearnerSummary {
+    pub gpu: String,
+    pub iterations: u64,
+    pub breakdown: BreakdownSecs,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardSummary {
+    pub core: String,
+    pub params: u64,
+    pub updates: u64,
+    /// Fraction of the run the shard's core spent applying updates.
+    pub utilization: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub backend: &'static str,
+    pub algorithm: &'static str,
+    pub machine: String,
+    pub model: String,
+    pub params: u64,
+    pub seed: u64,
+    pub learners: usize,
+    pub shards: usize,
+    pub batch_size: u64,
+    pub epochs: u64,
+    pub iterations_per_epoch: u64,
+    /// Simulated time of the whole run, seconds.
+    pub sim_time_s: f64,
+    /// Mean simulated time per epoch, seconds.
+    pub epoch_time_s: f64,
+    /// Simulated time at which each epoch completed, seconds.
+    pub epoch_ends_s: Vec<f64>,
+    /// Seconds per epoch in each activity, mean over learners; sums to `epoch_time_s`.
+    pub breakdown: BreakdownSecs,
+    /// Fraction of the epoch a learner is not computing: moving data, waiting for its update to
+    /// be applied, or queued behind other learners at the shards.
+    pub communication_share: f64,
+    pub staleness: StalenessSummary,
+    pub per_learner: Vec<LearnerSummary>,
+    pub per_shard: Vec<ShardSummary>,
+    /// Bytes of parameters and gradients carried by the network.
+    pub bytes_moved: u64,
+}
+
+impl Summary {
+    pub fn new(scenario: &Scenario, o: &Outcome) -> Self {
+        let f = &scenario.file;
+        let epochs = f.workload.epochs.max(1) as f64;
+        let mut total = Breakdown::default();
+        for b in &o.breakdowns {
+            for a in Activity::ALL {
+                total.add(a, b.get(a));
+            }
+        }
+        let n = o.breakdowns.len().max(1) as f64;
+        let mean = BreakdownSecs::per_epoch(&total, epochs * n);
+        let sim_time_s = o.end.as_secs_f64();
+        let epoch_time_s = sim_time_s / epochs;
+        let communication_share = if mean.total() > 0.0 {
+            1.0 - mean.compute / mean.total()
+        } else {
+            0.0
+        };
+        let topo = &scenario.topology;
+        Summary {
+            scenario: f.name.clone(),
+            backend: "sim",
+            algorithm: f.algorithm.kind.name(),
+            machine: topo.name().to_string(),
+            model: scenario.model.name.to_string(),
+            params: scenario.model.params(),
+            seed: f.seed,
+            learners: o.breakdowns.len(),
+            shards: o.shard_updates.len(),
+            batch_size: f.algorithm.batch_size,
+            epochs: f.workload.epochs,
+            iterations_per_epoch: scenario.iterations_per_epoch,
+            sim_time_s,
+            epoch_time_s,
+            epoch_ends_s: o.epoch_ends.iter().map(|t| t.as_secs_f64()).collect(),
+            breakdown: mean,
+            communication_share,
+            staleness: StalenessSummary {
+                mean: o.staleness.mean(),
+                max: o.staleness.max(),
+                histogram: o.staleness.counts().to_vec(),
+            },
+            per_learner: o
+                .breakdowns
+                .iter()
+                .zip(&o.learner_iterations)
+                .zip(&scenario.placement.learner_gpus)
+                .map(|((b, &iterations), &g)| LearnerSummary {
+                    gpu: topo.node(g).id.clone(),
+                    iterations,
+                    breakdown: BreakdownSecs::per_epoch(b, epochs),
+                })
+                .collect(),
+            per_shard: scenario
+                .placement
+                .shard_cores
+                .iter()
+                .zip(&scenario.placement.shard_ranges)
+                .zip(o.shard_updates.iter().zip(&o.shard_busy_ns))
+                .map(|((&c, r), (&updates, &busy))| ShardSummary {
+                    core: topo.node(c).id.clone(),
+                    params: r.len() as u64,
+                    updates,
+                    utilization: if o.end.as_nanos() > 0 {
+                        busy as f64 / o.end.as_nanos() as f64
+                    } else {
+                        0.0
+                    },
+                })
+                .collect(),
+            bytes_moved: o.bytes_moved,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into());
+        s.push('\n');
+        s
+    }
+}

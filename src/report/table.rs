@@ -1,0 +1,44 @@
+//! The short table `asgd-sim run` prints.
+
+use super::summary::Summary;
+use crate::cluster::learner::Activity;
+use std::fmt::Write as _;
+
+/// Formats a run's summary for the terminal.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} on {}, {} learners, {} shards, {} ({} params), batch {}",
+        s.scenario, s.algorithm, s.machine, s.learners, s.shards, s.model, s.params, s.batch_size
+    );
+    let _ = writeln!(
+        out,
+        "{} epochs of {} iterations in {:.6} s simulated: {:.6} s per epoch",
+        s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
+    );
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>12} {:>7}",
+        "per epoch", "seconds", "share"
+    );
+    let total = s.breakdown.total().max(f64::MIN_POSITIVE);
+    for a in Activity::ALL {
+        let v = s.breakdown.get(a);
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>12.6} {:>6.1}%",
+            a.name(),
+            v,
+            100.0 * v / total
+        );
+    }
+    let _ = writeln!(
+        out,
+        "communication share {:.1}%; staleness mean {:.2}, max {}",
+        100.0 * s.communication_share,
+        s.staleness.mean,
+        s.staleness.max
+    );
+    out
+}

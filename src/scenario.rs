@@ -1,0 +1,399 @@
+//! Scenario files: what to simulate, read in two phases. Serde structs (unknown keys rejected)
+//! take the TOML with any `--set` overrides applied; then [`ScenarioFile::resolve`] checks every
+//! value, loads the machine and the model, and returns a [`Scenario`] ready to run, or every
+//! problem found with its key path and line. Nothing here runs a simulation or writes a file.
+
+use crate::algorithm::AlgorithmKind;
+use crate::cluster::Placement;
+use crate::input::{InputError, Override, Source};
+use crate::machine::device::{ComputeModel, Jitter};
+use crate::machine::topology::generators::Generator;
+use crate::machine::topology::{Topology, file as topology_file};
+use crate::workload::{DatasetSpec, ModelDef, Shape, model};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Scenarios shipped inside the binary, usable as `builtin:NAME`.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "paper-cifar10",
+        include_str!("../scenarios/paper-cifar10.toml"),
+    ),
+    ("paper-nlc", include_str!("../scenarios/paper-nlc.toml")),
+];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seed of the run's one RNG.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    pub machine: MachineSection,
+    pub cluster: ClusterSection,
+    pub algorithm: AlgorithmSection,
+    pub workload: WorkloadSection,
+    #[serde(default)]
+    pub devices: DevicesSection,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The machine: a topology file (or `builtin:NAME`), or a generator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSection {
+    /// Path relative to the scenario file, or `builtin:power8-k80`.
+    pub topology: Option<String>,
+    pub generator: Option<Generator>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Number of learners p, one per GPU.
+    pub learners: usize,
+    /// Number of parameter-server shards S, one per host core.
+    #[serde(default = "default_shards")]
+    pub shards: usize,
+    /// GPU ids for the learners, in order (default: the first p GPUs).
+    pub learner_gpus: Option<Vec<String>>,
+    /// Core ids for the shards (default: spread over sockets).
+    pub shard_cores: Option<Vec<String>>,
+}
+
+fn default_shards() -> usize {
+    1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlgorithmSection {
+    pub kind: AlgorithmKind,
+    /// gamma; used by the numerics.
+    pub learning_rate: f64,
+    /// Mini-batch size M per learner.
+    pub batch_size: u64,
+}
+
+/// Whether gradients are computed for real or only timed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GradientMode {
+    #[default]
+    TimingOnly,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSection {
+    /// A built-in model name (see `asgd-sim models`).
+    pub model: String,
+    pub dataset: DatasetSpec,
+    pub epochs: u64,
+    #[serde(default)]
+    pub gradients: GradientMode,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesSection {
+    /// Fraction of the GPU's FP32 peak that the gradient kernels reach.
+    #[serde(default = "default_efficiency")]
+    pub gpu_efficiency: f64,
+    /// Fixed extra time per mini-batch (kernel launches, host-side work), seconds.
+    #[serde(default)]
+    pub compute_overhead_s: f64,
+    /// A measured mini-batch time, seconds; replaces the FLOP model when given.
+    pub compute_time_s: Option<f64>,
+    /// Random extra time per mini-batch.
+    pub jitter: Option<Jitter>,
+}
+
+fn default_efficiency() -> f64 {
+    0.5
+}
+
+impl Default for DevicesSection {
+    fn default() -> Self {
+        Self {
+            gpu_efficiency: default_efficiency(),
+            compute_overhead_s: 0.0,
+            compute_time_s: None,
+            jitter: None,
+        }
+    }
+}
+
+/// A checked scenario with its machine and model resolved.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub file: ScenarioFile,
+    /// Where it was read from (for messages and reports).
+    pub path: PathBuf,
+    pub topology: Topology,
+    pub model: ModelDef,
+    pub placement: Placement,
+    /// One compute model per learner (GPUs may differ).
+    pub compute: Vec<ComputeModel>,
+    pub iterations_per_epoch: u64,
+}
+
+/// Reads a scenario from a path or `builtin:NAME`, applies overrides and checks it.
+pub fn load(spec: &str, overrides: &[Override]) -> Result<Scenario, InputError> {
+    let (mut source, base) = match spec.strip_prefix("builtin:") {
+        Some(name) => {
+            let text = BUILTIN
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string())
+                .ok_or_else(|| InputError::BadOverride {
+                    text: spec.into(),
+                    message: format!(
+                        "no built-in scenario `{name}`; built-ins: {}",
+                        BUILTIN
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            // Built-in scenarios name their topology relative to the repository's scenarios/.
+            (Source::from_text(Path::new(spec), text)?, None)
+        }
+        None => {
+            let path = Path::new(spec);
+            (
+                Source::read(path)?,
+                Some(path.parent().unwrap_or(Path::new(".")).to_path_buf()),
+            )
+        }
+    };
+    let file: ScenarioFile = source.deserialize(overrides)?;
+    file.resolve(&source, base.as_deref())
+}
+
+impl ScenarioFile {
+    /// Checks every value and builds the runnable scenario. `base` is the directory relative
+    /// paths are taken from (None for built-ins, whose topologies are built in too).
+    pub fn resolve(self, source: &Source, base: Option<&Path>) -> Result<Scenario, InputError> {
+        let mut problems: Vec<(String, String)> = vec![];
+        let c = &self.cluster;
+        need(
+            &mut problems,
+            c.learners >= 1,
+            "cluster.learners",
+            "must be at least 1".into(),
+        );
+        need(
+            &mut problems,
+            c.shards >= 1,
+            "cluster.shards",
+            "must be at least 1".into(),
+        );
+        let a = &self.algorithm;
+        need(
+            &mut problems,
+            a.learning_rate.is_finite() && a.learning_rate > 0.0,
+            "algorithm.learning_rate",
+            format!("must be a positive number, got {}", a.learning_rate),
+        );
+        need(
+            &mut problems,
+            a.batch_size >= 1,
+            "algorithm.batch_size",
+            "must be at least 1".into(),
+        );
+        let w = &self.workload;
+        need(
+            &mut problems,
+            w.epochs >= 1,
+            "workload.epochs",
+            "must be at least 1".into(),
+        );
+        let d = &self.devices;
+        need(
+            &mut problems,
+            d.gpu_efficiency.is_finite() && d.gpu_efficiency > 0.0 && d.gpu_efficiency <= 1.0,
+            "devices.gpu_efficiency",
+            format!("must be in (0, 1], got {}", d.gpu_efficiency),
+        );
+        need(
+            &mut problems,
+            d.compute_overhead_s.is_finite() && d.compute_overhead_s >= 0.0,
+            "devices.compute_overhead_s",
+            format!(
+                "must be a non-negative number of seconds, got {}",
+                d.compute_overhead_s
+            ),
+        );
+        if let Some(t) = d.compute_time_s {
+            need(
+                &mut problems,
+                t.is_finite() && t > 0.0,
+                "devices.compute_time_s",
+                format!("must be a positive number of seconds, got {t}"),
+            );
+        }
+        if let Some(j) = &d.jitter {
+            for (k, m) in j.check() {
+                problems.push((format!("devices.jitter.{k}"), m));
+            }
+        }
+        need(
+            &mut problems,
+            w.dataset.train_samples() >= 1,
+            "workload.dataset.train_samples",
+            "must be at least 1".into(),
+        );
+        let model = model::builtin(&w.model);
+        match &model {
+            None => problems.push((
+                "workload.model".into(),
+                format!(
+                    "unknown model `{}`; built-in models: {}",
+                    w.model,
+                    model::NAMES.join(", ")
+                ),
+            )),
+            Some(m) => {
+                let text_model = matches!(m.input, Shape::Tokens { .. });
+                if text_model != w.dataset.is_text() {
+                    problems.push((
+                        "workload.dataset.kind".into(),
+                        format!(
+                            "data set `{}` does not fit model `{}`, which takes {}",
+                            w.dataset.kind(),
+                            m.name,
+                            if text_model {
+                                "token bags (synthetic-text)"
+                            } else {
+                                "images (synthetic-image)"
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        let topology = self.load_topology(base, &mut problems)?;
+        if !problems.is_empty() {
+            return Err(source.invalid(problems));
+        }
+        let (Some(topology), Some(model)) = (topology, model) else {
+            return Err(source.invalid(problems));
+        };
+        let placement = Placement::new(
+            &topology,
+            c.learners,
+            c.shards,
+            model.params() as usize,
+            c.learner_gpus.as_deref(),
+            c.shard_cores.as_deref(),
+        )
+        .map_err(|p| source.invalid(p))?;
+        let flops = model.train_flops_per_sample() * a.batch_size as f64;
+        let compute = placement
+            .learner_gpus
+            .iter()
+            .map(|&g| {
+                let peak = topology.node(g).gpu.as_ref().map_or(1.0, |g| g.peak_tflops);
+                let mut m = match d.compute_time_s {
+                    Some(t) => ComputeModel {
+                        base_s: t,
+                        jitter: None,
+                    },
+                    None => ComputeModel::from_flops(
+                        flops,
+                        peak,
+                        d.gpu_efficiency,
+                        d.compute_overhead_s,
+                    ),
+                };
+                m.jitter = d.jitter.clone();
+                m
+            })
+            .collect();
+        let iterations_per_epoch = w.dataset.train_samples().div_ceil(a.batch_size);
+        Ok(Scenario {
+            path: source.path().to_path_buf(),
+            topology,
+            model,
+            placement,
+            compute,
+            iterations_per_epoch,
+            file: self,
+        })
+    }
+
+    fn load_topology(
+        &self,
+        base: Option<&Path>,
+        problems: &mut Vec<(String, String)>,
+    ) -> Result<Option<Topology>, InputError> {
+        match (&self.machine.topology, &self.machine.generator) {
+            (Some(_), Some(_)) | (None, None) => {
+                problems.push((
+                    "machine".into(),
+                    "give exactly one of `topology` (a file or builtin:NAME) and `generator`"
+                        .into(),
+                ));
+                Ok(None)
+            }
+            (None, Some(g)) => match g.build() {
+                Ok(t) => Ok(Some(t)),
+                Err(ps) => {
+                    problems.extend(
+                        ps.into_iter()
+                            .map(|(k, m)| (format!("machine.generator.{k}"), m)),
+                    );
+                    Ok(None)
+                }
+            },
+            (Some(spec), None) => {
+                let resolved = match (spec.starts_with("builtin:"), base) {
+                    (true, _) => spec.clone(),
+                    (false, Some(dir)) => dir.join(spec).to_string_lossy().into_owned(),
+                    (false, None) => {
+                        // A built-in scenario names its topology by the shipped file name.
+                        let name = Path::new(spec)
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        format!("builtin:{name}")
+                    }
+                };
+                match topology_file::load(&resolved) {
+                    Ok(t) => Ok(Some(t)),
+                    Err(InputError::Io { path, source: e }) => {
+                        problems.push((
+                            "machine.topology".into(),
+                            format!("cannot read topology file {}: {e}", path.display()),
+                        ));
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl Scenario {
+    pub fn name(&self) -> &str {
+        &self.file.name
+    }
+
+    pub fn algorithm(&self) -> AlgorithmKind {
+        self.file.algorithm.kind
+    }
+}
+
+fn need(problems: &mut Vec<(String, String)>, ok: bool, key: &str, message: String) {
+    if !ok {
+        problems.push((key.to_string(), message));
+    }
+}

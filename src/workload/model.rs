@@ -1,0 +1,308 @@
+//! Named model definitions as layer lists, with the parameter count and FLOPs per sample derived
+//! from the layers (never typed in by hand).
+//!
+//! FLOPs count a multiply-add as 2. A training step (forward + backward) is taken as 3x the
+//! forward FLOPs, the usual estimate (backward computes gradients with respect to both the
+//! activations and the weights, each about one forward's work).
+
+use serde::Serialize;
+
+/// Bytes per parameter: single-precision floats, as the seed paper's Torch code used.
+pub const BYTES_PER_PARAM: u64 = 4;
+
+/// Training FLOPs per sample as a multiple of the forward FLOPs.
+pub const TRAIN_FLOPS_PER_FORWARD: f64 = 3.0;
+
+/// Shape of one sample's activations between layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Shape {
+    /// Channels x height x width.
+    Image { c: usize, h: usize, w: usize },
+    /// A flat vector.
+    Vector(usize),
+    /// A bag of token ids from a vocabulary, `tokens` per sample on average.
+    Tokens { vocabulary: usize, tokens: usize },
+}
+
+impl Shape {
+    pub fn len(self) -> usize {
+        match self {
+            Shape::Image { c, h, w } => c * h * w,
+            Shape::Vector(n) => n,
+            Shape::Tokens { tokens, .. } => tokens,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One layer. Closed set: the numerics implement each kind.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Layer {
+    /// Stride-1 2-D convolution with zero padding.
+    Conv2d {
+        out_channels: usize,
+        kernel: usize,
+        padding: usize,
+    },
+    Relu,
+    /// 2x2 max-pooling, stride 2 (odd sizes round down).
+    MaxPool2,
+    Dropout {
+        p: f64,
+    },
+    /// Fully connected; flattens its input.
+    Dense {
+        outputs: usize,
+    },
+    /// Mean of the embeddings of a sample's tokens.
+    EmbeddingBag {
+        dim: usize,
+    },
+}
+
+/// A model: input shape, layers, and classes (the last layer's outputs), with softmax
+/// cross-entropy on top.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub input: Shape,
+    pub layers: Vec<Layer>,
+}
+
+/// Per-layer derived figures.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerStats {
+    pub output: Shape,
+    pub params: u64,
+    pub forward_flops: f64,
+}
+
+impl ModelDef {
+    /// Walks the layers, deriving each one's output shape, parameters and forward FLOPs.
+    /// Returns an error naming the layer if a layer does not fit its input.
+    pub fn layer_stats(&self) -> Result<Vec<LayerStats>, String> {
+        let mut shape = self.input;
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let bad = |what: &str| Err(format!("model `{}` layer {i}: {what}", self.name));
+            let (output, params, flops) = match (*layer).clone() {
+                Layer::Conv2d {
+                    out_channels,
+                    kernel,
+                    padding,
+                } => {
+                    let Shape::Image { c, h, w } = shape else {
+                        return bad("conv2d needs an image input");
+                    };
+                    if h + 2 * padding < kernel || w + 2 * padding < kernel {
+                        return bad("kernel larger than the padded input");
+                    }
+                    let (oh, ow) = (h + 2 * padding - kernel + 1, w + 2 * padding - kernel + 1);
+                    let fan_in = c * kernel * kernel;
+                    let params = (out_channels * fan_in + out_channels) as u64;
+                    let flops = 2.0 * (fan_in * out_channels * oh * ow) as f64;
+                    (
+                        Shape::Image {
+                            c: out_channels,
+                            h: oh,
+                            w: ow,
+                        },
+                        params,
+                        flops,
+                    )
+                }
+                Layer::Relu => (shape, 0, shape.len() as f64),
+                Layer::Dropout { .. } => (shape, 0, shape.len() as f64),
+                Layer::MaxPool2 => {
+                    let Shape::Image { c, h, w } = shape else {
+                        return bad("max-pool needs an image input");
+                    };
+                    if h < 2 || w < 2 {
+                        return bad("max-pool input smaller than 2x2");
+                    }
+                    let out = Shape::Image {
+                        c,
+                        h: h / 2,
+                        w: w / 2,
+                    };
+                    (out, 0, 3.0 * out.len() as f64)
+                }
+                Layer::Dense { outputs } => {
+                    let inputs = match shape {
+                        Shape::Tokens { .. } => return bad("dense needs a numeric input"),
+                        s => s.len(),
+                    };
+                    (
+                        Shape::Vector(outputs),
+                        (inputs * outputs + outputs) as u64,
+                        2.0 * (inputs * outputs) as f64,
+                    )
+                }
+                Layer::EmbeddingBag { dim } => {
+                    let Shape::Tokens { vocabulary, tokens } = shape else {
+                        return bad("embedding-bag needs a token input");
+                    };
+                    (
+                        Shape::Vector(dim),
+                        (vocabulary * dim) as u64,
+                        (tokens * dim) as f64,
+                    )
+                }
+            };
+            out.push(LayerStats {
+                output,
+                params,
+                forward_flops: flops,
+            });
+            shape = output;
+        }
+        Ok(out)
+    }
+
+    /// Number of trainable parameters.
+    pub fn params(&self) -> u64 {
+        self.layer_stats()
+            .map(|s| s.iter().map(|l| l.params).sum())
+            .unwrap_or(0)
+    }
+
+    pub fn param_bytes(&self) -> u64 {
+        self.params() * BYTES_PER_PARAM
+    }
+
+    /// Forward FLOPs for one sample.
+    pub fn forward_flops(&self) -> f64 {
+        self.layer_stats()
+            .map(|s| s.iter().map(|l| l.forward_flops).sum())
+            .unwrap_or(0.0)
+    }
+
+    /// Forward + backward FLOPs for one sample.
+    pub fn train_flops_per_sample(&self) -> f64 {
+        TRAIN_FLOPS_PER_FORWARD * self.forward_flops()
+    }
+
+    /// Number of classes the model predicts.
+    pub fn classes(&self) -> usize {
+        self.layer_stats()
+            .ok()
+            .and_then(|s| s.last().map(|l| l.output.len()))
+            .unwrap_or(0)
+    }
+}
+
+/// Names of the built-in models, for messages.
+pub const NAMES: &[&str] = &["cifar10-cnn", "nlc-text"];
+
+/// Looks up a built-in model by name.
+pub fn builtin(name: &str) -> Option<ModelDef> {
+    match name {
+        "cifar10-cnn" => Some(cifar10_cnn()),
+        "nlc-text" => Some(nlc_text()),
+        _ => None,
+    }
+}
+
+/// The seed paper's CIFAR-10 network (REFERENCE.md, from the authors' companion paper):
+/// four conv blocks (conv, ReLU, 2x2 max-pool, dropout 0.5), then fully connected 128 -> 10.
+/// 506,378 parameters.
+pub fn cifar10_cnn() -> ModelDef {
+    let block = |out_channels, kernel, padding| {
+        [
+            Layer::Conv2d {
+                out_channels,
+                kernel,
+                padding,
+            },
+            Layer::Relu,
+            Layer::MaxPool2,
+            Layer::Dropout { p: 0.5 },
+        ]
+    };
+    let mut layers = vec![];
+    layers.extend(block(64, 5, 2));
+    layers.extend(block(128, 3, 1));
+    layers.extend(block(256, 3, 1));
+    layers.extend(block(128, 2, 0));
+    layers.push(Layer::Dense { outputs: 10 });
+    ModelDef {
+        name: "cifar10-cnn",
+        description: "seed paper's CIFAR-10 ConvNet: 4 x (conv, ReLU, max-pool, dropout) + FC",
+        input: Shape::Image { c: 3, h: 32, w: 32 },
+        layers,
+    }
+}
+
+/// Stand-in for the seed paper's unpublished NLC-F model: a text classifier whose large
+/// embedding table (100,000 words x 256) dominates its ~25.6 M parameters, so that on the
+/// paper's machine it is communication-bound where the CNN is compute-bound.
+pub fn nlc_text() -> ModelDef {
+    ModelDef {
+        name: "nlc-text",
+        description: "embedding-bag text classifier (100k x 256 embedding, 128 hidden, 20 classes)",
+        input: Shape::Tokens {
+            vocabulary: 100_000,
+            tokens: 40,
+        },
+        layers: vec![
+            Layer::EmbeddingBag { dim: 256 },
+            Layer::Dense { outputs: 128 },
+            Layer::Relu,
+            Layer::Dense { outputs: 20 },
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cifar10_cnn_matches_the_paper() {
+        let m = cifar10_cnn();
+        assert_eq!(m.params(), 506_378);
+        let s = m.layer_stats().unwrap();
+        // Spatial sizes 32 -> 16 -> 8 -> 4 -> 3 -> 1 (REFERENCE.md).
+        assert_eq!(
+            s[2].output,
+            Shape::Image {
+                c: 64,
+                h: 16,
+                w: 16
+            }
+        );
+        assert_eq!(s[14].output, Shape::Image { c: 128, h: 1, w: 1 });
+        // conv1 9.8 M, conv2 37.7 M, conv3 37.7 M, conv4 2.4 M forward FLOPs.
+        let conv: Vec<f64> = [0, 4, 8, 12].iter().map(|&i| s[i].forward_flops).collect();
+        assert_eq!(
+            conv,
+            vec![9_830_400.0, 37_748_736.0, 37_748_736.0, 2_359_296.0]
+        );
+        let total = m.forward_flops();
+        assert!((87e6..90e6).contains(&total), "{total}");
+        assert_eq!(m.classes(), 10);
+    }
+
+    #[test]
+    fn nlc_text_is_embedding_dominated() {
+        let m = nlc_text();
+        assert_eq!(m.params(), 100_000 * 256 + 256 * 128 + 128 + 128 * 20 + 20);
+        assert!(m.train_flops_per_sample() < 1e6);
+    }
+
+    #[test]
+    fn shape_mismatch_is_an_error() {
+        let m = ModelDef {
+            name: "bad",
+            description: "",
+            input: Shape::Vector(4),
+            layers: vec![Layer::MaxPool2],
+        };
+        assert!(m.layer_stats().unwrap_err().contains("layer 0"));
+    }
+}
