@@ -2,19 +2,19 @@
 //!
 //! Each learner loops: ask every shard for its slice (a latency-only request), receive the slices
 //! over the network, compute a gradient on its GPU, send each shard its gradient slice, and wait
-//! for every shard's acknowledgement that the update is applied. Each shard serves one job at a
-//! time in arrival order: serving a pull costs no core time (the slice is read by DMA) but waits
-//! behind updates queued before it, since updates are atomic; applying an update costs the time
-//! to stream the slice and the gradient through the core's memory. A shard's version counts its
-//! applied updates; an update's staleness is the version at apply minus the version the learner
-//! read.
+//! for every shard's acknowledgement that the update is applied. Each shard applies one update at
+//! a time in arrival order, each costing the time to stream the slice and the gradient through
+//! the core's memory; a pull is served at once with the last fully applied version (updates are
+//! atomic, reads are never half-updated, and the slice leaves by DMA without core time). A
+//! shard's version counts its applied updates; an update's staleness is the version at apply
+//! minus the version the learner read.
 //!
 //! The run ends when `epochs x iterations_per_epoch` iterations have completed across all
 //! learners. This model never touches numeric values: it decides only when things happen.
 
 use crate::cluster::Placement;
 use crate::cluster::learner::{Breakdown, Learner, Phase};
-use crate::cluster::shard::{Job, Shard};
+use crate::cluster::shard::Shard;
 use crate::engine::{Context, Model};
 use crate::machine::device::{ComputeModel, update_time};
 use crate::machine::network::{FlowId, Network};
@@ -247,14 +247,13 @@ impl<O: Observer> Downpour<O> {
         self.learners[l].in_transfer -= 1;
         match msg.kind {
             MessageKind::PullRequest => {
-                self.learners[l].queued += 1;
-                self.shards[s].enqueue(Job::Serve { learner: l });
+                self.learners[l].versions_read[s] = self.shards[s].version;
+                self.send(ctx, MessageKind::Parameters, l, s);
                 self.refresh(l);
-                self.run_shard(ctx, s);
             }
             MessageKind::Gradient => {
                 self.learners[l].queued += 1;
-                self.shards[s].enqueue(Job::Apply { learner: l });
+                self.shards[s].enqueue_update(l);
                 self.refresh(l);
                 self.run_shard(ctx, s);
             }
@@ -290,27 +289,16 @@ impl<O: Observer> Downpour<O> {
         }
     }
 
-    /// Lets a shard take jobs from its queue until it is busy or has none.
+    /// Starts the shard's next queued update if its core is free.
     fn run_shard(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
-        while let Some(job) = self.shards[s].next_job() {
-            match job {
-                Job::Serve { learner } => {
-                    self.learners[learner].queued -= 1;
-                    self.learners[learner].versions_read[s] = self.shards[s].version;
-                    self.send(ctx, MessageKind::Parameters, learner, s);
-                    self.refresh(learner);
-                }
-                Job::Apply { learner } => {
-                    let read = self.learners[learner].versions_read[s];
-                    self.learners[learner].queued -= 1;
-                    self.learners[learner].applying += 1;
-                    self.shards[s].begin_apply(ctx.now(), read);
-                    self.applying_for[s] = Some(learner);
-                    ctx.schedule_in(self.shards[s].update_time, Event::ApplyDone { shard: s });
-                    self.refresh(learner);
-                    return;
-                }
-            }
+        if let Some(learner) = self.shards[s].next_update() {
+            let read = self.learners[learner].versions_read[s];
+            self.learners[learner].queued -= 1;
+            self.learners[learner].applying += 1;
+            self.shards[s].begin_apply(ctx.now(), read);
+            self.applying_for[s] = Some(learner);
+            ctx.schedule_in(self.shards[s].update_time, Event::ApplyDone { shard: s });
+            self.refresh(learner);
         }
     }
 

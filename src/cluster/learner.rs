@@ -3,7 +3,8 @@
 //! At every instant a learner is doing exactly one [`Activity`], so its five totals add up to the
 //! time it ran. While it waits on several shards at once the activity is chosen by priority:
 //! data or messages on the wire count as communication (pull or push), else a shard applying its
-//! update counts as server update, else it is waiting in shard queues behind other learners.
+//! update counts as server update, else its gradient is waiting in shard queues behind other
+//! learners' updates (wait).
 //! The learner never schedules anything itself; the algorithm drives it.
 
 use crate::time::SimTime;
@@ -80,7 +81,7 @@ pub struct Learner {
     pub phase: Phase,
     /// Messages of the current phase on the wire (requests, parameter slices, gradients, acks).
     pub in_transfer: u32,
-    /// Requests or gradients of this learner waiting in shard queues.
+    /// Gradients of this learner waiting in shard queues.
     pub queued: u32,
     /// Shards applying this learner's gradient right now.
     pub applying: u32,
@@ -124,8 +125,7 @@ impl Learner {
     pub fn activity(&self) -> Activity {
         match self.phase {
             Phase::Computing => Activity::Compute,
-            Phase::Pulling if self.in_transfer > 0 || self.queued == 0 => Activity::Pull,
-            Phase::Pulling => Activity::Wait,
+            Phase::Pulling => Activity::Pull,
             Phase::Pushing if self.in_transfer > 0 => Activity::Push,
             Phase::Pushing if self.applying > 0 => Activity::ServerUpdate,
             Phase::Pushing if self.queued > 0 => Activity::Wait,

@@ -1,22 +1,15 @@
-//! A parameter-server shard: one host core owning a slice of the parameters. It handles one job
-//! at a time, first come first served (updates are atomic, as in the seed paper), keeps its
-//! slice's version (updates applied so far) and records every update's staleness.
-//! It never schedules anything itself; the algorithm drives it.
+//! A parameter-server shard: one host core owning a slice of the parameters. It applies one
+//! update at a time, first come first served, and queues the rest; updates are atomic (as in the
+//! seed paper): a pull served during an update gets the last fully applied version, at once and
+//! without core time (the slice is read by DMA). It keeps the slice's version (updates applied so
+//! far) and records every update's staleness. It never schedules anything itself; the algorithm
+//! drives it.
 
 use crate::stats::Histogram;
 use crate::time::{SimDuration, SimTime};
 use petgraph::graph::NodeIndex;
 use std::collections::VecDeque;
 use std::ops::Range;
-
-/// Work waiting at a shard.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Job {
-    /// Send the current slice to a learner (takes no core time: the slice is read by DMA).
-    Serve { learner: usize },
-    /// Apply a learner's gradient to the slice.
-    Apply { learner: usize },
-}
 
 #[derive(Clone, Debug)]
 pub struct Shard {
@@ -27,7 +20,8 @@ pub struct Shard {
     pub update_time: SimDuration,
     /// Updates applied so far.
     pub version: u64,
-    queue: VecDeque<Job>,
+    /// Learners whose gradients wait to be applied, in arrival order.
+    queue: VecDeque<usize>,
     busy_since: Option<SimTime>,
     busy_ns: u64,
     /// Staleness of every applied update: version at apply minus version the learner read.
@@ -49,16 +43,16 @@ impl Shard {
         }
     }
 
-    pub fn enqueue(&mut self, job: Job) {
-        self.queue.push_back(job);
+    pub fn enqueue_update(&mut self, learner: usize) {
+        self.queue.push_back(learner);
     }
 
     pub fn is_busy(&self) -> bool {
         self.busy_since.is_some()
     }
 
-    /// The next job, if the core is free.
-    pub fn next_job(&mut self) -> Option<Job> {
+    /// The learner whose update is next, if the core is free.
+    pub fn next_update(&mut self) -> Option<usize> {
         if self.is_busy() {
             None
         } else {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 /// bounds); must be deterministic.
 pub trait SharingPolicy {
     /// Writes each flow's rate (bytes per ns) given the channel capacities and the flows' paths.
-    fn share(&self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]);
+    fn share(&mut self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]);
 }
 
 /// Identifies a flow for its whole life; ids are handed out in increasing order.
@@ -62,12 +62,13 @@ pub struct Network<P: SharingPolicy = MaxMin> {
     bytes_delivered: u64,
     bytes_started: u64,
     scratch_rates: Vec<f64>,
+    scratch_active: Vec<FlowId>,
 }
 
 impl Network<MaxMin> {
     /// A max-min fair network over channels of the given capacities (bytes per ns = GB/s).
     pub fn new(capacities: Vec<f64>) -> Self {
-        Self::with_policy(capacities, MaxMin)
+        Self::with_policy(capacities, MaxMin::default())
     }
 }
 
@@ -82,6 +83,7 @@ impl<P: SharingPolicy> Network<P> {
             bytes_delivered: 0,
             bytes_started: 0,
             scratch_rates: vec![],
+            scratch_active: vec![],
         }
     }
 
@@ -176,20 +178,23 @@ impl<P: SharingPolicy> Network<P> {
 
     /// Recomputes the shares of the flows past their latency phase.
     fn reshare(&mut self, now: SimTime) {
-        let active: Vec<FlowId> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.active_at <= now)
-            .map(|(&id, _)| id)
-            .collect();
+        let mut active = std::mem::take(&mut self.scratch_active);
+        active.clear();
+        active.extend(
+            self.flows
+                .iter()
+                .filter(|(_, f)| f.active_at <= now)
+                .map(|(&id, _)| id),
+        );
         let paths: Vec<&[u32]> = active
             .iter()
-            .map(|id| self.flows[id].channels.as_slice())
+            .filter_map(|id| self.flows.get(id).map(|f| f.channels.as_slice()))
             .collect();
         self.scratch_rates.clear();
         self.scratch_rates.resize(active.len(), 0.0);
         self.policy
             .share(&self.capacities, &paths, &mut self.scratch_rates);
+        drop(paths);
         for (i, id) in active.iter().enumerate() {
             let rate = self.scratch_rates[i];
             if let Some(f) = self.flows.get_mut(id) {
@@ -206,6 +211,7 @@ impl<P: SharingPolicy> Network<P> {
                 }
             }
         }
+        self.scratch_active = active;
     }
 
     /// Flows in progress (in latency or transferring).

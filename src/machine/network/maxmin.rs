@@ -8,13 +8,29 @@
 
 use super::SharingPolicy;
 
-/// Progressive filling over the channels the flows cross.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MaxMin;
+/// Progressive filling over the channels the flows cross, with reusable scratch space so that a
+/// recomputation allocates nothing once the network has warmed up.
+#[derive(Clone, Debug, Default)]
+pub struct MaxMin {
+    /// Dense slot of each channel in use, or `UNUSED`.
+    slot_of: Vec<u32>,
+    /// Channel of each slot.
+    channels: Vec<u32>,
+    remaining: Vec<f64>,
+    unfrozen_on: Vec<u32>,
+    /// Flows crossing each slot, in compressed rows: `flows[row_start[s]..row_start[s + 1]]`.
+    row_start: Vec<u32>,
+    flows: Vec<u32>,
+    /// Next free place in each slot's row while the rows are filled.
+    cursor: Vec<u32>,
+    frozen: Vec<bool>,
+}
+
+const UNUSED: u32 = u32::MAX;
 
 impl SharingPolicy for MaxMin {
-    fn share(&self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
-        max_min_rates(capacities, paths, rates);
+    fn share(&mut self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
+        self.fill(capacities, paths, rates);
     }
 }
 
@@ -22,57 +38,93 @@ impl SharingPolicy for MaxMin {
 /// `capacities`, in bytes per ns); rates are written to `rates[f]`. A flow with an empty path is
 /// unconstrained and gets `f64::INFINITY`.
 pub fn max_min_rates(capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
-    let n = paths.len();
-    debug_assert_eq!(rates.len(), n);
-    // Only channels that some flow crosses matter; index them densely.
-    let mut local: Vec<u32> = paths.iter().flat_map(|p| p.iter().copied()).collect();
-    local.sort_unstable();
-    local.dedup();
-    let slot = |c: u32| local.binary_search(&c).unwrap_or(0);
-    let mut remaining: Vec<f64> = local.iter().map(|&c| capacities[c as usize]).collect();
-    let mut unfrozen_on: Vec<u32> = vec![0; local.len()];
-    let mut flows_on: Vec<Vec<u32>> = vec![vec![]; local.len()];
-    let mut frozen = vec![false; n];
-    for (f, p) in paths.iter().enumerate() {
-        if p.is_empty() {
-            rates[f] = f64::INFINITY;
-            frozen[f] = true;
-            continue;
+    MaxMin::default().fill(capacities, paths, rates);
+}
+
+impl MaxMin {
+    fn fill(&mut self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
+        let n = paths.len();
+        debug_assert_eq!(rates.len(), n);
+        if self.slot_of.len() < capacities.len() {
+            self.slot_of.resize(capacities.len(), UNUSED);
         }
-        for &c in p.iter() {
-            let s = slot(c);
-            unfrozen_on[s] += 1;
-            flows_on[s].push(f as u32);
-        }
-    }
-    let mut left = frozen.iter().filter(|&&x| !x).count();
-    while left > 0 {
-        // The bottleneck: the channel offering the smallest equal share to its unfrozen flows.
-        // Ties go to the lowest channel index, so the result never depends on iteration luck.
-        let mut best: Option<(f64, usize)> = None;
-        for s in 0..local.len() {
-            if unfrozen_on[s] == 0 {
-                continue;
-            }
-            let share = remaining[s].max(0.0) / unfrozen_on[s] as f64;
-            if best.is_none_or(|(b, _)| share < b) {
-                best = Some((share, s));
+        // Index the channels some flow crosses densely, in order of first use.
+        self.channels.clear();
+        for p in paths {
+            for &c in p.iter() {
+                if self.slot_of[c as usize] == UNUSED {
+                    self.slot_of[c as usize] = self.channels.len() as u32;
+                    self.channels.push(c);
+                }
             }
         }
-        let Some((share, s)) = best else { break };
-        for &f in &flows_on[s] {
-            let f = f as usize;
-            if frozen[f] {
-                continue;
+        let slots = self.channels.len();
+        self.remaining.clear();
+        self.remaining
+            .extend(self.channels.iter().map(|&c| capacities[c as usize]));
+        self.unfrozen_on.clear();
+        self.unfrozen_on.resize(slots, 0);
+        self.frozen.clear();
+        self.frozen.resize(n, false);
+        for (f, p) in paths.iter().enumerate() {
+            if p.is_empty() {
+                rates[f] = f64::INFINITY;
+                self.frozen[f] = true;
             }
-            frozen[f] = true;
-            left -= 1;
-            rates[f] = share;
-            for &c in paths[f].iter() {
-                let t = slot(c);
-                remaining[t] -= share;
-                unfrozen_on[t] -= 1;
+            for &c in p.iter() {
+                self.unfrozen_on[self.slot_of[c as usize] as usize] += 1;
             }
+        }
+        // Compressed rows of the flows on each slot.
+        self.row_start.clear();
+        self.row_start.push(0);
+        for s in 0..slots {
+            let next = self.row_start[s] + self.unfrozen_on[s];
+            self.row_start.push(next);
+        }
+        self.flows.clear();
+        self.flows.resize(self.row_start[slots] as usize, 0);
+        self.cursor.clear();
+        self.cursor.extend_from_slice(&self.row_start[..slots]);
+        for (f, p) in paths.iter().enumerate() {
+            for &c in p.iter() {
+                let s = self.slot_of[c as usize] as usize;
+                self.flows[self.cursor[s] as usize] = f as u32;
+                self.cursor[s] += 1;
+            }
+        }
+        let mut left = self.frozen.iter().filter(|&&x| !x).count();
+        while left > 0 {
+            // The bottleneck: the channel offering the smallest equal share to its unfrozen
+            // flows. Ties go to the first slot, so the result never depends on iteration luck.
+            let mut best: Option<(f64, usize)> = None;
+            for s in 0..slots {
+                if self.unfrozen_on[s] == 0 {
+                    continue;
+                }
+                let share = self.remaining[s].max(0.0) / self.unfrozen_on[s] as f64;
+                if best.is_none_or(|(b, _)| share < b) {
+                    best = Some((share, s));
+                }
+            }
+            let Some((share, s)) = best else { break };
+            for i in self.row_start[s]..self.row_start[s + 1] {
+                let f = self.flows[i as usize] as usize;
+                if self.frozen[f] {
+                    continue;
+                }
+                self.frozen[f] = true;
+                left -= 1;
+                rates[f] = share;
+                for &c in paths[f].iter() {
+                    let t = self.slot_of[c as usize] as usize;
+                    self.remaining[t] -= share;
+                    self.unfrozen_on[t] -= 1;
+                }
+            }
+        }
+        for &c in &self.channels {
+            self.slot_of[c as usize] = UNUSED;
         }
     }
 }

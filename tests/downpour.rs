@@ -1,0 +1,135 @@
+//! Downpour on the paper machine against closed forms: one learner on an idle machine takes
+//! exactly the analytic iteration time, and equal learners without jitter settle into
+//! staleness p - 1.
+
+use asgd_sim::input::Override;
+use asgd_sim::machine::device::update_time;
+use asgd_sim::machine::topology::{Route, Topology};
+use asgd_sim::run::simulate;
+use asgd_sim::scenario::{self, Scenario};
+use asgd_sim::time::{SimDuration, SimTime};
+use asgd_sim::workload::model::BYTES_PER_PARAM;
+
+const SCENARIO: &str = r#"
+name = "closed-form"
+seed = 7
+[machine]
+topology = "TOPOLOGY"
+[cluster]
+learners = 1
+shards = 1
+[algorithm]
+kind = "downpour"
+learning_rate = 0.01
+batch_size = 128
+[workload]
+model = "cifar10-cnn"
+epochs = 2
+[workload.dataset]
+kind = "synthetic-image"
+train_samples = 1280
+[devices]
+gpu_efficiency = 0.4
+"#;
+
+fn load(extra: &str, overrides: &[&str]) -> Scenario {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = concat!(env!("CARGO_MANIFEST_DIR"), "/topologies/power8-k80.toml");
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, SCENARIO.replace("TOPOLOGY", topo) + extra).unwrap();
+    let o: Vec<Override> = overrides
+        .iter()
+        .map(|s| Override::parse(s).unwrap())
+        .collect();
+    scenario::load(path.to_str().unwrap(), &o).unwrap()
+}
+
+/// Bottleneck bandwidth of a route in bytes per ns.
+fn bottleneck(t: &Topology, r: &Route) -> f64 {
+    r.channels
+        .iter()
+        .map(|&c| t.channel_ends(c).0.bandwidth_gb_per_s)
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn ns(d: SimDuration) -> u64 {
+    d.as_nanos()
+}
+
+#[test]
+fn one_learner_on_an_idle_machine_takes_the_analytic_time() {
+    for shards in [1usize, 2] {
+        // Two shards on the same chip: equal slices on routes of equal latency, sharing the
+        // PCIe path equally, so each slice moves at half the bandwidth and all end together.
+        let cores = ["\"chip0-core0\"", "\"chip0-core1\""][..shards].join(",");
+        let sc = load(
+            "",
+            &[
+                &format!("cluster.shards={shards}"),
+                &format!("cluster.shard_cores=[{cores}]"),
+            ],
+        );
+        let t = &sc.topology;
+        let (gpu, core) = (sc.placement.learner_gpus[0], sc.placement.shard_cores[0]);
+        let up = t.route(gpu, core).unwrap();
+        let down = t.route(core, gpu).unwrap();
+        let latency = ns(up.latency);
+        assert_eq!(latency, ns(down.latency));
+        let slice = sc.model.params() / shards as u64 * BYTES_PER_PARAM;
+        let share = bottleneck(t, &up) / shards as f64;
+        let transfer = ns(SimDuration::from_nanos_ceil(slice as f64 / share));
+        let compute = ns(SimDuration::from_secs_ceil(
+            sc.model.train_flops_per_sample() * 128.0 / (2.8e12 * 0.4),
+        ));
+        let update = ns(update_time(slice, 19.2));
+        // request + parameters + compute + gradient + update + ack.
+        let iteration =
+            latency + (latency + transfer) + compute + (latency + transfer) + update + latency;
+        let iterations = 2 * 10;
+        let s = simulate(&sc, ()).unwrap().summary;
+        let total = SimTime::from_nanos(iterations * iteration);
+        assert_eq!(s.sim_time_s, total.as_secs_f64(), "shards = {shards}");
+        let per_epoch = |v: u64| (iterations * v) as f64 * 1e-9 / 2.0;
+        assert!((s.breakdown.compute - per_epoch(compute)).abs() < 1e-12);
+        assert!((s.breakdown.pull - per_epoch(2 * latency + transfer)).abs() < 1e-12);
+        assert!((s.breakdown.push - per_epoch(2 * latency + transfer)).abs() < 1e-12);
+        assert!((s.breakdown.server_update - per_epoch(update)).abs() < 1e-12);
+        assert_eq!(s.breakdown.wait, 0.0);
+        assert_eq!(s.staleness.histogram, vec![iterations * shards as u64]);
+    }
+}
+
+#[test]
+fn equal_learners_without_jitter_settle_into_staleness_p_minus_1() {
+    for p in [2usize, 4, 8, 16] {
+        for shards in [1usize, 4] {
+            let sc = load(
+                "",
+                &[
+                    &format!("cluster.learners={p}"),
+                    &format!("cluster.shards={shards}"),
+                    "workload.dataset.train_samples=12800",
+                ],
+            );
+            let s = simulate(&sc, ()).unwrap().summary;
+            let h = &s.staleness.histogram;
+            let total: u64 = h.iter().sum();
+            // The first round starts in lockstep (staleness 0, 1, ..., p - 1 at each shard);
+            // after it every update sees exactly the other p - 1 learners' updates.
+            let warm_up = (p * shards) as u64;
+            assert_eq!(h.len(), p, "p = {p}, shards = {shards}: {h:?}");
+            assert_eq!(h[p - 1], total - warm_up + shards as u64, "p = {p}: {h:?}");
+        }
+    }
+}
+
+#[test]
+fn jitter_desynchronises_but_keeps_the_mean_near_p_minus_1() {
+    let sc = load(
+        "[devices.jitter]\ndistribution = \"exponential\"\nmean_s = 0.003\n",
+        &["cluster.learners=8", "workload.dataset.train_samples=25600"],
+    );
+    let s = simulate(&sc, ()).unwrap().summary;
+    assert!((s.staleness.mean - 7.0).abs() < 0.5, "{}", s.staleness.mean);
+    assert!(s.staleness.max > 7);
+}
