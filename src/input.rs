@@ -29,14 +29,13 @@ pub struct Problem {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The file could not be read at all.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{}: cannot read: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The text is not valid TOML.
-    #[error("{path}:{line}:{column}: TOML syntax error: {message}")]
+    #[error("{}:{line}:{column}: TOML syntax error: {message}", path.display())]
     Syntax {
         path: PathBuf,
         line: usize,
@@ -125,9 +124,9 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| InputError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::from_text(path, text)
     }
@@ -216,6 +215,8 @@ impl Source {
         }
     }
 
+    /// Byte offset of the deepest part of `key` present in the file (the key itself if it is
+    /// there, else its nearest written parent).
     fn span_of(&self, key: &str) -> Option<usize> {
         let mut best = None;
         let mut item: Option<&toml_edit::Item> = None;
@@ -223,34 +224,29 @@ impl Source {
         for segment in split_key(key) {
             match segment {
                 Segment::Key(k) => {
-                    let t = table.take()?;
-                    let (k_ref, it) = t.get_key_value(k)?;
+                    let Some((k_ref, it)) = table.take().and_then(|t| t.get_key_value(k)) else {
+                        return best;
+                    };
                     best = k_ref.span().map(|s| s.start).or(best);
                     item = Some(it);
+                    table = it.as_table_like();
                 }
-                Segment::Index(i) => {
-                    let it = item.take()?;
-                    match it {
-                        toml_edit::Item::ArrayOfTables(a) => {
-                            let t = a.get(i)?;
-                            best = t.span().map(|s| s.start).or(best);
-                            table = Some(t);
-                            continue;
-                        }
-                        toml_edit::Item::Value(toml_edit::Value::Array(a)) => {
-                            let v = a.get(i)?;
-                            best = v.span().map(|s| s.start).or(best);
-                            if let toml_edit::Value::InlineTable(t) = v {
-                                table = Some(t);
-                            }
-                            continue;
-                        }
-                        _ => return best,
+                Segment::Index(i) => match item.take() {
+                    Some(toml_edit::Item::ArrayOfTables(a)) => {
+                        let Some(t) = a.get(i) else { return best };
+                        best = t.span().map(|s| s.start).or(best);
+                        table = Some(t);
                     }
-                }
-            }
-            if let Some(it) = item {
-                table = it.as_table_like();
+                    Some(toml_edit::Item::Value(toml_edit::Value::Array(a))) => {
+                        let Some(v) = a.get(i) else { return best };
+                        best = v.span().map(|s| s.start).or(best);
+                        table = match v {
+                            toml_edit::Value::InlineTable(t) => Some(t),
+                            _ => None,
+                        };
+                    }
+                    _ => return best,
+                },
             }
         }
         best
@@ -413,6 +409,20 @@ mod tests {
             .to_string();
         assert!(err.starts_with("s.toml:2:"), "{err}");
         assert!(err.contains("unclosed table"), "{err}");
+    }
+
+    #[test]
+    fn missing_key_is_placed_at_its_nearest_parent() {
+        let s = source();
+        assert_eq!(
+            s.origin("cluster.shards"),
+            Origin::File { line: 3, column: 2 }
+        );
+        assert_eq!(
+            s.origin("cluster.learners"),
+            Origin::File { line: 4, column: 1 }
+        );
+        assert_eq!(s.origin("nowhere.at_all"), Origin::Missing);
     }
 
     #[test]

@@ -101,32 +101,29 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Topology { source, dot } => {
             let t = load_topology(&source)?;
             if dot {
-                print!("{}", t.to_dot());
+                emit(&t.to_dot())
             } else {
-                println!("{}", t.summary());
-                if !t.description().is_empty() {
-                    println!("{}", t.description());
-                }
+                emit(&format!("{}\n{}\n", t.summary(), t.description()))
             }
-            Ok(())
         }
         Command::Models => {
-            println!(
-                "{:<14} {:>12} {:>16}  description",
+            let mut text = format!(
+                "{:<14} {:>12} {:>16}  description\n",
                 "model", "params", "train FLOP/sample"
             );
-            for name in workload::model::NAMES {
-                if let Some(m) = workload::model::builtin(name) {
-                    println!(
-                        "{:<14} {:>12} {:>16.3e}  {}",
-                        m.name,
-                        m.params(),
-                        m.train_flops_per_sample(),
-                        m.description
-                    );
-                }
+            for m in workload::model::NAMES
+                .iter()
+                .filter_map(|n| workload::model::builtin(n))
+            {
+                text.push_str(&format!(
+                    "{:<14} {:>12} {:>16.3e}  {}\n",
+                    m.name,
+                    m.params(),
+                    m.train_flops_per_sample(),
+                    m.description
+                ));
             }
-            Ok(())
+            emit(&text)
         }
         Command::Bench {
             learners,
@@ -231,17 +228,28 @@ fn run_command(
             .with_context(|| format!("cannot write trace {}", path.display()))?;
     }
     if !quiet {
-        print!("{}", table::render(&summary));
-        println!(
-            "{events} events in {wall:.3} s wall ({:.2} M events/s); wrote {}",
+        let mut text = table::render(&summary);
+        text.push_str(&format!(
+            "{events} events in {wall:.3} s wall ({:.2} M events/s); wrote {}\n",
             events as f64 / wall.max(1e-9) / 1e6,
             written.join("summary.json").display()
-        );
+        ));
         if let Some(path) = &trace {
-            println!("trace: {}", path.display());
+            text.push_str(&format!("trace: {}\n", path.display()));
         }
+        emit(&text)?;
     }
     Ok(())
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to standard output"),
+    }
 }
 
 fn bench(learners: usize, epochs: u64, repeat: usize) -> anyhow::Result<()> {
@@ -258,9 +266,8 @@ fn bench(learners: usize, epochs: u64, repeat: usize) -> anyhow::Result<()> {
         best = best.min(t.elapsed().as_secs_f64());
         events = res.events;
     }
-    println!(
-        "timing-only downpour, paper-cifar10, p = {learners}, {epochs} epochs: {events} events in {best:.4} s = {:.2} M events/s (best of {repeat})",
+    emit(&format!(
+        "timing-only downpour, paper-cifar10, p = {learners}, {epochs} epochs: {events} events in {best:.4} s = {:.2} M events/s (best of {repeat})\n",
         events as f64 / best / 1e6
-    );
-    Ok(())
+    ))
 }

@@ -368,7 +368,7 @@ impl ScenarioFile {
                 };
                 match topology_file::load(&resolved) {
                     Ok(t) => Ok(Some(t)),
-                    Err(InputError::Io { path, source: e }) => {
+                    Err(InputError::Io { path, cause: e }) => {
                         problems.push((
                             "machine.topology".into(),
                             format!("cannot read topology file {}: {e}", path.display()),

@@ -22,11 +22,15 @@ pub struct Shard {
     pub version: u64,
     /// Learners whose gradients wait to be applied, in arrival order.
     queue: VecDeque<usize>,
-    busy_since: Option<SimTime>,
+    /// Start of the update in progress and the version its learner read.
+    busy_since: Option<(SimTime, u64)>,
     busy_ns: u64,
     /// Staleness of every applied update: version at apply minus version the learner read.
     pub staleness: Histogram,
 }
+
+// Staleness is recorded when an update completes, so the histogram counts exactly the applied
+// updates: one still in progress when a run ends is in neither.
 
 impl Shard {
     pub fn new(core: NodeIndex, range: Range<usize>, bytes: u64, update_time: SimDuration) -> Self {
@@ -60,24 +64,24 @@ impl Shard {
         }
     }
 
-    /// Starts applying an update read at `version_read`; records its staleness.
+    /// Starts applying an update computed from the slice at `version_read`.
     pub fn begin_apply(&mut self, now: SimTime, version_read: u64) {
-        self.staleness
-            .record(self.version.saturating_sub(version_read));
-        self.busy_since = Some(now);
+        self.busy_since = Some((now, version_read));
     }
 
-    /// Finishes the update in progress: the slice moves to the next version.
+    /// Finishes the update in progress: records its staleness (updates applied since its
+    /// learner read the slice) and moves the slice to the next version.
     pub fn end_apply(&mut self, now: SimTime) {
-        if let Some(start) = self.busy_since.take() {
+        if let Some((start, read)) = self.busy_since.take() {
             self.busy_ns += (now - start).as_nanos();
+            self.staleness.record(self.version.saturating_sub(read));
+            self.version += 1;
         }
-        self.version += 1;
     }
 
     /// Core time spent applying updates, including one in progress up to `now`.
     pub fn busy_ns(&self, now: SimTime) -> u64 {
-        self.busy_ns + self.busy_since.map_or(0, |s| (now - s).as_nanos())
+        self.busy_ns + self.busy_since.map_or(0, |(s, _)| (now - s).as_nanos())
     }
 
     pub fn queue_len(&self) -> usize {

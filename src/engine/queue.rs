@@ -75,6 +75,26 @@ impl<E> EventQueue<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the order of pushes, pops come out sorted by time, and events of equal time
+        /// in the order they were pushed.
+        #[test]
+        fn pops_are_sorted_by_time_then_insertion(times in proptest::collection::vec(0u64..20, 0..200)) {
+            let mut q = EventQueue::default();
+            for (i, &t) in times.iter().enumerate() {
+                q.push(SimTime::from_nanos(t), i);
+            }
+            let mut expected: Vec<(u64, usize)> = times.iter().copied().zip(0..).collect();
+            expected.sort();
+            let mut got = vec![];
+            while let Some((t, i)) = q.pop() {
+                got.push((t.as_nanos(), i));
+            }
+            prop_assert_eq!(got, expected);
+        }
+    }
 
     #[test]
     fn equal_times_are_first_in_first_out() {

@@ -312,6 +312,8 @@ pub struct TopologyBuilder {
     description: String,
     graph: UnGraph<Node, Link>,
     by_id: HashMap<String, NodeIndex>,
+    /// Where each node was declared, by node index, for messages.
+    node_keys: Vec<String>,
     problems: TopologyProblems,
 }
 
@@ -322,6 +324,7 @@ impl TopologyBuilder {
             description: description.into(),
             graph: UnGraph::default(),
             by_id: HashMap::new(),
+            node_keys: vec![],
             problems: vec![],
         }
     }
@@ -379,6 +382,7 @@ impl TopologyBuilder {
         let id = node.id.clone();
         let n = self.graph.add_node(node);
         self.by_id.insert(id, n);
+        self.node_keys.push(key.to_string());
         Some(n)
     }
 
@@ -459,8 +463,9 @@ impl TopologyBuilder {
                     .any(|&c| component[c.index()] == component[g.index()])
                 {
                     let id = self.graph[g].id.clone();
+                    let key = self.node_keys[g.index()].clone();
                     self.problem(
-                        "links",
+                        key,
                         format!("gpu `{id}` is not connected to the host: no path of links from it to any cpu-core"),
                     );
                 }
