@@ -31,8 +31,11 @@ pub struct FlowId(pub u64);
 struct Flow {
     channels: Vec<u32>,
     bytes: u64,
-    /// Bytes not yet through, as of `Network::last`.
+    /// Bytes not yet through at `since`, the last time the rate changed. Kept only at rate
+    /// changes (never drained step by step), so a completion time never depends on how often
+    /// the owner looks at the network in between.
     remaining: f64,
+    since: SimTime,
     /// When the latency phase ends and the flow starts to use bandwidth.
     active_at: SimTime,
     rate: f64,
@@ -45,6 +48,21 @@ struct Flow {
 impl Flow {
     /// Whether the flow has completed by `t`: past its latency and either carrying nothing or
     /// through its bytes at its current rate.
+    /// Bytes not yet through at `t` (not before `since`), never below zero and never zero
+    /// before the scheduled finish.
+    fn remaining_at(&self, t: SimTime) -> f64 {
+        if !self.rated || self.rate.is_infinite() {
+            return if self.rated { 0.0 } else { self.remaining };
+        }
+        let dt = (t - self.since).as_nanos() as f64;
+        let floor = if t < self.finish_at {
+            f64::MIN_POSITIVE
+        } else {
+            0.0
+        };
+        (self.remaining - self.rate * dt).max(floor)
+    }
+
     fn done_by(&self, t: SimTime) -> bool {
         self.active_at <= t
             && (self.bytes == 0 || self.channels.is_empty() || (self.rated && self.finish_at <= t))
@@ -90,7 +108,7 @@ impl<P: SharingPolicy> Network<P> {
     /// Starts a transfer of `bytes` along `route` at `now` (which must not be before the last
     /// call). Returns its id; the owner learns of its end from [`Network::advance`].
     pub fn start_flow(&mut self, now: SimTime, route: &Route, bytes: u64) -> FlowId {
-        self.progress_to(now);
+        self.last = self.last.max(now);
         let id = FlowId(self.next_id);
         self.next_id += 1;
         let active_at = now + route.latency;
@@ -98,6 +116,7 @@ impl<P: SharingPolicy> Network<P> {
             channels: route.channels.iter().map(|c: &ChannelId| c.0).collect(),
             bytes,
             remaining: bytes as f64,
+            since: active_at,
             active_at,
             rate: 0.0,
             rated: false,
@@ -134,7 +153,7 @@ impl<P: SharingPolicy> Network<P> {
             if t > now {
                 break;
             }
-            self.progress_to(t);
+            self.last = t;
             let mut finished: Vec<FlowId> = self
                 .flows
                 .iter()
@@ -150,30 +169,7 @@ impl<P: SharingPolicy> Network<P> {
             done.extend(finished);
             self.reshare(t);
         }
-        self.progress_to(now);
-    }
-
-    /// Drains bytes at the current rates from `self.last` to `t`.
-    fn progress_to(&mut self, t: SimTime) {
-        if t <= self.last {
-            return;
-        }
-        for f in self.flows.values_mut() {
-            if f.rate > 0.0 {
-                let from = self.last.max(f.active_at);
-                if t > from {
-                    let dt = (t - from).as_nanos() as f64;
-                    // Never reach zero before the scheduled finish: rounding up the finish time
-                    // makes the float drain slightly ahead of the integer clock.
-                    f.remaining = (f.remaining - f.rate * dt).max(if t < f.finish_at {
-                        f64::MIN_POSITIVE
-                    } else {
-                        0.0
-                    });
-                }
-            }
-        }
-        self.last = t;
+        self.last = self.last.max(now);
     }
 
     /// Recomputes the shares of the flows past their latency phase.
@@ -201,6 +197,8 @@ impl<P: SharingPolicy> Network<P> {
                 // A flow whose rate did not change keeps its finish time, so an undisturbed
                 // transfer ends exactly at latency + ceil(bytes / rate).
                 if !f.rated || rate != f.rate {
+                    f.remaining = f.remaining_at(now);
+                    f.since = now;
                     f.rated = true;
                     f.rate = rate;
                     f.finish_at = if rate.is_infinite() {
@@ -248,6 +246,6 @@ impl<P: SharingPolicy> Network<P> {
 
     /// Bytes not yet delivered of flows in progress (fractional while transferring).
     pub fn bytes_in_flight(&self) -> f64 {
-        self.flows.values().map(|f| f.remaining).sum()
+        self.flows.values().map(|f| f.remaining_at(self.last)).sum()
     }
 }
