@@ -14,7 +14,6 @@ pub use maxmin::MaxMin;
 
 use crate::machine::topology::{ChannelId, Route};
 use crate::time::{SimDuration, SimTime};
-use std::collections::BTreeMap;
 
 /// How concurrent flows divide channel capacity. Open for other models (e.g. with TCP window
 /// bounds); must be deterministic.
@@ -29,6 +28,7 @@ pub struct FlowId(pub u64);
 
 #[derive(Clone, Debug)]
 struct Flow {
+    id: FlowId,
     channels: Vec<u32>,
     bytes: u64,
     /// Bytes not yet through at `since`, the last time the rate changed. Kept only at rate
@@ -73,14 +73,16 @@ impl Flow {
 pub struct Network<P: SharingPolicy = MaxMin> {
     capacities: Vec<f64>,
     policy: P,
-    flows: BTreeMap<FlowId, Flow>,
+    /// Flows in progress, in increasing id order (new flows are pushed at the end).
+    flows: Vec<Flow>,
     next_id: u64,
     last: SimTime,
     /// Bytes delivered by completed flows; with `bytes_started` for conservation checks.
     bytes_delivered: u64,
     bytes_started: u64,
     scratch_rates: Vec<f64>,
-    scratch_active: Vec<FlowId>,
+    /// Indices into `flows` of the flows past their latency phase.
+    scratch_active: Vec<usize>,
 }
 
 impl Network<MaxMin> {
@@ -95,7 +97,7 @@ impl<P: SharingPolicy> Network<P> {
         Self {
             capacities,
             policy,
-            flows: BTreeMap::new(),
+            flows: Vec::new(),
             next_id: 0,
             last: SimTime::ZERO,
             bytes_delivered: 0,
@@ -113,6 +115,7 @@ impl<P: SharingPolicy> Network<P> {
         self.next_id += 1;
         let active_at = now + route.latency;
         let flow = Flow {
+            id,
             channels: route.channels.iter().map(|c: &ChannelId| c.0).collect(),
             bytes,
             remaining: bytes as f64,
@@ -123,7 +126,7 @@ impl<P: SharingPolicy> Network<P> {
             finish_at: active_at,
         };
         self.bytes_started += bytes;
-        self.flows.insert(id, flow);
+        self.flows.push(flow);
         // A flow in its latency phase uses no bandwidth, so shares change only when it
         // activates; a zero-byte or empty-path flow just finishes after its latency.
         id
@@ -132,7 +135,7 @@ impl<P: SharingPolicy> Network<P> {
     /// The next time something changes inside the network: a flow activates or completes.
     pub fn next_event_time(&self) -> Option<SimTime> {
         self.flows
-            .values()
+            .iter()
             .map(|f| {
                 if f.active_at > self.last || !f.rated {
                     f.active_at
@@ -154,19 +157,15 @@ impl<P: SharingPolicy> Network<P> {
                 break;
             }
             self.last = t;
-            let mut finished: Vec<FlowId> = self
-                .flows
-                .iter()
-                .filter(|(_, f)| f.done_by(t))
-                .map(|(&id, _)| id)
-                .collect();
-            finished.sort_unstable();
-            for id in &finished {
-                if let Some(f) = self.flows.remove(id) {
-                    self.bytes_delivered += f.bytes;
+            let delivered = &mut self.bytes_delivered;
+            self.flows.retain(|f| {
+                let finished = f.done_by(t);
+                if finished {
+                    *delivered += f.bytes;
+                    done.push(f.id);
                 }
-            }
-            done.extend(finished);
+                !finished
+            });
             self.reshare(t);
         }
         self.last = self.last.max(now);
@@ -176,37 +175,30 @@ impl<P: SharingPolicy> Network<P> {
     fn reshare(&mut self, now: SimTime) {
         let mut active = std::mem::take(&mut self.scratch_active);
         active.clear();
-        active.extend(
-            self.flows
-                .iter()
-                .filter(|(_, f)| f.active_at <= now)
-                .map(|(&id, _)| id),
-        );
+        active.extend((0..self.flows.len()).filter(|&i| self.flows[i].active_at <= now));
         let paths: Vec<&[u32]> = active
             .iter()
-            .filter_map(|id| self.flows.get(id).map(|f| f.channels.as_slice()))
+            .map(|&i| self.flows[i].channels.as_slice())
             .collect();
         self.scratch_rates.clear();
         self.scratch_rates.resize(active.len(), 0.0);
         self.policy
             .share(&self.capacities, &paths, &mut self.scratch_rates);
         drop(paths);
-        for (i, id) in active.iter().enumerate() {
-            let rate = self.scratch_rates[i];
-            if let Some(f) = self.flows.get_mut(id) {
-                // A flow whose rate did not change keeps its finish time, so an undisturbed
-                // transfer ends exactly at latency + ceil(bytes / rate).
-                if !f.rated || rate != f.rate {
-                    f.remaining = f.remaining_at(now);
-                    f.since = now;
-                    f.rated = true;
-                    f.rate = rate;
-                    f.finish_at = if rate.is_infinite() {
-                        now
-                    } else {
-                        now + SimDuration::from_nanos_ceil(f.remaining / rate)
-                    };
-                }
+        for (&i, &rate) in active.iter().zip(&self.scratch_rates) {
+            let f = &mut self.flows[i];
+            // A flow whose rate did not change keeps its finish time, so an undisturbed
+            // transfer ends exactly at latency + ceil(bytes / rate).
+            if !f.rated || rate != f.rate {
+                f.remaining = f.remaining_at(now);
+                f.since = now;
+                f.rated = true;
+                f.rate = rate;
+                f.finish_at = if rate.is_infinite() {
+                    now
+                } else {
+                    now + SimDuration::from_nanos_ceil(f.remaining / rate)
+                };
             }
         }
         self.scratch_active = active;
@@ -219,13 +211,16 @@ impl<P: SharingPolicy> Network<P> {
 
     /// Current rate of a flow, bytes per ns (0 while in its latency phase).
     pub fn rate(&self, id: FlowId) -> Option<f64> {
-        self.flows.get(&id).map(|f| f.rate)
+        self.flows
+            .binary_search_by_key(&id, |f| f.id)
+            .ok()
+            .map(|i| self.flows[i].rate)
     }
 
     /// Sum of the rates of the flows crossing each channel, bytes per ns.
     pub fn channel_loads(&self) -> Vec<f64> {
         let mut load = vec![0.0; self.capacities.len()];
-        for f in self.flows.values() {
+        for f in &self.flows {
             if f.rate.is_finite() {
                 for &c in &f.channels {
                     load[c as usize] += f.rate;
@@ -246,6 +241,6 @@ impl<P: SharingPolicy> Network<P> {
 
     /// Bytes not yet delivered of flows in progress (fractional while transferring).
     pub fn bytes_in_flight(&self) -> f64 {
-        self.flows.values().map(|f| f.remaining_at(self.last)).sum()
+        self.flows.iter().map(|f| f.remaining_at(self.last)).sum()
     }
 }
