@@ -7,9 +7,11 @@
 
 pub mod algorithm;
 pub mod cluster;
+pub mod data;
 pub mod engine;
 pub mod input;
 pub mod machine;
+pub mod numerics;
 pub mod observe;
 pub mod report;
 pub mod run;
