@@ -18,4 +18,5 @@ pub mod run;
 pub mod scenario;
 pub mod stats;
 pub mod time;
+pub mod training;
 pub mod workload;

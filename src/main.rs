@@ -7,7 +7,7 @@ use asgd_sim::machine::topology::generators::Generator;
 use asgd_sim::machine::topology::{Topology, file as topology_file};
 use asgd_sim::observe::Observer;
 use asgd_sim::report::output::{OutputDir, write_atomic};
-use asgd_sim::report::{table, trace::TraceRecorder};
+use asgd_sim::report::{curve, table, trace::TraceRecorder};
 use asgd_sim::time::SimTime;
 use asgd_sim::{run, scenario, workload};
 use clap::{Parser, Subcommand};
@@ -45,6 +45,9 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Threads for the gradient arithmetic [default: all cores]; results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Describe a machine: a topology file, builtin:NAME, or a generator such as
     /// fat-tree:k=4,host.gpus_per_node=4 or nvlink:mesh=true.
@@ -56,6 +59,12 @@ enum Command {
     },
     /// List the built-in models with their parameter counts and FLOPs.
     Models,
+    /// Data sets: `data get cifar10|mnist [--dir DIR]` downloads the official archive and
+    /// verifies its checksum.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Measure the simulator's speed: events per second of timing-only Downpour on the paper
     /// machine.
     Bench {
@@ -68,6 +77,18 @@ enum Command {
         /// Repetitions; the best is reported.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download, verify (MD5) and unpack an official data set.
+    Get {
+        #[arg(value_parser = ["cifar10", "mnist"])]
+        name: String,
+        /// Directory to put it in.
+        #[arg(long, default_value = asgd_sim::data::download::DEFAULT_DIR)]
+        dir: PathBuf,
     },
 }
 
@@ -97,7 +118,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             set,
             trace,
             quiet,
-        } => run_command(&scenario, out, &set, trace, quiet),
+            threads,
+        } => run_command(&scenario, out, &set, trace, quiet, threads),
         Command::Topology { source, dot } => {
             let t = load_topology(&source)?;
             if dot {
@@ -107,21 +129,33 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             }
         }
         Command::Models => {
+            // Each model is shown on the data it was made for; its input layer and classes follow
+            // the scenario's data set.
+            let image = workload::Shape::Image { c: 3, h: 32, w: 32 };
+            let text_bags = workload::Shape::Tokens {
+                vocabulary: 100_000,
+                tokens: 40,
+            };
             let mut text = format!(
-                "{:<14} {:>12} {:>16}  description\n",
-                "model", "params", "train FLOP/sample"
+                "{:<12} {:<26} {:>12} {:>18}  description\n",
+                "model", "shown on", "params", "train FLOP/sample"
             );
-            for m in workload::model::NAMES
-                .iter()
-                .filter_map(|n| workload::model::builtin(n))
-            {
-                text.push_str(&format!(
-                    "{:<14} {:>12} {:>16.3e}  {}\n",
-                    m.name,
-                    m.params(),
-                    m.train_flops_per_sample(),
-                    m.description
-                ));
+            for name in workload::model::NAMES {
+                let (input, classes, data) = if *name == "nlc-text" {
+                    (text_bags, 20, "100k-word bags, 20 classes")
+                } else {
+                    (image, 10, "3x32x32 images, 10 classes")
+                };
+                if let Some(m) = workload::model::builtin(name, input, classes) {
+                    text.push_str(&format!(
+                        "{:<12} {:<26} {:>12} {:>18.3e}  {}\n",
+                        m.name,
+                        data,
+                        m.params(),
+                        m.train_flops_per_sample(),
+                        m.description
+                    ));
+                }
             }
             emit(&text)
         }
@@ -130,6 +164,25 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             epochs,
             repeat,
         } => bench(learners, epochs, repeat),
+        Command::Data {
+            command: DataCommand::Get { name, dir },
+        } => {
+            let mut bar = DownloadBar(ProgressBar::no_length());
+            let got = asgd_sim::data::download::get(&name, &dir, &mut bar)?;
+            bar.0.finish_and_clear();
+            emit(&format!(
+                "{}: {}\n",
+                name,
+                if got.fetched {
+                    format!(
+                        "downloaded, verified and unpacked into {}",
+                        got.path.display()
+                    )
+                } else {
+                    format!("already present in {}", got.path.display())
+                }
+            ))
+        }
     }
 }
 
@@ -159,6 +212,24 @@ fn load_topology(source: &str) -> anyhow::Result<Topology> {
     Ok(topology_file::load(source)?)
 }
 
+/// Shows a download's bytes.
+struct DownloadBar(ProgressBar);
+
+impl asgd_sim::data::download::DownloadObserver for DownloadBar {
+    fn start(&mut self, url: &str, total: Option<u64>) {
+        self.0.reset();
+        self.0.set_length(total.unwrap_or(0));
+        self.0.set_style(
+            ProgressStyle::with_template("{msg} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.0.set_message(url.to_string());
+    }
+    fn progress(&mut self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
 /// Advances a progress bar by epochs.
 struct Progress(ProgressBar);
 
@@ -174,7 +245,9 @@ fn run_command(
     set: &[String],
     trace: Option<PathBuf>,
     quiet: bool,
+    threads: Option<usize>,
 ) -> anyhow::Result<()> {
+    let threads = threads.unwrap_or_else(run::default_threads);
     let overrides = set
         .iter()
         .map(|s| Override::parse(s))
@@ -206,20 +279,24 @@ fn run_command(
     let started = Instant::now();
     let result = match recorder {
         Some(r) => {
-            let res = run::simulate(&sc, (Progress(bar.clone()), r))?;
-            (res.summary, res.events, Some(res.observer.1))
+            let res = run::simulate_with(&sc, (Progress(bar.clone()), r), threads)?;
+            (res.summary, res.curve, res.events, Some(res.observer.1))
         }
         None => {
-            let res = run::simulate(&sc, Progress(bar.clone()))?;
-            (res.summary, res.events, None)
+            let res = run::simulate_with(&sc, Progress(bar.clone()), threads)?;
+            (res.summary, res.curve, res.events, None)
         }
     };
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let (summary, events, recorder) = result;
+    let (summary, curve, events, recorder) = result;
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
     dir.write("summary.json", summary.to_json().as_bytes())
         .with_context(|| format!("cannot write into {}", out.display()))?;
+    if !curve.is_empty() {
+        dir.write("curve.csv", curve::to_csv(&curve).as_bytes())
+            .with_context(|| format!("cannot write into {}", out.display()))?;
+    }
     let written = dir
         .commit()
         .with_context(|| format!("cannot move results into {}", out.display()))?;

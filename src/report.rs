@@ -2,6 +2,7 @@
 //! terminal table, and the output directory that holds them, written so that no half-written
 //! result is ever left behind.
 
+pub mod curve;
 pub mod output;
 pub mod summary;
 pub mod table;

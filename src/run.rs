@@ -1,12 +1,17 @@
 //! Runs a checked scenario on the simulator: builds the algorithm's model over the machine,
-//! drives the engine to the end, and returns the measured summary. Writes nothing.
+//! attaches the numerics when gradients are real, drives the engine to the end, and returns the
+//! measured summary and convergence curve. Writes nothing.
 
 use crate::algorithm::AlgorithmKind;
-use crate::algorithm::downpour::{Downpour, DownpourSetup};
+use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome};
 use crate::engine::Simulation;
+use crate::numerics::{Net, NumericsError};
 use crate::observe::Observer;
 use crate::report::summary::Summary;
-use crate::scenario::Scenario;
+use crate::scenario::{GradientMode, Scenario};
+use crate::training::Gradients;
+use crate::training::real::{CurvePoint, RealGradients, RealSetup};
+use std::sync::Arc;
 
 /// Errors from running a scenario that passed its checks. Fatal for the run.
 #[derive(Debug, thiserror::Error)]
@@ -15,18 +20,106 @@ pub enum RunError {
     /// shard).
     #[error("{scenario}: {message}")]
     Unroutable { scenario: String, message: String },
+    /// The model cannot be computed by the numerics.
+    #[error("{scenario}: {source}")]
+    Numerics {
+        scenario: String,
+        source: NumericsError,
+    },
+    /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
+    #[error("{scenario}: real gradients need a data set")]
+    NoData { scenario: String },
 }
 
 /// What a run measured, plus how much simulation work it took.
 pub struct RunResult<O> {
     pub summary: Summary,
+    /// One point per epoch (and the starting point) for real-gradient runs; empty otherwise.
+    pub curve: Vec<CurvePoint>,
+    /// The server's parameters at the end of a real-gradient run; empty otherwise.
+    pub parameters: Vec<f32>,
     /// Events the engine handled (not in the summary: it describes the machine, not the tool).
     pub events: u64,
     pub observer: O,
 }
 
-/// Simulates `scenario`, reporting to `observer` as it goes.
+/// How many threads the numerics may use by default: every core this process may run on.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Simulates `scenario` with the default number of threads, reporting to `observer`.
 pub fn simulate<O: Observer>(scenario: &Scenario, observer: O) -> Result<RunResult<O>, RunError> {
+    simulate_with(scenario, observer, default_threads())
+}
+
+/// Simulates `scenario` using up to `threads` threads for the gradient arithmetic. The result
+/// does not depend on `threads`.
+pub fn simulate_with<O: Observer>(
+    scenario: &Scenario,
+    observer: O,
+    threads: usize,
+) -> Result<RunResult<O>, RunError> {
+    match scenario.file.workload.gradients {
+        GradientMode::TimingOnly => {
+            let (outcome, events, observer, ()) = drive(scenario, observer, ())?;
+            Ok(RunResult {
+                summary: Summary::new(scenario, &outcome, None),
+                curve: vec![],
+                parameters: vec![],
+                events,
+                observer,
+            })
+        }
+        GradientMode::Real => {
+            let name = || scenario.name().to_string();
+            let dataset = scenario
+                .dataset
+                .clone()
+                .ok_or_else(|| RunError::NoData { scenario: name() })?;
+            let threads = threads.max(1);
+            let learners = scenario.placement.learner_gpus.len();
+            // Parallel across learners first; what is left over goes inside each gradient.
+            let workers = learners.min(threads);
+            let net = Net::new(&scenario.model)
+                .map_err(|source| RunError::Numerics {
+                    scenario: name(),
+                    source,
+                })?
+                .with_threads((threads / workers).max(1));
+            let f = &scenario.file;
+            let setup = RealSetup {
+                learners,
+                shard_ranges: scenario.placement.shard_ranges.clone(),
+                batch_size: f.algorithm.batch_size as usize,
+                learning_rate: f.algorithm.learning_rate as f32,
+                momentum: f.algorithm.momentum as f32,
+                weight_decay: f.algorithm.weight_decay as f32,
+                seed: f.seed,
+                workers,
+                eval_train_samples: f.workload.eval_train_samples as usize,
+            };
+            let gradients = RealGradients::new(setup, Arc::new(net), dataset);
+            let (outcome, events, observer, mut gradients) = drive(scenario, observer, gradients)?;
+            gradients.finish(outcome.end);
+            let curve = gradients.curve().to_vec();
+            Ok(RunResult {
+                summary: Summary::new(scenario, &outcome, curve.last()),
+                curve,
+                parameters: gradients.parameters().to_vec(),
+                events,
+                observer,
+            })
+        }
+    }
+}
+
+/// Runs the scenario's algorithm with the given numerics to the end.
+fn drive<O: Observer, G: Gradients>(
+    scenario: &Scenario,
+    observer: O,
+    gradients: G,
+) -> Result<(Outcome, u64, O, G), RunError> {
     match scenario.algorithm() {
         AlgorithmKind::Downpour => {
             let setup = DownpourSetup {
@@ -35,22 +128,19 @@ pub fn simulate<O: Observer>(scenario: &Scenario, observer: O) -> Result<RunResu
                 iterations_per_epoch: scenario.iterations_per_epoch,
                 epochs: scenario.file.workload.epochs,
             };
-            let model = Downpour::new(&scenario.topology, setup, observer).map_err(|p| {
-                RunError::Unroutable {
-                    scenario: scenario.name().to_string(),
-                    message: p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "),
-                }
-            })?;
+            let model =
+                Downpour::new(&scenario.topology, setup, observer, gradients).map_err(|p| {
+                    RunError::Unroutable {
+                        scenario: scenario.name().to_string(),
+                        message: p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "),
+                    }
+                })?;
             let mut sim = Simulation::new(model, scenario.file.seed);
             sim.run();
             let events = sim.events_handled();
             let outcome = sim.model().outcome(sim.now());
-            let summary = Summary::new(scenario, &outcome);
-            Ok(RunResult {
-                summary,
-                events,
-                observer: sim.into_model().into_observer(),
-            })
+            let (observer, gradients) = sim.into_model().into_parts();
+            Ok((outcome, events, observer, gradients))
         }
     }
 }

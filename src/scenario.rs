@@ -5,13 +5,16 @@
 
 use crate::algorithm::AlgorithmKind;
 use crate::cluster::Placement;
+use crate::data::Dataset;
 use crate::input::{InputError, Override, Source};
 use crate::machine::device::{ComputeModel, Jitter};
 use crate::machine::topology::generators::Generator;
 use crate::machine::topology::{Topology, file as topology_file};
-use crate::workload::{DatasetSpec, ModelDef, Shape, model};
+use crate::workload::dataset::{DatasetInfo, info_of};
+use crate::workload::{DatasetSpec, ModelDef, model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Scenarios shipped inside the binary, usable as `builtin:NAME`.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -78,14 +81,23 @@ pub struct AlgorithmSection {
     pub learning_rate: f64,
     /// Mini-batch size M per learner.
     pub batch_size: u64,
+    /// Heavy-ball momentum applied by the server (0: plain SGD).
+    #[serde(default)]
+    pub momentum: f64,
+    /// L2 weight decay added to each gradient by the server.
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 /// Whether gradients are computed for real or only timed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GradientMode {
+    /// Only when things happen: no data, no arithmetic.
     #[default]
     TimingOnly,
+    /// Real gradients of the model on the data, applied at the simulated moments.
+    Real,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -97,6 +109,14 @@ pub struct WorkloadSection {
     pub epochs: u64,
     #[serde(default)]
     pub gradients: GradientMode,
+    /// Training samples evaluated at each epoch end for the curve's train loss and accuracy
+    /// (the whole test split is always evaluated).
+    #[serde(default = "default_eval_train")]
+    pub eval_train_samples: u64,
+}
+
+fn default_eval_train() -> u64 {
+    5_000
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -141,6 +161,11 @@ pub struct Scenario {
     /// One compute model per learner (GPUs may differ).
     pub compute: Vec<ComputeModel>,
     pub iterations_per_epoch: u64,
+    /// Sizes and input of the data.
+    pub data: DatasetInfo,
+    /// The data set itself: read for file sets, generated for synthetic sets in real-gradient
+    /// runs, absent for synthetic sets in timing-only runs.
+    pub dataset: Option<Arc<Dataset>>,
 }
 
 /// Reads a scenario from a path or `builtin:NAME`, applies overrides and checks it.
@@ -246,44 +271,71 @@ impl ScenarioFile {
         }
         need(
             &mut problems,
-            w.dataset.train_samples() >= 1,
-            "workload.dataset.train_samples",
-            "must be at least 1".into(),
+            a.momentum.is_finite() && (0.0..1.0).contains(&a.momentum),
+            "algorithm.momentum",
+            format!("must be in [0, 1), got {}", a.momentum),
         );
-        let model = model::builtin(&w.model);
-        match &model {
-            None => problems.push((
-                "workload.model".into(),
-                format!(
-                    "unknown model `{}`; built-in models: {}",
-                    w.model,
-                    model::NAMES.join(", ")
-                ),
-            )),
-            Some(m) => {
-                let text_model = matches!(m.input, Shape::Tokens { .. });
-                if text_model != w.dataset.is_text() {
+        need(
+            &mut problems,
+            a.weight_decay.is_finite() && a.weight_decay >= 0.0,
+            "algorithm.weight_decay",
+            format!("must be a non-negative number, got {}", a.weight_decay),
+        );
+        let real = w.gradients == GradientMode::Real;
+        let (data, dataset) = match w.dataset.synthetic_info() {
+            Some(info) if !real => (Some(info), None),
+            _ => match w.dataset.load(base.unwrap_or(Path::new("."))) {
+                Ok(d) => (Some(info_of(&d)), Some(Arc::new(d))),
+                Err(e) => {
+                    problems.push(("workload.dataset".into(), e));
+                    (None, None)
+                }
+            },
+        };
+        if let Some(info) = &data {
+            need(
+                &mut problems,
+                info.train_samples >= 1,
+                "workload.dataset.train_samples",
+                "must be at least 1".into(),
+            );
+        }
+        let model = match data
+            .as_ref()
+            .map(|i| model::builtin(&w.model, i.input, i.classes))
+        {
+            Some(None) => {
+                problems.push((
+                    "workload.model".into(),
+                    format!(
+                        "unknown model `{}`; built-in models: {}",
+                        w.model,
+                        model::NAMES.join(", ")
+                    ),
+                ));
+                None
+            }
+            Some(Some(m)) => match m.layer_stats() {
+                Ok(_) => Some(m),
+                Err(e) => {
                     problems.push((
-                        "workload.dataset.kind".into(),
+                        "workload.model".into(),
                         format!(
-                            "data set `{}` does not fit model `{}`, which takes {}",
-                            w.dataset.kind(),
+                            "model `{}` does not fit data set `{}`: {e}",
                             m.name,
-                            if text_model {
-                                "token bags (synthetic-text)"
-                            } else {
-                                "images (synthetic-image)"
-                            }
+                            w.dataset.kind()
                         ),
                     ));
+                    None
                 }
-            }
-        }
+            },
+            None => None,
+        };
         let topology = self.load_topology(base, &mut problems)?;
         if !problems.is_empty() {
             return Err(source.invalid(problems));
         }
-        let (Some(topology), Some(model)) = (topology, model) else {
+        let (Some(topology), Some(model), Some(data)) = (topology, model, data) else {
             return Err(source.invalid(problems));
         };
         let placement = Placement::new(
@@ -317,7 +369,7 @@ impl ScenarioFile {
                 m
             })
             .collect();
-        let iterations_per_epoch = w.dataset.train_samples().div_ceil(a.batch_size);
+        let iterations_per_epoch = data.train_samples.div_ceil(a.batch_size);
         Ok(Scenario {
             path: source.path().to_path_buf(),
             topology,
@@ -325,6 +377,8 @@ impl ScenarioFile {
             placement,
             compute,
             iterations_per_epoch,
+            data,
+            dataset,
             file: self,
         })
     }

@@ -10,7 +10,8 @@
 //! minus the version the learner read.
 //!
 //! The run ends when `epochs x iterations_per_epoch` iterations have completed across all
-//! learners. This model never touches numeric values: it decides only when things happen.
+//! learners. This model never touches numeric values: it decides only when things happen, and
+//! tells its [`Gradients`] when values move (timing-only runs pass `()`). A diverged run stops.
 
 use crate::cluster::Placement;
 use crate::cluster::learner::{Breakdown, Learner, Phase};
@@ -22,6 +23,7 @@ use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
 use crate::stats::Histogram;
 use crate::time::SimTime;
+use crate::training::Gradients;
 use crate::workload::model::BYTES_PER_PARAM;
 use std::collections::HashMap;
 
@@ -69,9 +71,11 @@ pub struct Outcome {
     pub shard_busy_ns: Vec<u64>,
     pub shard_updates: Vec<u64>,
     pub bytes_moved: u64,
+    /// The numerics reported NaN or infinity and the run stopped early.
+    pub diverged: bool,
 }
 
-pub struct Downpour<O: Observer> {
+pub struct Downpour<O: Observer, G: Gradients = ()> {
     setup: DownpourSetup,
     network: Network,
     /// Route from shard `s` down to learner `l` at `[l * shards + s]`, and back up.
@@ -87,17 +91,19 @@ pub struct Downpour<O: Observer> {
     epoch_ends: Vec<SimTime>,
     finished_at: Option<SimTime>,
     observer: O,
+    gradients: G,
     scratch: Vec<FlowId>,
     /// The time of the event being handled, for the learners' accounting.
     now: SimTime,
 }
 
-impl<O: Observer> Downpour<O> {
+impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// Builds the model. Fails with (key, message) problems if a learner cannot reach a shard.
     pub fn new(
         topology: &Topology,
         setup: DownpourSetup,
         observer: O,
+        gradients: G,
     ) -> Result<Self, Vec<(String, String)>> {
         let p = &setup.placement;
         let (nl, ns) = (p.learner_gpus.len(), p.shard_cores.len());
@@ -157,6 +163,7 @@ impl<O: Observer> Downpour<O> {
             epoch_ends: vec![],
             finished_at: None,
             observer,
+            gradients,
             scratch: vec![],
             now: SimTime::ZERO,
             setup,
@@ -248,6 +255,7 @@ impl<O: Observer> Downpour<O> {
         match msg.kind {
             MessageKind::PullRequest => {
                 self.learners[l].versions_read[s] = self.shards[s].version;
+                self.gradients.pull(l, s);
                 self.send(ctx, MessageKind::Parameters, l, s);
                 self.refresh(l);
             }
@@ -262,6 +270,7 @@ impl<O: Observer> Downpour<O> {
                 learner.pending -= 1;
                 if learner.pending == 0 {
                     learner.phase = Phase::Computing;
+                    self.gradients.compute(l);
                     let dt = self.setup.compute[l].sample(ctx.rng());
                     ctx.schedule_in(dt, Event::ComputeDone { learner: l });
                 }
@@ -278,9 +287,11 @@ impl<O: Observer> Downpour<O> {
                 self.completed += 1;
                 if self.completed % self.setup.iterations_per_epoch == 0 {
                     self.epoch_ends.push(now);
-                    self.observer.epoch_end(self.epoch_ends.len() as u64, now);
+                    let epoch = self.epoch_ends.len() as u64;
+                    self.gradients.epoch_end(epoch, now);
+                    self.observer.epoch_end(epoch, now);
                 }
-                if self.completed >= self.target() {
+                if self.completed >= self.target() || self.gradients.diverged() {
                     self.finish(now);
                 } else {
                     self.start_pull(ctx, l);
@@ -329,6 +340,7 @@ impl<O: Observer> Downpour<O> {
             shard_busy_ns: self.shards.iter().map(|s| s.busy_ns(end)).collect(),
             shard_updates: self.shards.iter().map(|s| s.version).collect(),
             bytes_moved,
+            diverged: self.gradients.diverged(),
         }
     }
 
@@ -340,12 +352,13 @@ impl<O: Observer> Downpour<O> {
         &self.observer
     }
 
-    pub fn into_observer(self) -> O {
-        self.observer
+    /// The observer and the numerics, handed back at the end of a run.
+    pub fn into_parts(self) -> (O, G) {
+        (self.observer, self.gradients)
     }
 }
 
-impl<O: Observer> Model for Downpour<O> {
+impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
     type Event = Event;
 
     fn start(&mut self, ctx: &mut Context<'_, Event>) {
@@ -399,6 +412,11 @@ impl<O: Observer> Model for Downpour<O> {
                             .saturating_sub(self.shards[shard].update_time.as_nanos()),
                     );
                     self.observer.shard_update(shard, l, began, now);
+                    self.gradients.apply(l, shard);
+                    if self.gradients.diverged() {
+                        self.finish(now);
+                        return;
+                    }
                     self.learners[l].applying -= 1;
                     self.send(ctx, MessageKind::Ack, l, shard);
                     self.refresh(l);

@@ -4,7 +4,8 @@
 
 use crate::algorithm::downpour::Outcome;
 use crate::cluster::learner::{Activity, Breakdown};
-use crate::scenario::Scenario;
+use crate::scenario::{GradientMode, Scenario};
+use crate::training::real::CurvePoint;
 use serde::Serialize;
 
 /// Seconds per epoch in each activity.
@@ -68,6 +69,15 @@ pub struct ShardSummary {
     pub utilization: f64,
 }
 
+/// Where a real-gradient run ended up.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FinalMetrics {
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
     pub scenario: String,
@@ -75,6 +85,9 @@ pub struct Summary {
     pub algorithm: &'static str,
     pub machine: String,
     pub model: String,
+    pub dataset: &'static str,
+    /// `timing-only` or `real`.
+    pub gradients: &'static str,
     pub params: u64,
     pub seed: u64,
     pub learners: usize,
@@ -98,10 +111,15 @@ pub struct Summary {
     pub per_shard: Vec<ShardSummary>,
     /// Bytes of parameters and gradients carried by the network.
     pub bytes_moved: u64,
+    /// Metrics at the end of a real-gradient run (absent for timing-only runs).
+    #[serde(rename = "final", skip_serializing_if = "Option::is_none")]
+    pub final_metrics: Option<FinalMetrics>,
+    /// A loss or a parameter became NaN or infinite and the run stopped there.
+    pub diverged: bool,
 }
 
 impl Summary {
-    pub fn new(scenario: &Scenario, o: &Outcome) -> Self {
+    pub fn new(scenario: &Scenario, o: &Outcome, last: Option<&CurvePoint>) -> Self {
         let f = &scenario.file;
         let epochs = f.workload.epochs.max(1) as f64;
         let mut total = Breakdown::default();
@@ -126,6 +144,11 @@ impl Summary {
             algorithm: f.algorithm.kind.name(),
             machine: topo.name().to_string(),
             model: scenario.model.name.to_string(),
+            dataset: f.workload.dataset.kind(),
+            gradients: match f.workload.gradients {
+                GradientMode::TimingOnly => "timing-only",
+                GradientMode::Real => "real",
+            },
             params: scenario.model.params(),
             seed: f.seed,
             learners: o.breakdowns.len(),
@@ -172,6 +195,13 @@ impl Summary {
                 })
                 .collect(),
             bytes_moved: o.bytes_moved,
+            final_metrics: last.map(|c| FinalMetrics {
+                train_loss: c.train_loss,
+                train_accuracy: c.train_accuracy,
+                test_loss: c.test_loss,
+                test_accuracy: c.test_accuracy,
+            }),
+            diverged: o.diverged,
         }
     }
 

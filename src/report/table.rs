@@ -40,5 +40,21 @@ pub fn render(s: &Summary) -> String {
         s.staleness.mean,
         s.staleness.max
     );
+    if let Some(f) = &s.final_metrics {
+        let _ = writeln!(
+            out,
+            "final: train loss {:.4}, train accuracy {:.2}%, test loss {:.4}, test accuracy {:.2}%",
+            f.train_loss,
+            100.0 * f.train_accuracy,
+            f.test_loss,
+            100.0 * f.test_accuracy
+        );
+    }
+    if s.diverged {
+        let _ = writeln!(
+            out,
+            "diverged: a loss or parameter became NaN or infinite; the run stopped"
+        );
+    }
     out
 }

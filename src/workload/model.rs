@@ -197,21 +197,52 @@ impl ModelDef {
 }
 
 /// Names of the built-in models, for messages.
-pub const NAMES: &[&str] = &["cifar10-cnn", "nlc-text"];
+pub const NAMES: &[&str] = &["cifar10-cnn", "nlc-text", "mlp", "softmax"];
 
-/// Looks up a built-in model by name.
-pub fn builtin(name: &str) -> Option<ModelDef> {
-    match name {
-        "cifar10-cnn" => Some(cifar10_cnn()),
-        "nlc-text" => Some(nlc_text()),
-        _ => None,
-    }
+/// A built-in model for data of the given input shape and number of classes, or None if the
+/// name is unknown. Whether the layers fit the input is checked by [`ModelDef::layer_stats`].
+pub fn builtin(name: &str, input: Shape, classes: usize) -> Option<ModelDef> {
+    let (name, description, layers): (&'static str, &'static str, Vec<Layer>) = match name {
+        "cifar10-cnn" => (
+            "cifar10-cnn",
+            "seed paper's CIFAR-10 ConvNet: 4 x (conv, ReLU, max-pool, dropout) + FC",
+            cnn_layers(classes),
+        ),
+        "nlc-text" => (
+            "nlc-text",
+            "embedding-bag text classifier (256-wide embedding, 128 hidden)",
+            vec![
+                Layer::EmbeddingBag { dim: 256 },
+                Layer::Dense { outputs: 128 },
+                Layer::Relu,
+                Layer::Dense { outputs: classes },
+            ],
+        ),
+        "mlp" => (
+            "mlp",
+            "multi-layer perceptron: 128 ReLU hidden units",
+            vec![
+                Layer::Dense { outputs: 128 },
+                Layer::Relu,
+                Layer::Dense { outputs: classes },
+            ],
+        ),
+        "softmax" => (
+            "softmax",
+            "softmax regression (one dense layer)",
+            vec![Layer::Dense { outputs: classes }],
+        ),
+        _ => return None,
+    };
+    Some(ModelDef {
+        name,
+        description,
+        input,
+        layers,
+    })
 }
 
-/// The seed paper's CIFAR-10 network (REFERENCE.md, from the authors' companion paper):
-/// four conv blocks (conv, ReLU, 2x2 max-pool, dropout 0.5), then fully connected 128 -> 10.
-/// 506,378 parameters.
-pub fn cifar10_cnn() -> ModelDef {
+fn cnn_layers(classes: usize) -> Vec<Layer> {
     let block = |out_channels, kernel, padding| {
         [
             Layer::Conv2d {
@@ -229,33 +260,38 @@ pub fn cifar10_cnn() -> ModelDef {
     layers.extend(block(128, 3, 1));
     layers.extend(block(256, 3, 1));
     layers.extend(block(128, 2, 0));
-    layers.push(Layer::Dense { outputs: 10 });
-    ModelDef {
+    layers.push(Layer::Dense { outputs: classes });
+    layers
+}
+
+/// The seed paper's CIFAR-10 network (REFERENCE.md, from the authors' companion paper):
+/// four conv blocks (conv, ReLU, 2x2 max-pool, dropout 0.5), then fully connected 128 -> 10.
+/// 506,378 parameters.
+pub fn cifar10_cnn() -> ModelDef {
+    let input = Shape::Image { c: 3, h: 32, w: 32 };
+    builtin("cifar10-cnn", input, 10).unwrap_or(ModelDef {
         name: "cifar10-cnn",
-        description: "seed paper's CIFAR-10 ConvNet: 4 x (conv, ReLU, max-pool, dropout) + FC",
-        input: Shape::Image { c: 3, h: 32, w: 32 },
-        layers,
-    }
+        description: "",
+        input,
+        layers: cnn_layers(10),
+    })
 }
 
 /// Stand-in for the seed paper's unpublished NLC-F model: a text classifier whose large
 /// embedding table (100,000 words x 256) dominates its ~25.6 M parameters, so that on the
-/// paper's machine it is communication-bound where the CNN is compute-bound.
+/// paper's machine it is communication-bound where the CNN is compute-bound. 20 classes,
+/// 40 tokens per document.
 pub fn nlc_text() -> ModelDef {
-    ModelDef {
+    let input = Shape::Tokens {
+        vocabulary: 100_000,
+        tokens: 40,
+    };
+    builtin("nlc-text", input, 20).unwrap_or(ModelDef {
         name: "nlc-text",
-        description: "embedding-bag text classifier (100k x 256 embedding, 128 hidden, 20 classes)",
-        input: Shape::Tokens {
-            vocabulary: 100_000,
-            tokens: 40,
-        },
-        layers: vec![
-            Layer::EmbeddingBag { dim: 256 },
-            Layer::Dense { outputs: 128 },
-            Layer::Relu,
-            Layer::Dense { outputs: 20 },
-        ],
-    }
+        description: "",
+        input,
+        layers: vec![],
+    })
 }
 
 #[cfg(test)]

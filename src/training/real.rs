@@ -1,0 +1,293 @@
+//! Real gradients through simulated staleness. The server's parameters live here as one flat
+//! vector whose shard slices move exactly when the simulation says: a pull copies a shard's
+//! slice into the learner's own parameters, a learner's gradient is computed on exactly the
+//! parameters it pulled (a sharded read may mix versions), and a shard applies its slice of the
+//! gradient at the simulated moment its update completes.
+//!
+//! Gradients run ahead on a worker pool: a job is submitted when the learner starts computing
+//! and waited for only when a shard first applies it. Jobs are pure functions of (parameters,
+//! batch, seed), applied in event order, so the trajectory is bit-identical whatever the number
+//! of threads. Nothing here decides when anything happens.
+
+use super::Gradients;
+use super::pool::{Pool, Ticket};
+use super::sampler::{Sampler, gradient_seed};
+use crate::data::{Dataset, Split};
+use crate::numerics::{Objective, Scratch};
+use crate::time::SimTime;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// Samples per evaluation job.
+const EVAL_CHUNK: usize = 500;
+
+thread_local! {
+    /// Each thread's reusable numeric buffers, so a warm gradient step allocates nothing.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch buffers.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|s| f(&mut s.borrow_mut()))
+}
+
+/// Optimiser and run settings of the numeric side.
+#[derive(Clone, Debug)]
+pub struct RealSetup {
+    pub learners: usize,
+    pub shard_ranges: Vec<Range<usize>>,
+    pub batch_size: usize,
+    pub learning_rate: f32,
+    /// Heavy-ball momentum applied by the server, per shard (0: plain SGD).
+    pub momentum: f32,
+    /// L2 weight decay added to the gradient by the server.
+    pub weight_decay: f32,
+    pub seed: u64,
+    /// Worker threads for gradient and evaluation jobs (0: on the event loop's thread).
+    pub workers: usize,
+    /// Training samples evaluated at each epoch end for the train loss and accuracy.
+    pub eval_train_samples: usize,
+}
+
+/// One row of `curve.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub epoch: u64,
+    /// Training samples processed so far (applied gradients x batch size).
+    pub samples: u64,
+    pub sim_time_s: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+}
+
+type GradientResult = (f32, Vec<f32>, Vec<f32>);
+
+pub struct RealGradients {
+    setup: RealSetup,
+    objective: Arc<dyn Objective>,
+    dataset: Arc<Dataset>,
+    pool: Pool,
+    sampler: Sampler,
+    server: Vec<f32>,
+    velocity: Vec<f32>,
+    /// Parameters each learner pulled; lent to its gradient job while that runs.
+    learner_params: Vec<Vec<f32>>,
+    iterations: Vec<u64>,
+    pending: Vec<Option<Ticket<GradientResult>>>,
+    /// A learner's finished gradient, kept until every shard has applied its slice.
+    ready: Vec<Option<Vec<f32>>>,
+    applied: Vec<usize>,
+    spare: Vec<Vec<f32>>,
+    applied_updates: u64,
+    curve: Vec<CurvePoint>,
+    diverged: bool,
+}
+
+impl RealGradients {
+    /// Initialises the parameters from the seed and evaluates the starting point (epoch 0).
+    pub fn new(setup: RealSetup, objective: Arc<dyn Objective>, dataset: Arc<Dataset>) -> Self {
+        let server = objective.init_params(setup.seed);
+        let n = server.len();
+        let p = setup.learners;
+        let mut me = Self {
+            pool: Pool::new(setup.workers),
+            sampler: Sampler::for_run(dataset.len(Split::Train), p, setup.seed),
+            velocity: if setup.momentum != 0.0 {
+                vec![0.0; n]
+            } else {
+                vec![]
+            },
+            learner_params: vec![vec![0.0; n]; p],
+            iterations: vec![0; p],
+            pending: (0..p).map(|_| None).collect(),
+            ready: vec![None; p],
+            applied: vec![0; p],
+            spare: vec![],
+            applied_updates: 0,
+            curve: vec![],
+            diverged: false,
+            server,
+            setup,
+            objective,
+            dataset,
+        };
+        me.record(0, SimTime::ZERO);
+        me
+    }
+
+    /// Evaluates the end point if the run stopped between epochs (it diverged).
+    pub fn finish(&mut self, time: SimTime) {
+        let last_time = self.curve.last().map(|c| c.sim_time_s);
+        if last_time != Some(time.as_secs_f64()) {
+            let epoch = self.curve.last().map_or(0, |c| c.epoch);
+            self.record(epoch, time);
+        }
+    }
+
+    pub fn curve(&self) -> &[CurvePoint] {
+        &self.curve
+    }
+
+    pub fn parameters(&self) -> &[f32] {
+        &self.server
+    }
+
+    /// Waits for learner `l`'s gradient if it is still running.
+    fn gradient_of(&mut self, l: usize) {
+        if self.ready[l].is_some() {
+            return;
+        }
+        let Some(ticket) = self.pending[l].take() else {
+            return;
+        };
+        match ticket.wait() {
+            Some((loss, grad, params)) => {
+                if !loss.is_finite() {
+                    self.diverged = true;
+                }
+                self.learner_params[l] = params;
+                self.ready[l] = Some(grad);
+            }
+            None => self.diverged = true,
+        }
+    }
+
+    /// Evaluates the server's parameters and appends a curve point.
+    fn record(&mut self, epoch: u64, time: SimTime) {
+        let params = Arc::new(self.server.clone());
+        let k = self
+            .setup
+            .eval_train_samples
+            .min(self.dataset.len(Split::Train));
+        let (train_loss, train_accuracy) = self.evaluate(&params, Split::Train, k);
+        let n_test = self.dataset.len(Split::Test);
+        let (test_loss, test_accuracy) = self.evaluate(&params, Split::Test, n_test);
+        if !(train_loss.is_finite() && test_loss.is_finite()) {
+            self.diverged = true;
+        }
+        self.curve.push(CurvePoint {
+            epoch,
+            samples: self.applied_updates * self.setup.batch_size as u64,
+            sim_time_s: time.as_secs_f64(),
+            train_loss,
+            train_accuracy,
+            test_loss,
+            test_accuracy,
+        });
+    }
+
+    /// Mean loss and accuracy over the first `n` samples of a split, in parallel chunks summed
+    /// in order.
+    fn evaluate(&self, params: &Arc<Vec<f32>>, split: Split, n: usize) -> (f64, f64) {
+        if n == 0 {
+            return (f64::NAN, f64::NAN);
+        }
+        let tickets: Vec<_> = (0..n)
+            .step_by(EVAL_CHUNK)
+            .map(|start| {
+                let (obj, data, params) = (
+                    Arc::clone(&self.objective),
+                    Arc::clone(&self.dataset),
+                    Arc::clone(params),
+                );
+                let end = (start + EVAL_CHUNK).min(n);
+                self.pool.submit(move || {
+                    let idx: Vec<usize> = (start..end).collect();
+                    let batch = data.gather(split, &idx);
+                    with_scratch(|scratch| obj.evaluate(&params, &batch, scratch))
+                })
+            })
+            .collect();
+        let (mut loss, mut correct) = (0.0, 0usize);
+        for t in tickets {
+            match t.wait() {
+                Some((l, c)) => {
+                    loss += l;
+                    correct += c;
+                }
+                None => return (f64::NAN, f64::NAN),
+            }
+        }
+        (loss / n as f64, correct as f64 / n as f64)
+    }
+}
+
+impl Gradients for RealGradients {
+    fn pull(&mut self, l: usize, s: usize) {
+        let r = self.setup.shard_ranges[s].clone();
+        self.learner_params[l][r.clone()].copy_from_slice(&self.server[r]);
+    }
+
+    fn compute(&mut self, l: usize) {
+        let indices = self.sampler.next_batch(l, self.setup.batch_size);
+        let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
+        self.iterations[l] += 1;
+        let params = std::mem::take(&mut self.learner_params[l]);
+        let mut grad = self.spare.pop().unwrap_or_default();
+        grad.resize(params.len(), 0.0);
+        let (obj, data) = (Arc::clone(&self.objective), Arc::clone(&self.dataset));
+        self.pending[l] = Some(self.pool.submit(move || {
+            let batch = data.gather(Split::Train, &indices);
+            let loss =
+                with_scratch(|scratch| obj.loss_grad(&params, &batch, seed, &mut grad, scratch));
+            (loss, grad, params)
+        }));
+    }
+
+    fn apply(&mut self, l: usize, s: usize) {
+        self.gradient_of(l);
+        let Some(grad) = self.ready[l].as_ref() else {
+            self.diverged = true;
+            return;
+        };
+        let r = self.setup.shard_ranges[s].clone();
+        let (lr, mu, wd) = (
+            self.setup.learning_rate,
+            self.setup.momentum,
+            self.setup.weight_decay,
+        );
+        let x = &mut self.server[r.clone()];
+        let g = &grad[r.clone()];
+        if mu == 0.0 && wd == 0.0 {
+            // Plain SGD, written exactly as the sequential reference: x <- x - gamma * g.
+            for (x, &g) in x.iter_mut().zip(g) {
+                *x -= lr * g;
+            }
+        } else if mu == 0.0 {
+            for (x, &g) in x.iter_mut().zip(g) {
+                *x -= lr * (g + wd * *x);
+            }
+        } else {
+            // Heavy ball: v <- mu v + (g + wd x); x <- x - gamma v.
+            let v = &mut self.velocity[r];
+            for ((x, v), &g) in x.iter_mut().zip(v.iter_mut()).zip(g) {
+                *v = mu * *v + (g + wd * *x);
+                *x -= lr * *v;
+            }
+        }
+        if !x.iter().all(|v| v.is_finite()) {
+            self.diverged = true;
+        }
+        self.applied[l] += 1;
+        if self.applied[l] == self.setup.shard_ranges.len() {
+            self.applied[l] = 0;
+            self.applied_updates += 1;
+            if let Some(buf) = self.ready[l].take() {
+                self.spare.push(buf);
+            }
+        }
+    }
+
+    fn epoch_end(&mut self, epoch: u64, time: SimTime) {
+        self.sampler.repartition();
+        self.record(epoch, time);
+    }
+
+    fn diverged(&self) -> bool {
+        self.diverged
+    }
+}
