@@ -65,18 +65,31 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
-    /// Measure the simulator's speed: events per second of timing-only Downpour on the paper
-    /// machine.
+    /// Measure speed: simulated events per second (default), the gradient arithmetic
+    /// (--numerics), or a real-gradient run against its arithmetic alone (--overhead).
     Bench {
-        /// Learners (1 to 16).
+        /// Training steps of the paper's CIFAR-10 network at batch 128, in samples/s.
+        #[arg(long, conflicts_with = "overhead")]
+        numerics: bool,
+        /// Wall time of a real-gradient scenario against the same arithmetic without the
+        /// simulation.
+        #[arg(long, value_name = "SCENARIO")]
+        overhead: Option<String>,
+        /// Learners (events mode; 1 to 16).
         #[arg(long, default_value_t = 16)]
         learners: usize,
-        /// Epochs of paper-cifar10 to simulate per repetition.
+        /// Epochs of paper-cifar10 per repetition (events mode).
         #[arg(long, default_value_t = 3)]
         epochs: u64,
-        /// Repetitions; the best is reported.
+        /// Repetitions or measured steps; the best (events) or median (numerics) is reported.
         #[arg(long, default_value_t = 5)]
         repeat: usize,
+        /// Threads for the arithmetic [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override a key of the --overhead scenario (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -160,10 +173,21 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             emit(&text)
         }
         Command::Bench {
+            numerics,
+            overhead,
             learners,
             epochs,
             repeat,
-        } => bench(learners, epochs, repeat),
+            threads,
+            set,
+        } => {
+            let threads = threads.unwrap_or_else(run::default_threads);
+            match (numerics, overhead) {
+                (true, _) => bench_numerics(repeat, threads),
+                (false, Some(spec)) => bench_overhead(&spec, &set, threads),
+                (false, None) => bench(learners, epochs, repeat),
+            }
+        }
         Command::Data {
             command: DataCommand::Get { name, dir },
         } => {
@@ -346,5 +370,76 @@ fn bench(learners: usize, epochs: u64, repeat: usize) -> anyhow::Result<()> {
     emit(&format!(
         "timing-only downpour, paper-cifar10, p = {learners}, {epochs} epochs: {events} events in {best:.4} s = {:.2} M events/s (best of {repeat})\n",
         events as f64 / best / 1e6
+    ))
+}
+
+fn bench_numerics(steps: usize, threads: usize) -> anyhow::Result<()> {
+    use asgd_sim::data::{Batch, BatchInputs};
+    use asgd_sim::numerics::{Net, Objective, Scratch};
+    use rand::{Rng, SeedableRng};
+    const BATCH: usize = 128;
+    let model = workload::model::cifar10_cnn();
+    let net = Net::new(&model)?.with_threads(threads);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let len = model.input.len();
+    let batch = Batch {
+        inputs: BatchInputs::Dense {
+            x: (0..BATCH * len)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect(),
+            sample_len: len,
+        },
+        labels: (0..BATCH).map(|_| rng.random_range(0..10)).collect(),
+    };
+    let params = net.init_params(1);
+    let mut grad = vec![0.0; params.len()];
+    let mut scratch = Scratch::default();
+    for step in 0..2 {
+        net.loss_grad(&params, &batch, step, &mut grad, &mut scratch);
+    }
+    let mut times: Vec<f64> = (0..steps.max(1))
+        .map(|step| {
+            let start = Instant::now();
+            net.loss_grad(&params, &batch, step as u64, &mut grad, &mut scratch);
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let gflop = model.train_flops_per_sample() * BATCH as f64 / 1e9;
+    emit(&format!(
+        "cifar10-cnn training step, batch {BATCH}, {threads} thread(s): median {:.1} ms (best {:.1} ms) = {:.0} samples/s ({:.0} best), {:.0} GFLOP/s\n",
+        median * 1e3,
+        times[0] * 1e3,
+        BATCH as f64 / median,
+        BATCH as f64 / times[0],
+        gflop / median
+    ))
+}
+
+fn bench_overhead(spec: &str, set: &[String], threads: usize) -> anyhow::Result<()> {
+    let mut overrides = vec![Override::parse("workload.gradients=real")?];
+    for s in set {
+        overrides.push(Override::parse(s)?);
+    }
+    let sc = scenario::load(spec, &overrides)?;
+    let start = Instant::now();
+    let res = run::simulate_with(&sc, (), threads)?;
+    let run_s = start.elapsed().as_secs_f64();
+    let parts = run::real_parts(&sc, threads)?;
+    let alone = asgd_sim::training::replay::arithmetic_only(
+        parts.objective,
+        parts.dataset,
+        &parts.setup,
+        res.gradients,
+        res.curve.len(),
+    )
+    .as_secs_f64();
+    emit(&format!(
+        "{}: {} gradients and {} evaluations; simulated run {run_s:.3} s wall, the same arithmetic alone {alone:.3} s: overhead {:+.1}%\n",
+        sc.name(),
+        res.gradients,
+        res.curve.len(),
+        100.0 * (run_s / alone - 1.0)
     ))
 }

@@ -4,8 +4,9 @@
 
 use crate::algorithm::AlgorithmKind;
 use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome};
+use crate::data::Dataset;
 use crate::engine::Simulation;
-use crate::numerics::{Net, NumericsError};
+use crate::numerics::{Net, NumericsError, Objective};
 use crate::observe::Observer;
 use crate::report::summary::Summary;
 use crate::scenario::{GradientMode, Scenario};
@@ -38,6 +39,8 @@ pub struct RunResult<O> {
     pub curve: Vec<CurvePoint>,
     /// The server's parameters at the end of a real-gradient run; empty otherwise.
     pub parameters: Vec<f32>,
+    /// Gradients computed (real-gradient runs).
+    pub gradients: u64,
     /// Events the engine handled (not in the summary: it describes the machine, not the tool).
     pub events: u64,
     pub observer: O,
@@ -67,39 +70,14 @@ pub fn simulate_with<O: Observer>(
                 summary: Summary::new(scenario, &outcome, None),
                 curve: vec![],
                 parameters: vec![],
+                gradients: 0,
                 events,
                 observer,
             })
         }
         GradientMode::Real => {
-            let name = || scenario.name().to_string();
-            let dataset = scenario
-                .dataset
-                .clone()
-                .ok_or_else(|| RunError::NoData { scenario: name() })?;
-            let threads = threads.max(1);
-            let learners = scenario.placement.learner_gpus.len();
-            // Parallel across learners first; what is left over goes inside each gradient.
-            let workers = learners.min(threads);
-            let net = Net::new(&scenario.model)
-                .map_err(|source| RunError::Numerics {
-                    scenario: name(),
-                    source,
-                })?
-                .with_threads((threads / workers).max(1));
-            let f = &scenario.file;
-            let setup = RealSetup {
-                learners,
-                shard_ranges: scenario.placement.shard_ranges.clone(),
-                batch_size: f.algorithm.batch_size as usize,
-                learning_rate: f.algorithm.learning_rate as f32,
-                momentum: f.algorithm.momentum as f32,
-                weight_decay: f.algorithm.weight_decay as f32,
-                seed: f.seed,
-                workers,
-                eval_train_samples: f.workload.eval_train_samples as usize,
-            };
-            let gradients = RealGradients::new(setup, Arc::new(net), dataset);
+            let parts = real_parts(scenario, threads)?;
+            let gradients = RealGradients::new(parts.setup, parts.objective, parts.dataset);
             let (outcome, events, observer, mut gradients) = drive(scenario, observer, gradients)?;
             gradients.finish(outcome.end);
             let curve = gradients.curve().to_vec();
@@ -107,11 +85,55 @@ pub fn simulate_with<O: Observer>(
                 summary: Summary::new(scenario, &outcome, curve.last()),
                 curve,
                 parameters: gradients.parameters().to_vec(),
+                gradients: gradients.gradients_started(),
                 events,
                 observer,
             })
         }
     }
+}
+
+/// What the numeric side of a real-gradient run is made of.
+pub struct RealParts {
+    pub objective: Arc<dyn Objective>,
+    pub dataset: Arc<Dataset>,
+    pub setup: RealSetup,
+}
+
+/// The objective, the data and the numeric settings of a real-gradient run with `threads`
+/// threads: parallel across learners first, what is left over inside each gradient.
+pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunError> {
+    let name = || scenario.name().to_string();
+    let dataset = scenario
+        .dataset
+        .clone()
+        .ok_or_else(|| RunError::NoData { scenario: name() })?;
+    let threads = threads.max(1);
+    let learners = scenario.placement.learner_gpus.len();
+    let workers = learners.min(threads);
+    let net = Net::new(&scenario.model)
+        .map_err(|source| RunError::Numerics {
+            scenario: name(),
+            source,
+        })?
+        .with_threads((threads / workers).max(1));
+    let f = &scenario.file;
+    let setup = RealSetup {
+        learners,
+        shard_ranges: scenario.placement.shard_ranges.clone(),
+        batch_size: f.algorithm.batch_size as usize,
+        learning_rate: f.algorithm.learning_rate as f32,
+        momentum: f.algorithm.momentum as f32,
+        weight_decay: f.algorithm.weight_decay as f32,
+        seed: f.seed,
+        workers,
+        eval_train_samples: f.workload.eval_train_samples as usize,
+    };
+    Ok(RealParts {
+        objective: Arc::new(net),
+        dataset,
+        setup,
+    })
 }
 
 /// Runs the scenario's algorithm with the given numerics to the end.

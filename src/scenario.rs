@@ -23,6 +23,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../scenarios/paper-cifar10.toml"),
     ),
     ("paper-nlc", include_str!("../scenarios/paper-nlc.toml")),
+    ("quick", include_str!("../scenarios/quick.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

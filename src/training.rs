@@ -5,6 +5,7 @@
 
 pub mod pool;
 pub mod real;
+pub mod replay;
 pub mod sampler;
 
 use crate::time::SimTime;

@@ -132,6 +132,12 @@ impl RealGradients {
         &self.curve
     }
 
+    /// Gradients started so far (all of them are computed, even those still in flight at the
+    /// end of a run).
+    pub fn gradients_started(&self) -> u64 {
+        self.iterations.iter().sum()
+    }
+
     pub fn parameters(&self) -> &[f32] {
         &self.server
     }
@@ -166,7 +172,7 @@ impl RealGradients {
         let (train_loss, train_accuracy) = self.evaluate(&params, Split::Train, k);
         let n_test = self.dataset.len(Split::Test);
         let (test_loss, test_accuracy) = self.evaluate(&params, Split::Test, n_test);
-        if !(train_loss.is_finite() && test_loss.is_finite()) {
+        if !train_loss.is_finite() || (n_test > 0 && !test_loss.is_finite()) {
             self.diverged = true;
         }
         self.curve.push(CurvePoint {
@@ -180,39 +186,68 @@ impl RealGradients {
         });
     }
 
-    /// Mean loss and accuracy over the first `n` samples of a split, in parallel chunks summed
-    /// in order.
     fn evaluate(&self, params: &Arc<Vec<f32>>, split: Split, n: usize) -> (f64, f64) {
-        if n == 0 {
-            return (f64::NAN, f64::NAN);
-        }
-        let tickets: Vec<_> = (0..n)
-            .step_by(EVAL_CHUNK)
-            .map(|start| {
-                let (obj, data, params) = (
-                    Arc::clone(&self.objective),
-                    Arc::clone(&self.dataset),
-                    Arc::clone(params),
-                );
-                let end = (start + EVAL_CHUNK).min(n);
-                self.pool.submit(move || {
-                    let idx: Vec<usize> = (start..end).collect();
-                    let batch = data.gather(split, &idx);
-                    with_scratch(|scratch| obj.evaluate(&params, &batch, scratch))
-                })
+        evaluate(&self.pool, &self.objective, &self.dataset, params, split, n)
+    }
+}
+
+/// Mean loss and accuracy of `params` over the first `n` samples of a split, in parallel chunks
+/// summed in order (NaN for no samples).
+pub fn evaluate(
+    pool: &Pool,
+    objective: &Arc<dyn Objective>,
+    dataset: &Arc<Dataset>,
+    params: &Arc<Vec<f32>>,
+    split: Split,
+    n: usize,
+) -> (f64, f64) {
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let tickets: Vec<_> = (0..n)
+        .step_by(EVAL_CHUNK)
+        .map(|start| {
+            let (obj, data, params) = (
+                Arc::clone(objective),
+                Arc::clone(dataset),
+                Arc::clone(params),
+            );
+            let end = (start + EVAL_CHUNK).min(n);
+            pool.submit(move || {
+                let idx: Vec<usize> = (start..end).collect();
+                let batch = data.gather(split, &idx);
+                with_scratch(|scratch| obj.evaluate(&params, &batch, scratch))
             })
-            .collect();
-        let (mut loss, mut correct) = (0.0, 0usize);
-        for t in tickets {
-            match t.wait() {
-                Some((l, c)) => {
-                    loss += l;
-                    correct += c;
-                }
-                None => return (f64::NAN, f64::NAN),
+        })
+        .collect();
+    let (mut loss, mut correct) = (0.0, 0usize);
+    for t in tickets {
+        match t.wait() {
+            Some((l, c)) => {
+                loss += l;
+                correct += c;
             }
+            None => return (f64::NAN, f64::NAN),
         }
-        (loss / n as f64, correct as f64 / n as f64)
+    }
+    (loss / n as f64, correct as f64 / n as f64)
+}
+
+/// One gradient job: gathers the batch, computes the gradient into `grad`; hands back
+/// (loss, gradient, parameters).
+pub fn gradient_job(
+    objective: Arc<dyn Objective>,
+    dataset: Arc<Dataset>,
+    indices: Vec<usize>,
+    seed: u64,
+    params: Vec<f32>,
+    mut grad: Vec<f32>,
+) -> impl FnOnce() -> (f32, Vec<f32>, Vec<f32>) + Send + 'static {
+    move || {
+        let batch = dataset.gather(Split::Train, &indices);
+        let loss =
+            with_scratch(|scratch| objective.loss_grad(&params, &batch, seed, &mut grad, scratch));
+        (loss, grad, params)
     }
 }
 
@@ -229,13 +264,14 @@ impl Gradients for RealGradients {
         let params = std::mem::take(&mut self.learner_params[l]);
         let mut grad = self.spare.pop().unwrap_or_default();
         grad.resize(params.len(), 0.0);
-        let (obj, data) = (Arc::clone(&self.objective), Arc::clone(&self.dataset));
-        self.pending[l] = Some(self.pool.submit(move || {
-            let batch = data.gather(Split::Train, &indices);
-            let loss =
-                with_scratch(|scratch| obj.loss_grad(&params, &batch, seed, &mut grad, scratch));
-            (loss, grad, params)
-        }));
+        self.pending[l] = Some(self.pool.submit(gradient_job(
+            Arc::clone(&self.objective),
+            Arc::clone(&self.dataset),
+            indices,
+            seed,
+            params,
+            grad,
+        )));
     }
 
     fn apply(&mut self, l: usize, s: usize) {
@@ -269,9 +305,8 @@ impl Gradients for RealGradients {
                 *x -= lr * *v;
             }
         }
-        if !x.iter().all(|v| v.is_finite()) {
-            self.diverged = true;
-        }
+        // Parameters that overflow show up in the next loss, which is checked when it comes
+        // back; scanning the slice here would double the server's memory traffic.
         self.applied[l] += 1;
         if self.applied[l] == self.setup.shard_ranges.len() {
             self.applied[l] = 0;
