@@ -159,6 +159,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 } else {
                     (image, 10, "3x32x32 images, 10 classes")
                 };
+                if *name == "quadratic" {
+                    let q = workload::model::ModelSpec::Quadratic(Default::default());
+                    text.push_str(&format!(
+                        "{:<12} {:<26} {:>12} {:>18.3e}  {}\n",
+                        q.name(),
+                        "no data (kind = \"none\")",
+                        q.params(),
+                        q.train_flops_per_sample(),
+                        "noisy quadratic 1/2 sum h_i x_i^2, [workload.quadratic]"
+                    ));
+                }
                 if let Some(m) = workload::model::builtin(name, input, classes) {
                     text.push_str(&format!(
                         "{:<12} {:<26} {:>12} {:>18.3e}  {}\n",

@@ -24,6 +24,7 @@ mod loss;
 mod net;
 mod pointwise;
 mod pool;
+pub mod quadratic;
 mod scratch;
 
 use crate::data::Batch;

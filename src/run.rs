@@ -6,12 +6,14 @@ use crate::algorithm::AlgorithmKind;
 use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome};
 use crate::data::Dataset;
 use crate::engine::Simulation;
+use crate::numerics::quadratic::NoisyQuadratic;
 use crate::numerics::{Net, NumericsError, Objective};
 use crate::observe::Observer;
 use crate::report::summary::Summary;
 use crate::scenario::{GradientMode, Scenario};
 use crate::training::Gradients;
 use crate::training::real::{CurvePoint, RealGradients, RealSetup};
+use crate::workload::model::ModelSpec;
 use std::sync::Arc;
 
 /// Errors from running a scenario that passed its checks. Fatal for the run.
@@ -111,12 +113,17 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
     let threads = threads.max(1);
     let learners = scenario.placement.learner_gpus.len();
     let workers = learners.min(threads);
-    let net = Net::new(&scenario.model)
-        .map_err(|source| RunError::Numerics {
-            scenario: name(),
-            source,
-        })?
-        .with_threads((threads / workers).max(1));
+    let objective: Arc<dyn Objective> = match &scenario.model {
+        ModelSpec::Layers(m) => Arc::new(
+            Net::new(m)
+                .map_err(|source| RunError::Numerics {
+                    scenario: name(),
+                    source,
+                })?
+                .with_threads((threads / workers).max(1)),
+        ),
+        ModelSpec::Quadratic(q) => Arc::new(NoisyQuadratic::new(q.clone())),
+    };
     let f = &scenario.file;
     let setup = RealSetup {
         learners,
@@ -130,7 +137,7 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
         eval_train_samples: f.workload.eval_train_samples as usize,
     };
     Ok(RealParts {
-        objective: Arc::new(net),
+        objective,
         dataset,
         setup,
     })

@@ -11,7 +11,8 @@ use crate::machine::device::{ComputeModel, Jitter};
 use crate::machine::topology::generators::Generator;
 use crate::machine::topology::{Topology, file as topology_file};
 use crate::workload::dataset::{DatasetInfo, info_of};
-use crate::workload::{DatasetSpec, ModelDef, model};
+use crate::workload::model::{ModelSpec, QuadraticDef};
+use crate::workload::{DatasetSpec, model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -114,6 +115,8 @@ pub struct WorkloadSection {
     /// (the whole test split is always evaluated).
     #[serde(default = "default_eval_train")]
     pub eval_train_samples: u64,
+    /// Parameters of the noisy quadratic model (`model = "quadratic"`).
+    pub quadratic: Option<QuadraticDef>,
 }
 
 fn default_eval_train() -> u64 {
@@ -157,7 +160,7 @@ pub struct Scenario {
     /// Where it was read from (for messages and reports).
     pub path: PathBuf,
     pub topology: Topology,
-    pub model: ModelDef,
+    pub model: ModelSpec,
     pub placement: Placement,
     /// One compute model per learner (GPUs may differ).
     pub compute: Vec<ComputeModel>,
@@ -301,37 +304,7 @@ impl ScenarioFile {
                 "must be at least 1".into(),
             );
         }
-        let model = match data
-            .as_ref()
-            .map(|i| model::builtin(&w.model, i.input, i.classes))
-        {
-            Some(None) => {
-                problems.push((
-                    "workload.model".into(),
-                    format!(
-                        "unknown model `{}`; built-in models: {}",
-                        w.model,
-                        model::NAMES.join(", ")
-                    ),
-                ));
-                None
-            }
-            Some(Some(m)) => match m.layer_stats() {
-                Ok(_) => Some(m),
-                Err(e) => {
-                    problems.push((
-                        "workload.model".into(),
-                        format!(
-                            "model `{}` does not fit data set `{}`: {e}",
-                            m.name,
-                            w.dataset.kind()
-                        ),
-                    ));
-                    None
-                }
-            },
-            None => None,
-        };
+        let model = self.resolve_model(data.as_ref(), &mut problems);
         let topology = self.load_topology(base, &mut problems)?;
         if !problems.is_empty() {
             return Err(source.invalid(problems));
@@ -382,6 +355,70 @@ impl ScenarioFile {
             dataset,
             file: self,
         })
+    }
+
+    /// The model the scenario names, fitted to its data; None (with problems) if it cannot be.
+    fn resolve_model(
+        &self,
+        data: Option<&DatasetInfo>,
+        problems: &mut Vec<(String, String)>,
+    ) -> Option<ModelSpec> {
+        let w = &self.workload;
+        if w.model == "quadratic" {
+            if !matches!(w.dataset, DatasetSpec::None { .. }) {
+                problems.push((
+                    "workload.dataset.kind".into(),
+                    format!(
+                        "model `quadratic` reads no data; use kind = \"none\" (with train_samples), not `{}`",
+                        w.dataset.kind()
+                    ),
+                ));
+                return None;
+            }
+            let q = w.quadratic.clone().unwrap_or_default();
+            let issues = q.check();
+            if !issues.is_empty() {
+                problems.extend(
+                    issues
+                        .into_iter()
+                        .map(|(k, m)| (format!("workload.quadratic.{k}"), m)),
+                );
+                return None;
+            }
+            return Some(ModelSpec::Quadratic(q));
+        }
+        if w.quadratic.is_some() {
+            problems.push((
+                "workload.quadratic".into(),
+                format!("only for model = \"quadratic\", not `{}`", w.model),
+            ));
+        }
+        let info = data?;
+        let Some(m) = model::builtin(&w.model, info.input, info.classes) else {
+            problems.push((
+                "workload.model".into(),
+                format!(
+                    "unknown model `{}`; built-in models: {}",
+                    w.model,
+                    model::NAMES.join(", ")
+                ),
+            ));
+            return None;
+        };
+        match m.layer_stats() {
+            Ok(_) => Some(ModelSpec::Layers(m)),
+            Err(e) => {
+                problems.push((
+                    "workload.model".into(),
+                    format!(
+                        "model `{}` does not fit data set `{}`: {e}",
+                        m.name,
+                        w.dataset.kind()
+                    ),
+                ));
+                None
+            }
+        }
     }
 
     fn load_topology(

@@ -691,3 +691,52 @@ fn default_output_directory_is_runs_scenario_name_in_working_directory() {
     // Nothing was written next to the scenario file.
     assert!(!repo("scenarios/runs").exists());
 }
+
+#[test]
+fn real_gradient_scenarios_write_curves_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [
+        ("quick", vec!["--set", "workload.epochs=2"]),
+        ("quadratic", vec![]),
+    ] {
+        let out = dir.path().join(name);
+        let o = run_scenario(&repo(&format!("scenarios/{name}.toml")), &out, &extra);
+        assert_success(&o);
+        let curve = std::fs::read_to_string(out.join("curve.csv")).unwrap();
+        let mut lines = curve.lines();
+        assert_eq!(
+            lines.next(),
+            Some("epoch,samples,sim_time_s,train_loss,train_accuracy,test_loss,test_accuracy")
+        );
+        let s = read_json(&out.join("summary.json"));
+        let epochs = s["epochs"].as_u64().unwrap();
+        assert_eq!(
+            lines.count() as u64,
+            epochs + 1,
+            "{name}: one row per epoch and the start"
+        );
+        assert_eq!(s["gradients"], "real");
+        assert_eq!(s["diverged"], false);
+        assert!(s["final"]["train_loss"].as_f64().unwrap().is_finite());
+    }
+}
+
+#[test]
+fn corrupt_data_file_is_named_with_its_byte_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    std::fs::create_dir(&data).unwrap();
+    // One record whose label byte is 11 (allowed 0-9).
+    let mut record = vec![0u8; 3073];
+    record[0] = 11;
+    std::fs::write(data.join("data_batch_1.bin"), &record).unwrap();
+    let text = scenario_text("quick").replace(
+        "kind = \"synthetic-image\"\ntrain_samples = 5000\ntest_samples = 1000",
+        &format!("kind = \"cifar10\"\npath = \"{}\"", path_str(&data)),
+    );
+    assert!(text.contains("cifar10"));
+    let scenario = write(dir.path(), "s.toml", &text);
+    let out = dir.path().join("out");
+    let o = run_scenario(&scenario, &out, &[]);
+    assert_bad_input(&o, &out, &["data_batch_1.bin", "byte offset 0", "label 11"]);
+}

@@ -33,7 +33,7 @@ fn one_learner_is_bit_identical_to_sequential_sgd() {
     let sim = simulate_with(&sc, (), 2).unwrap();
 
     let data = sc.dataset.clone().unwrap();
-    let net = Net::new(&sc.model).unwrap();
+    let net = Net::new(sc.model.layers().unwrap()).unwrap();
     let (seed, m, lr) = (sc.file.seed, 32, sc.file.algorithm.learning_rate as f32);
     let mut x = net.init_params(seed);
     let mut g = vec![0.0f32; x.len()];
@@ -109,4 +109,61 @@ fn a_diverging_run_stops_and_says_so() {
     // Stopped early: fewer iterations than three epochs.
     let done: u64 = res.summary.per_learner.iter().map(|l| l.iterations).sum();
     assert!(done < 3 * sc.iterations_per_epoch, "{done}");
+}
+
+fn quadratic(overrides: &[&str]) -> Scenario {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quadratic.toml");
+    let o: Vec<Override> = overrides
+        .iter()
+        .map(|s| Override::parse(s).unwrap())
+        .collect();
+    scenario::load(path, &o).unwrap()
+}
+
+#[test]
+fn noise_free_quadratic_at_p_1_follows_its_closed_form() {
+    // x_i <- x_i (1 - gamma h_i) each step, so after K steps
+    // f = 1/2 sum h_i x0^2 (1 - gamma h_i)^(2K).
+    let sc = quadratic(&[
+        "cluster.learners=1",
+        "workload.quadratic.noise_variance=0",
+        "workload.epochs=3",
+    ]);
+    let res = simulate_with(&sc, (), 2).unwrap();
+    let asgd_sim::workload::model::ModelSpec::Quadratic(q) = &sc.model else {
+        panic!("not a quadratic");
+    };
+    let gamma = sc.file.algorithm.learning_rate;
+    for point in &res.curve {
+        let k = point.epoch * sc.iterations_per_epoch;
+        let expected: f64 = q
+            .curvatures()
+            .iter()
+            .map(|h| 0.5 * h * q.x0 * q.x0 * (1.0 - gamma * h).powi(2 * k as i32))
+            .sum();
+        assert!(
+            (point.train_loss / expected - 1.0).abs() < 1e-3,
+            "epoch {}: {} vs {expected}",
+            point.epoch,
+            point.train_loss
+        );
+    }
+}
+
+#[test]
+fn stale_gradients_destabilise_a_step_size_one_learner_tolerates() {
+    // gamma h_max = 0.5 is stable for plain SGD (< 2) but not with staleness 7.
+    let alone = simulate_with(
+        &quadratic(&["cluster.learners=1", "algorithm.learning_rate=0.5"]),
+        (),
+        2,
+    )
+    .unwrap();
+    assert!(!alone.summary.diverged);
+    let stale = simulate_with(&quadratic(&["algorithm.learning_rate=0.5"]), (), 2).unwrap();
+    assert!(stale.summary.diverged);
+    let fine = simulate_with(&quadratic(&[]), (), 2).unwrap();
+    assert!(!fine.summary.diverged);
+    let f = fine.summary.final_metrics.unwrap();
+    assert!(f.train_loss < fine.curve[0].train_loss / 100.0);
 }

@@ -143,7 +143,7 @@ impl Summary {
             backend: "sim",
             algorithm: f.algorithm.kind.name(),
             machine: topo.name().to_string(),
-            model: scenario.model.name.to_string(),
+            model: scenario.model.name().to_string(),
             dataset: f.workload.dataset.kind(),
             gradients: match f.workload.gradients {
                 GradientMode::TimingOnly => "timing-only",

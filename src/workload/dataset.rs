@@ -2,7 +2,7 @@
 //! model needs only the sizes and the input shape; synthetic sets give those without being
 //! generated, file sets are read (their sizes live in the files).
 
-use crate::data::{self, Dataset, InputKind, Split};
+use crate::data::{self, Dataset, InputKind, Samples, Split};
 use crate::workload::Shape;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,13 @@ pub enum DatasetSpec {
     Mnist { path: PathBuf },
     /// LIBSVM sparse text files, read as bags of words.
     Libsvm { train: PathBuf, test: PathBuf },
+    /// No data: samples that only count, for objectives that draw their own noise (the
+    /// noisy quadratic model).
+    None {
+        train_samples: u64,
+        #[serde(default = "default_test")]
+        test_samples: u64,
+    },
 }
 
 fn default_test() -> u64 {
@@ -64,13 +71,16 @@ impl DatasetSpec {
             DatasetSpec::Cifar10 { .. } => "cifar10",
             DatasetSpec::Mnist { .. } => "mnist",
             DatasetSpec::Libsvm { .. } => "libsvm",
+            DatasetSpec::None { .. } => "none",
         }
     }
 
     pub fn is_synthetic(&self) -> bool {
         matches!(
             self,
-            DatasetSpec::SyntheticImage { .. } | DatasetSpec::SyntheticText { .. }
+            DatasetSpec::SyntheticImage { .. }
+                | DatasetSpec::SyntheticText { .. }
+                | DatasetSpec::None { .. }
         )
     }
 
@@ -100,6 +110,18 @@ impl DatasetSpec {
                     tokens: data::synthetic::TEXT_TOKENS,
                 },
                 classes: data::synthetic::TEXT_CLASSES,
+            }),
+            DatasetSpec::None {
+                train_samples,
+                test_samples,
+            } => Some(DatasetInfo {
+                train_samples,
+                test_samples,
+                input: Shape::Tokens {
+                    vocabulary: 1,
+                    tokens: 0,
+                },
+                classes: 1,
             }),
             _ => None,
         }
@@ -136,6 +158,23 @@ impl DatasetSpec {
             DatasetSpec::Mnist { path } => data::mnist::load(&at(path)).map_err(|e| e.to_string()),
             DatasetSpec::Libsvm { train, test } => {
                 data::libsvm::load(&at(train), &at(test)).map_err(|e| e.to_string())
+            }
+            DatasetSpec::None {
+                train_samples,
+                test_samples,
+            } => {
+                let empty = |n: u64| {
+                    let n = n as usize;
+                    Samples::tokens(vec![0; n + 1], vec![], vec![0; n])
+                };
+                Dataset::new(
+                    "none",
+                    InputKind::Tokens { vocabulary: 1 },
+                    vec!["none".into()],
+                    empty(*train_samples),
+                    empty(*test_samples),
+                )
+                .map_err(|e| e.to_string())
             }
         }
     }

@@ -196,8 +196,130 @@ impl ModelDef {
     }
 }
 
+/// The noisy quadratic model's definition (see `numerics::quadratic`), as written under
+/// `[workload.quadratic]`.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuadraticDef {
+    /// Number of coordinates d.
+    pub dim: usize,
+    /// Largest curvature: the gradient's Lipschitz constant L.
+    pub h_max: f64,
+    /// Smallest curvature; the others are spaced geometrically in between.
+    pub h_min: f64,
+    /// Per-sample gradient noise sigma^2 = E||G - grad f||^2 (a mini-batch of M has sigma^2/M);
+    /// zero gives exact gradients.
+    pub noise_variance: f64,
+    /// Starting value of every coordinate.
+    pub x0: f64,
+}
+
+impl Default for QuadraticDef {
+    fn default() -> Self {
+        Self {
+            dim: 1000,
+            h_max: 1.0,
+            h_min: 0.01,
+            noise_variance: 1.0,
+            x0: 1.0,
+        }
+    }
+}
+
+impl QuadraticDef {
+    /// h_i = h_max (h_min / h_max)^(i / (d - 1)).
+    pub fn curvatures(&self) -> Vec<f64> {
+        let d = self.dim;
+        (0..d)
+            .map(|i| {
+                let t = if d > 1 {
+                    i as f64 / (d - 1) as f64
+                } else {
+                    0.0
+                };
+                self.h_max * (self.h_min / self.h_max).powf(t)
+            })
+            .collect()
+    }
+
+    /// Problems as (key under `workload.quadratic`, message).
+    pub fn check(&self) -> Vec<(String, String)> {
+        let mut p = vec![];
+        if self.dim == 0 {
+            p.push(("dim".into(), "must be at least 1".into()));
+        }
+        if !(self.h_max.is_finite() && self.h_max > 0.0) {
+            p.push((
+                "h_max".into(),
+                format!("must be a positive number, got {}", self.h_max),
+            ));
+        }
+        if !(self.h_min.is_finite() && self.h_min > 0.0 && self.h_min <= self.h_max) {
+            p.push((
+                "h_min".into(),
+                format!("must be positive and at most h_max, got {}", self.h_min),
+            ));
+        }
+        if !(self.noise_variance.is_finite() && self.noise_variance >= 0.0) {
+            p.push((
+                "noise_variance".into(),
+                format!("must be a non-negative number, got {}", self.noise_variance),
+            ));
+        }
+        if !self.x0.is_finite() {
+            p.push(("x0".into(), "must be a finite number".into()));
+        }
+        p
+    }
+}
+
+/// What a scenario trains: a layered network or the noisy quadratic model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum ModelSpec {
+    Layers(ModelDef),
+    Quadratic(QuadraticDef),
+}
+
+impl ModelSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::Layers(m) => m.name,
+            ModelSpec::Quadratic(_) => "quadratic",
+        }
+    }
+
+    /// Number of trainable parameters.
+    pub fn params(&self) -> u64 {
+        match self {
+            ModelSpec::Layers(m) => m.params(),
+            ModelSpec::Quadratic(q) => q.dim as u64,
+        }
+    }
+
+    pub fn param_bytes(&self) -> u64 {
+        self.params() * BYTES_PER_PARAM
+    }
+
+    /// Training FLOPs per sample for the timing model. The quadratic's gradient is one
+    /// multiply-add and one noise draw per coordinate: counted as 4 d.
+    pub fn train_flops_per_sample(&self) -> f64 {
+        match self {
+            ModelSpec::Layers(m) => m.train_flops_per_sample(),
+            ModelSpec::Quadratic(q) => 4.0 * q.dim as f64,
+        }
+    }
+
+    /// The layered network, if this is one.
+    pub fn layers(&self) -> Option<&ModelDef> {
+        match self {
+            ModelSpec::Layers(m) => Some(m),
+            ModelSpec::Quadratic(_) => None,
+        }
+    }
+}
+
 /// Names of the built-in models, for messages.
-pub const NAMES: &[&str] = &["cifar10-cnn", "nlc-text", "mlp", "softmax"];
+pub const NAMES: &[&str] = &["cifar10-cnn", "nlc-text", "mlp", "softmax", "quadratic"];
 
 /// A built-in model for data of the given input shape and number of classes, or None if the
 /// name is unknown. Whether the layers fit the input is checked by [`ModelDef::layer_stats`].
