@@ -42,6 +42,16 @@ pub enum InputError {
         column: usize,
         message: String,
     },
+    /// A `builtin:NAME` that does not exist.
+    #[error("no built-in {what} `{name}`; built-ins: {available}")]
+    UnknownBuiltin {
+        what: &'static str,
+        name: String,
+        available: String,
+    },
+    /// A topology generator given on the command line has bad parameters.
+    #[error("topology generator `{spec}`: {message}")]
+    BadGenerator { spec: String, message: String },
     /// A `--set` argument is malformed.
     #[error("--set {text}: {message}")]
     BadOverride { text: String, message: String },

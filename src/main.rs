@@ -228,13 +228,13 @@ fn load_topology(source: &str) -> anyhow::Result<Topology> {
             .iter()
             .any(|g| source == *g || source.starts_with(&format!("{g}:")));
     if is_generator {
-        let g = Generator::parse_spec(source).map_err(|m| InputError::BadOverride {
-            text: source.into(),
+        let g = Generator::parse_spec(source).map_err(|m| InputError::BadGenerator {
+            spec: source.into(),
             message: m,
         })?;
         return g.build().map_err(|ps| {
-            InputError::BadOverride {
-                text: source.into(),
+            InputError::BadGenerator {
+                spec: source.into(),
                 message: ps
                     .into_iter()
                     .map(|(k, m)| format!("{k}: {m}"))

@@ -25,6 +25,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("paper-nlc", include_str!("../scenarios/paper-nlc.toml")),
     ("quick", include_str!("../scenarios/quick.toml")),
+    ("quadratic", include_str!("../scenarios/quadratic.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -180,16 +181,14 @@ pub fn load(spec: &str, overrides: &[Override]) -> Result<Scenario, InputError> 
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, t)| t.to_string())
-                .ok_or_else(|| InputError::BadOverride {
-                    text: spec.into(),
-                    message: format!(
-                        "no built-in scenario `{name}`; built-ins: {}",
-                        BUILTIN
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                .ok_or_else(|| InputError::UnknownBuiltin {
+                    what: "scenario",
+                    name: name.into(),
+                    available: BUILTIN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })?;
             // Built-in scenarios name their topology relative to the repository's scenarios/.
             (Source::from_text(Path::new(spec), text)?, None)

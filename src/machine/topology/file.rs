@@ -104,20 +104,14 @@ pub fn load(spec: &str) -> Result<Topology, InputError> {
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, t)| t.to_string())
-                .ok_or_else(|| InputError::Invalid {
-                    path: spec.into(),
-                    problems: vec![crate::input::Problem {
-                        key: String::new(),
-                        origin: crate::input::Origin::Missing,
-                        message: format!(
-                            "no built-in topology `{name}`; built-ins: {}",
-                            BUILTIN
-                                .iter()
-                                .map(|(n, _)| *n)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    }],
+                .ok_or_else(|| InputError::UnknownBuiltin {
+                    what: "topology",
+                    name: name.into(),
+                    available: BUILTIN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 })?;
             Source::from_text(Path::new(spec), text)?
         }

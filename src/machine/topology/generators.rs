@@ -113,8 +113,7 @@ impl Generator {
             }
             target.insert(parts[parts.len() - 1].to_string(), value);
         }
-        Generator::deserialize(toml::Value::Table(table))
-            .map_err(|e| format!("topology generator `{spec}`: {}", e.message()))
+        Generator::deserialize(toml::Value::Table(table)).map_err(|e| e.message().to_string())
     }
 
     /// Builds the topology, or lists what is wrong with the parameters (keys relative to the
