@@ -59,6 +59,32 @@ enum Command {
     },
     /// List the built-in models with their parameter counts and FLOPs.
     Models,
+    /// Predict the learning rate of LHL15's analysis from sigma^2, L and D_f measured at the
+    /// scenario's initial point.
+    PredictLr {
+        /// Scenario file (or builtin:NAME, without --apply).
+        scenario: String,
+        /// Override a scenario key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Also write the prediction as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a copy of the scenario with algorithm.learning_rate set to the prediction.
+        #[arg(long, value_name = "OUT.toml")]
+        apply: Option<PathBuf>,
+        /// Mini-batches probed for sigma^2.
+        #[arg(long, default_value_t = 64)]
+        probes: usize,
+        /// Threads for the arithmetic [default: all cores]; results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Convergence-guarantee analysis (LHL15 bound as restated by the seed paper).
+    Theory {
+        #[command(subcommand)]
+        command: TheoryCommand,
+    },
     /// Data sets: `data get cifar10|mnist [--dir DIR]` downloads the official archive and
     /// verifies its checksum.
     Data {
@@ -94,6 +120,50 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum TheoryCommand {
+    /// Ratio of the optimal guarantees of p learners and of one, over alpha and p (lists
+    /// `1,2,4` or log grids `start:stop:count`).
+    Ratio {
+        #[arg(long)]
+        alpha: String,
+        #[arg(long)]
+        p: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Samples p learners need to reach the optimal guarantee one learner reaches with its
+    /// budget (give --alpha, or --d-f, --l, --sigma2, --m and --k1).
+    Samples {
+        #[arg(long)]
+        p: String,
+        #[arg(long)]
+        alpha: Option<f64>,
+        #[arg(long = "d-f")]
+        d_f: Option<f64>,
+        #[arg(long)]
+        l: Option<f64>,
+        #[arg(long)]
+        sigma2: Option<f64>,
+        #[arg(long)]
+        m: Option<f64>,
+        #[arg(long)]
+        k1: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Largest worker counts for linear speedup: LHL15 and the second seed paper.
+    Workers {
+        #[arg(long)]
+        k: f64,
+        #[arg(long)]
+        m: f64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum DataCommand {
     /// Download, verify (MD5) and unpack an official data set.
     Get {
@@ -114,7 +184,10 @@ fn main() -> ExitCode {
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            if e.chain().any(|c| c.downcast_ref::<InputError>().is_some()) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<InputError>().is_some()
+                    || c.downcast_ref::<asgd_sim::theory::TheoryError>().is_some()
+            }) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -199,6 +272,36 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 (false, None) => bench(learners, epochs, repeat),
             }
         }
+        Command::Theory { command } => {
+            use asgd_sim::theory::command::{self as th, Budget, Format};
+            let fmt = |j: bool| if j { Format::Json } else { Format::Text };
+            let text = match command {
+                TheoryCommand::Ratio { alpha, p, json } => th::ratio(&alpha, &p, fmt(json))?,
+                TheoryCommand::Samples {
+                    p,
+                    alpha,
+                    d_f,
+                    l,
+                    sigma2,
+                    m,
+                    k1,
+                    json,
+                } => {
+                    let budget = Budget::from_options(alpha, d_f, l, sigma2, m, k1)?;
+                    th::samples(&budget, &p, fmt(json))?
+                }
+                TheoryCommand::Workers { k, m, json } => th::workers(k, m, fmt(json))?,
+            };
+            emit(&text)
+        }
+        Command::PredictLr {
+            scenario,
+            set,
+            json,
+            apply,
+            probes,
+            threads,
+        } => predict_lr(&scenario, &set, json, apply, probes, threads),
         Command::Data {
             command: DataCommand::Get { name, dir },
         } => {
@@ -453,4 +556,51 @@ fn bench_overhead(spec: &str, set: &[String], threads: usize) -> anyhow::Result<
         res.curve.len(),
         100.0 * (run_s / alone - 1.0)
     ))
+}
+
+fn predict_lr(
+    spec: &str,
+    set: &[String],
+    json: Option<PathBuf>,
+    apply: Option<PathBuf>,
+    probes: usize,
+    threads: Option<usize>,
+) -> anyhow::Result<()> {
+    use asgd_sim::predict::{self, PredictOptions};
+    if apply.is_some() && spec.starts_with("builtin:") {
+        return Err(InputError::UnknownBuiltin {
+            what: "scenario file for --apply (a builtin has no file to copy)",
+            name: spec.into(),
+            available: "a path to a scenario file".into(),
+        }
+        .into());
+    }
+    let mut overrides = vec![Override::parse("workload.gradients=real")?];
+    for s in set {
+        overrides.push(Override::parse(s)?);
+    }
+    let sc = scenario::load(spec, &overrides)?;
+    let opts = PredictOptions {
+        probes,
+        threads: threads.unwrap_or_else(run::default_threads),
+        ..Default::default()
+    };
+    let pred = predict::predict(&sc, &opts)?;
+    if let Some(path) = &json {
+        let mut text = serde_json::to_string_pretty(&pred)?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &apply {
+        let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read {spec}"))?;
+        let new = predict::apply_to_scenario_text(&text, pred.learning_rate)?;
+        write_atomic(path, new.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let mut text = pred.to_text();
+    if let Some(path) = &apply {
+        text.push_str(&format!("wrote {}\n", path.display()));
+    }
+    emit(&text)
 }

@@ -9,8 +9,10 @@ use crate::engine::Simulation;
 use crate::numerics::quadratic::NoisyQuadratic;
 use crate::numerics::{Net, NumericsError, Objective};
 use crate::observe::Observer;
-use crate::report::summary::Summary;
+use crate::predict::PredictOptions;
+use crate::report::summary::{Summary, TermsSummary, TheorySummary};
 use crate::scenario::{GradientMode, Scenario};
+use crate::theory::Problem;
 use crate::training::Gradients;
 use crate::training::real::{CurvePoint, RealGradients, RealSetup};
 use crate::workload::model::ModelSpec;
@@ -83,8 +85,10 @@ pub fn simulate_with<O: Observer>(
             let (outcome, events, observer, mut gradients) = drive(scenario, observer, gradients)?;
             gradients.finish(outcome.end);
             let curve = gradients.curve().to_vec();
+            let mut summary = Summary::new(scenario, &outcome, curve.last());
+            summary.theory = bound_for(scenario, summary.staleness.max, threads);
             Ok(RunResult {
-                summary: Summary::new(scenario, &outcome, curve.last()),
+                summary,
                 curve,
                 parameters: gradients.parameters().to_vec(),
                 gradients: gradients.gradients_started(),
@@ -140,6 +144,46 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
         objective,
         dataset,
         setup,
+    })
+}
+
+/// sigma^2, L and D_f at the run's initial point (with light estimator settings: this runs
+/// after every real-gradient run) and the LHL15 bound with the observed maximum staleness.
+/// None when an estimate is degenerate (e.g. a noise-free objective has sigma^2 = 0).
+fn bound_for(scenario: &Scenario, staleness_max: u64, threads: usize) -> Option<TheorySummary> {
+    let opts = PredictOptions {
+        probes: 16,
+        curvature_samples: 256,
+        power_iterations: 10,
+        loss_samples: 1024,
+        threads,
+        ..Default::default()
+    };
+    let pred = crate::predict::predict(scenario, &opts).ok()?;
+    let f = &scenario.file;
+    let m = f.algorithm.batch_size;
+    let k = f.workload.epochs * scenario.iterations_per_epoch;
+    let problem = Problem::new(pred.d_f, pred.lipschitz, pred.sigma2, m as f64, k as f64).ok()?;
+    let gamma = f.algorithm.learning_rate / m as f64;
+    let t = u32::try_from(staleness_max).unwrap_or(u32::MAX);
+    let terms = problem.terms(gamma, t);
+    let constraint = problem.constraint(gamma, t);
+    Some(TheorySummary {
+        staleness_max,
+        sigma2: pred.sigma2,
+        lipschitz: pred.lipschitz,
+        d_f: pred.d_f,
+        batch_size: m,
+        updates: k,
+        gamma,
+        terms: TermsSummary {
+            initial_gap: terms.initial_gap,
+            variance: terms.variance,
+            staleness: terms.staleness,
+        },
+        bound: terms.total(),
+        constraint,
+        inside_regime: constraint <= 1.0,
     })
 }
 

@@ -718,7 +718,56 @@ fn real_gradient_scenarios_write_curves_through_the_binary() {
         assert_eq!(s["gradients"], "real");
         assert_eq!(s["diverged"], false);
         assert!(s["final"]["train_loss"].as_f64().unwrap().is_finite());
+        // The LHL15 bound evaluated with the observed maximum staleness.
+        let t = &s["theory"];
+        assert_eq!(t["T"], s["staleness"]["max"], "{name}");
+        let terms =
+            ["initial_gap", "variance", "staleness"].map(|k| t["terms"][k].as_f64().unwrap());
+        assert!((terms.iter().sum::<f64>() - t["bound"].as_f64().unwrap()).abs() < 1e-9);
+        assert_eq!(
+            t["inside_regime"].as_bool().unwrap(),
+            t["constraint"].as_f64().unwrap() <= 1.0
+        );
     }
+}
+
+#[test]
+fn theory_commands_print_tables_and_json_and_reject_bad_numbers() {
+    let o = asgd(&["theory", "ratio", "--alpha", "1,4", "--p", "1,16", "--json"]);
+    assert_success(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ratio"][0][0].as_f64(), Some(1.0));
+    assert!(v["ratio"][1][1].as_f64().unwrap() > 1.0);
+    let o = asgd(&["theory", "workers", "--k", "1000000", "--m", "100"]);
+    assert_success(&o);
+    assert!(stdout(&o).contains("100"), "{}", stdout(&o));
+    let o = asgd(&["theory", "ratio", "--alpha", "-1", "--p", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("alpha"));
+}
+
+#[test]
+fn predict_lr_recovers_the_quadratic_and_applies_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("p.json");
+    let applied = dir.path().join("applied.toml");
+    let o = asgd(&[
+        "predict-lr",
+        path_str(&repo("scenarios/quadratic.toml")),
+        "--json",
+        path_str(&json),
+        "--apply",
+        path_str(&applied),
+    ]);
+    assert_success(&o);
+    let p = read_json(&json);
+    for key in ["sigma2", "L", "D_f", "M", "K", "gamma", "alpha"] {
+        assert!(p[key].as_f64().is_some(), "{key} missing");
+    }
+    assert!((p["L"].as_f64().unwrap() - 1.0).abs() < 0.05);
+    let text = std::fs::read_to_string(&applied).unwrap();
+    let rate = p["learning_rate"].as_f64().unwrap();
+    assert!(text.contains(&format!("learning_rate = {rate}")), "{text}");
 }
 
 #[test]

@@ -69,6 +69,39 @@ pub struct ShardSummary {
     pub utilization: f64,
 }
 
+/// The LHL15 bound (1) evaluated for a real-gradient run with its observed maximum staleness
+/// T in place of p, and sigma^2, L, D_f estimated at its initial point.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TheorySummary {
+    /// Observed maximum staleness, used as the staleness bound.
+    #[serde(rename = "T")]
+    pub staleness_max: u64,
+    pub sigma2: f64,
+    #[serde(rename = "L")]
+    pub lipschitz: f64,
+    #[serde(rename = "D_f")]
+    pub d_f: f64,
+    #[serde(rename = "M")]
+    pub batch_size: u64,
+    #[serde(rename = "K")]
+    pub updates: u64,
+    /// The run's learning rate per sample (`algorithm.learning_rate / M`).
+    pub gamma: f64,
+    /// `2 D_f / (M K gamma)`, `sigma^2 L gamma`, `2 sigma^2 L^2 M T gamma^2`.
+    pub terms: TermsSummary,
+    pub bound: f64,
+    /// Left side of LHL15's condition (2) with T: the theory covers the run when <= 1.
+    pub constraint: f64,
+    pub inside_regime: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TermsSummary {
+    pub initial_gap: f64,
+    pub variance: f64,
+    pub staleness: f64,
+}
+
 /// Where a real-gradient run ended up.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FinalMetrics {
@@ -116,6 +149,10 @@ pub struct Summary {
     pub final_metrics: Option<FinalMetrics>,
     /// A loss or a parameter became NaN or infinite and the run stopped there.
     pub diverged: bool,
+    /// The convergence bound evaluated for this run (real-gradient runs whose estimates
+    /// succeeded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub theory: Option<TheorySummary>,
 }
 
 impl Summary {
@@ -202,6 +239,7 @@ impl Summary {
                 test_accuracy: c.test_accuracy,
             }),
             diverged: o.diverged,
+            theory: None,
         }
     }
 
