@@ -124,6 +124,24 @@ impl Override {
     }
 }
 
+/// The text of the built-in document `name` from a table of (name, text), or an error listing
+/// the ones there are.
+pub fn builtin_text(
+    table: &[(&str, &str)],
+    what: &'static str,
+    name: &str,
+) -> Result<String, InputError> {
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| t.to_string())
+        .ok_or_else(|| InputError::UnknownBuiltin {
+            what,
+            name: name.into(),
+            available: table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        })
+}
+
 /// A TOML file as read from disk, kept for locating keys in error messages.
 pub struct Source {
     path: PathBuf,

@@ -177,19 +177,7 @@ pub struct Scenario {
 pub fn load(spec: &str, overrides: &[Override]) -> Result<Scenario, InputError> {
     let (mut source, base) = match spec.strip_prefix("builtin:") {
         Some(name) => {
-            let text = BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, t)| t.to_string())
-                .ok_or_else(|| InputError::UnknownBuiltin {
-                    what: "scenario",
-                    name: name.into(),
-                    available: BUILTIN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+            let text = crate::input::builtin_text(BUILTIN, "scenario", name)?;
             // Built-in scenarios name their topology relative to the repository's scenarios/.
             (Source::from_text(Path::new(spec), text)?, None)
         }

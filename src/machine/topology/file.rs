@@ -100,19 +100,7 @@ pub struct LinkEntry {
 pub fn load(spec: &str) -> Result<Topology, InputError> {
     let mut source = match spec.strip_prefix("builtin:") {
         Some(name) => {
-            let text = BUILTIN
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, t)| t.to_string())
-                .ok_or_else(|| InputError::UnknownBuiltin {
-                    what: "topology",
-                    name: name.into(),
-                    available: BUILTIN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
+            let text = crate::input::builtin_text(BUILTIN, "topology", name)?;
             Source::from_text(Path::new(spec), text)?
         }
         None => Source::read(Path::new(spec))?,
