@@ -160,11 +160,9 @@ fn bound_for(scenario: &Scenario, staleness_max: u64, threads: usize) -> Option<
         ..Default::default()
     };
     let pred = crate::predict::predict(scenario, &opts).ok()?;
-    let f = &scenario.file;
-    let m = f.algorithm.batch_size;
-    let k = f.workload.epochs * scenario.iterations_per_epoch;
+    let (m, k) = (pred.batch_size, pred.updates);
     let problem = Problem::new(pred.d_f, pred.lipschitz, pred.sigma2, m as f64, k as f64).ok()?;
-    let gamma = f.algorithm.learning_rate / m as f64;
+    let gamma = pred.current_learning_rate / m as f64;
     let t = u32::try_from(staleness_max).unwrap_or(u32::MAX);
     let terms = problem.terms(gamma, t);
     let constraint = problem.constraint(gamma, t);

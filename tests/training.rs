@@ -9,13 +9,18 @@ use asgd_sim::run::simulate_with;
 use asgd_sim::scenario::{self, Scenario};
 use asgd_sim::training::sampler::{Sampler, gradient_seed};
 
-fn quick(overrides: &[&str]) -> Scenario {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quick.toml");
+/// A shipped scenario with overrides.
+fn shipped(name: &str, overrides: &[&str]) -> Scenario {
+    let path = format!("{}/scenarios/{name}.toml", env!("CARGO_MANIFEST_DIR"));
     let o: Vec<Override> = overrides
         .iter()
         .map(|s| Override::parse(s).unwrap())
         .collect();
-    scenario::load(path, &o).unwrap()
+    scenario::load(&path, &o).unwrap()
+}
+
+fn quick(overrides: &[&str]) -> Scenario {
+    shipped("quick", overrides)
 }
 
 #[test]
@@ -112,12 +117,7 @@ fn a_diverging_run_stops_and_says_so() {
 }
 
 fn quadratic(overrides: &[&str]) -> Scenario {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quadratic.toml");
-    let o: Vec<Override> = overrides
-        .iter()
-        .map(|s| Override::parse(s).unwrap())
-        .collect();
-    scenario::load(path, &o).unwrap()
+    shipped("quadratic", overrides)
 }
 
 #[test]
