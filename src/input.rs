@@ -52,8 +52,9 @@ pub enum InputError {
     /// A topology generator given on the command line has bad parameters.
     #[error("topology generator `{spec}`: {message}")]
     BadGenerator { spec: String, message: String },
-    /// A `--set` argument is malformed.
-    #[error("--set {text}: {message}")]
+    /// An override (`--set`, or a sweep's axis or fixed key) is malformed; `text` says which
+    /// and where it came from.
+    #[error("{text}: {message}")]
     BadOverride { text: String, message: String },
     /// The document parsed but some keys are wrong; every problem found is listed.
     #[error("{}", format_problems(path, problems))]
@@ -73,7 +74,7 @@ fn format_problems(path: &Path, problems: &[Problem]) -> String {
             Origin::File { line, column } => {
                 out.push_str(&format!("{}:{line}:{column}: ", path.display()))
             }
-            Origin::Override { text } => out.push_str(&format!("--set {text}: ")),
+            Origin::Override { text } => out.push_str(&format!("{text}: ")),
             Origin::Missing => out.push_str(&format!("{}: ", path.display())),
         }
         if p.key.is_empty() {
@@ -91,13 +92,16 @@ fn format_problems(path: &Path, problems: &[Problem]) -> String {
 pub struct Override {
     pub key: String,
     pub value: toml::Value,
+    /// `key=value` as the user wrote it.
     pub text: String,
+    /// Where it came from, for messages: `--set`, or e.g. `sweep.toml:7: axis`.
+    pub from: String,
 }
 
 impl Override {
     pub fn parse(text: &str) -> Result<Self, InputError> {
         let bad = |message: &str| InputError::BadOverride {
-            text: text.to_string(),
+            text: format!("--set {text}"),
             message: message.to_string(),
         };
         let (key, raw) = text
@@ -120,7 +124,23 @@ impl Override {
             key: key.to_string(),
             value,
             text: text.to_string(),
+            from: "--set".into(),
         })
+    }
+
+    /// An override built by a program (a sweep's axis value), described by `from` in messages.
+    pub fn new(key: &str, value: toml::Value, from: impl Into<String>) -> Self {
+        Override {
+            key: key.to_string(),
+            text: format!("{key}={value}"),
+            value,
+            from: from.into(),
+        }
+    }
+
+    /// How messages name it: `--set cluster.learners=8`.
+    pub fn described(&self) -> String {
+        format!("{} {}", self.from, self.text)
     }
 }
 
@@ -183,6 +203,21 @@ impl Source {
         &self.path
     }
 
+    /// The parsed document, with spans, for callers that walk it themselves.
+    pub fn document(&self) -> &toml_edit::Document<String> {
+        &self.doc
+    }
+
+    /// The text as read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based line and column of a byte offset into the text.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        line_column(&self.text, offset)
+    }
+
     /// Deserialises the document with `overrides` applied, reporting the first serde error with
     /// its key path and place.
     pub fn deserialize<T: DeserializeOwned>(
@@ -216,7 +251,7 @@ impl Source {
                 || o.key.starts_with(&format!("{key}."))
         }) {
             return Origin::Override {
-                text: o.text.clone(),
+                text: o.described(),
             };
         }
         match self.span_of(key) {
@@ -336,7 +371,7 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
 fn apply_override(table: &mut toml::Table, o: &Override) -> Result<(), InputError> {
     let parts: Vec<&str> = o.key.split('.').map(str::trim).collect();
     let (last, parents) = parts.split_last().ok_or_else(|| InputError::BadOverride {
-        text: o.text.clone(),
+        text: o.described(),
         message: "empty key".into(),
     })?;
     let mut current = table;
@@ -348,7 +383,7 @@ fn apply_override(table: &mut toml::Table, o: &Override) -> Result<(), InputErro
             toml::Value::Table(t) => t,
             _ => {
                 return Err(InputError::BadOverride {
-                    text: o.text.clone(),
+                    text: o.described(),
                     message: format!("`{}` is not a table", parts[..=depth].join(".")),
                 });
             }

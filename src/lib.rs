@@ -17,6 +17,7 @@ pub mod predict;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod sweep;
 pub mod stats;
 pub mod theory;
 pub mod time;

@@ -7,6 +7,7 @@ use asgd_sim::machine::topology::generators::Generator;
 use asgd_sim::machine::topology::{Topology, file as topology_file};
 use asgd_sim::observe::Observer;
 use asgd_sim::report::output::{OutputDir, write_atomic};
+use asgd_sim::report::sweep as report_sweep;
 use asgd_sim::report::{curve, table, trace::TraceRecorder};
 use asgd_sim::time::SimTime;
 use asgd_sim::{run, scenario, workload};
@@ -48,6 +49,81 @@ enum Command {
         /// Threads for the gradient arithmetic [default: all cores]; results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Sweep a key over values, e.g. --sweep cluster.learners=2,4,8,16 (repeatable; the
+        /// points are the product). Results go to OUT/points/<point>/ and a report to
+        /// OUT/report/ [OUT default: runs/<scenario name>-sweep].
+        #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with = "trace")]
+        sweep: Vec<String>,
+        /// With --sweep: points run at once [default: one per core].
+        #[arg(long, requires = "sweep")]
+        jobs: Option<usize>,
+        /// With --sweep: run only the I-th of N shares of the points (1 <= I <= N).
+        #[arg(long, value_name = "I/N", requires = "sweep")]
+        shard: Option<String>,
+    },
+    /// Run a sweep file: a base scenario, fixed keys and axes whose product are the points.
+    /// Finished points are kept: a stopped sweep started again runs only the rest.
+    Sweep {
+        /// The sweep file (see scenarios/sweeps/).
+        sweep: PathBuf,
+        /// Sweep directory [default: runs/<sweep name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fix a key for every point, after the sweep file's [set] (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Points run at once [default: one per core, each with one arithmetic thread].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Threads for all points together [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run only the I-th of N shares of the points (1 <= I <= N), e.g. one Slurm array task.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Print an sbatch script that runs the sweep as a Slurm job array, and run nothing.
+        #[arg(long)]
+        slurm: bool,
+        /// With --slurm: array tasks [default: one per point].
+        #[arg(long, requires = "slurm")]
+        slurm_tasks: Option<usize>,
+        /// With --slurm: cores per array task.
+        #[arg(long, default_value_t = 4, requires = "slurm")]
+        slurm_cpus: usize,
+        /// Print nothing but errors and the final line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Merge the results of sweep directories (one sweep, or its shards) into one report:
+    /// figures as SVG and PNG, and index.html.
+    Report {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Report directory [default: DIR/report of the first DIR].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-run the seed paper's experiments (scenarios/sweeps/paper-*.toml) and write their
+    /// reports, with the guarantee-ratio figure, under figures/.
+    Reproduce {
+        /// Where the reports go.
+        #[arg(long, default_value = "figures")]
+        out: PathBuf,
+        /// Where the sweeps' points go (kept, so a stopped reproduction resumes).
+        #[arg(long, default_value = "runs/reproduce")]
+        runs: PathBuf,
+        /// The sweep files to run.
+        #[arg(long, default_values = ["scenarios/sweeps/paper-cifar10.toml", "scenarios/sweeps/paper-nlc.toml"])]
+        sweeps: Vec<PathBuf>,
+        /// Fix a key for every point of every sweep (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Describe a machine: a topology file, builtin:NAME, or a generator such as
     /// fat-tree:k=4,host.gpus_per_node=4 or nvlink:mesh=true.
@@ -184,16 +260,28 @@ fn main() -> ExitCode {
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            if e.chain().any(|c| {
-                c.downcast_ref::<InputError>().is_some()
-                    || c.downcast_ref::<asgd_sim::theory::TheoryError>().is_some()
-            }) {
+            if e.chain().any(is_bad_input) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// Errors caused by what the user gave (exit status 2), as opposed to failures while running.
+fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
+    use asgd_sim::report::sweep::ReportError;
+    use asgd_sim::sweep::runner::SweepError;
+    e.downcast_ref::<InputError>().is_some()
+        || e.downcast_ref::<asgd_sim::theory::TheoryError>().is_some()
+        || matches!(e.downcast_ref::<SweepError>(), Some(SweepError::Input(_)))
+        || matches!(
+            e.downcast_ref::<ReportError>(),
+            Some(
+                ReportError::Read { .. } | ReportError::Mismatch { .. } | ReportError::Empty { .. }
+            )
+        )
 }
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
@@ -205,7 +293,83 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             trace,
             quiet,
             threads,
-        } => run_command(&scenario, out, &set, trace, quiet, threads),
+            sweep,
+            jobs,
+            shard,
+        } => {
+            if sweep.is_empty() {
+                return run_command(&scenario, out, &set, trace, quiet, threads);
+            }
+            let fixed = parse_overrides(&set)?;
+            let base = scenario::load(&scenario, &fixed)?;
+            let spec = asgd_sim::sweep::SweepSpec::from_command_line(
+                &scenario,
+                &format!("{}-sweep", base.name()),
+                fixed,
+                &sweep,
+            )?;
+            drop(base);
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+            sweep_command(&spec, &out, shard.as_deref(), jobs, threads, quiet)
+        }
+        Command::Sweep {
+            sweep,
+            out,
+            set,
+            jobs,
+            threads,
+            shard,
+            slurm,
+            slurm_tasks,
+            slurm_cpus,
+            quiet,
+        } => {
+            let mut spec = asgd_sim::sweep::SweepSpec::read(&sweep)?;
+            spec.fixed.extend(parse_overrides(&set)?);
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+            if slurm {
+                let absolute = |p: &std::path::Path| {
+                    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+                };
+                let file = absolute(&sweep);
+                let out = absolute(&out);
+                return emit(&asgd_sim::sweep::slurm::script(
+                    &spec,
+                    &asgd_sim::sweep::slurm::SlurmOptions {
+                        tasks: slurm_tasks,
+                        cpus_per_task: slurm_cpus,
+                        sweep_file: &file,
+                        out: &out,
+                    },
+                ));
+            }
+            sweep_command(&spec, &out, shard.as_deref(), jobs, threads, quiet)
+        }
+        Command::Report { dirs, out } => {
+            let out = out.unwrap_or_else(|| dirs[0].join("report"));
+            let results = report_sweep::gather(&dirs)?;
+            let written = report_sweep::write(&results, &out)?;
+            let mut text = format!(
+                "report of {} ({} of {} points): {}\n",
+                results.sweep.name,
+                results.points.len(),
+                results.sweep.points.len(),
+                written.join("index.html").display()
+            );
+            if !results.missing.is_empty() {
+                text.push_str(&format!("missing points: {}\n", results.missing.join(" ")));
+            }
+            emit(&text)
+        }
+        Command::Reproduce {
+            out,
+            runs,
+            sweeps,
+            set,
+            jobs,
+            threads,
+            quiet,
+        } => reproduce(&out, &runs, &sweeps, &set, jobs, threads, quiet),
         Command::Topology { source, dot } => {
             let t = load_topology(&source)?;
             if dot {
@@ -322,6 +486,132 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             ))
         }
     }
+}
+
+fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
+    Ok(set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Runs (this shard of) a sweep into `out`, then writes its report if every point is there.
+fn sweep_command(
+    spec: &asgd_sim::sweep::SweepSpec,
+    out: &std::path::Path,
+    shard: Option<&str>,
+    jobs: Option<usize>,
+    threads: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::sweep::{self, Shard, SweepOptions};
+    let shard = shard.map(Shard::parse).transpose()?;
+    let opts = SweepOptions {
+        out: out.to_path_buf(),
+        jobs,
+        threads: threads.unwrap_or_else(run::default_threads),
+        shard,
+        quiet,
+    };
+    let started = Instant::now();
+    let o = sweep::run(spec, &opts)?;
+    let mut text = format!(
+        "sweep {}: {} points{}; ran {} ({} at a time, {} thread(s) each) in {:.1} s, kept {} finished before",
+        spec.name,
+        o.total,
+        shard.map_or(String::new(), |s| format!(
+            ", {} in shard {}/{}",
+            o.owned, s.index, s.count
+        )),
+        o.ran.len(),
+        o.jobs,
+        o.threads_per_point,
+        started.elapsed().as_secs_f64(),
+        o.skipped.len(),
+    );
+    if !o.diverged.is_empty() {
+        text.push_str(&format!("; diverged (recorded): {}", o.diverged.join(" ")));
+    }
+    text.push('\n');
+    if o.complete {
+        let results = report_sweep::gather(&[out.to_path_buf()])?;
+        let written = report_sweep::write(&results, &out.join("report"))?;
+        text.push_str(&format!(
+            "report: {}\n",
+            written.join("index.html").display()
+        ));
+    } else if o.failed.is_empty() {
+        text.push_str(&format!(
+            "results in {}; when every shard is done: asgd-sim report {} [OTHER SHARD DIRS...]\n",
+            out.display(),
+            out.display()
+        ));
+    }
+    emit(&text)?;
+    if !o.failed.is_empty() {
+        let list: Vec<String> = o
+            .failed
+            .iter()
+            .map(|(n, why)| format!("{n}: {why}"))
+            .collect();
+        anyhow::bail!(
+            "{} of {} points failed (the others are kept):\n  {}",
+            o.failed.len(),
+            o.owned,
+            list.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the paper's sweeps and puts each report under `out/<sweep name>/`, and the guarantee
+/// ratio of the seed's theorem beside them.
+fn reproduce(
+    out: &std::path::Path,
+    runs: &std::path::Path,
+    sweeps: &[PathBuf],
+    set: &[String],
+    jobs: Option<usize>,
+    threads: Option<usize>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::sweep::{self, SweepOptions};
+    let fixed = parse_overrides(set)?;
+    let mut specs = vec![];
+    for file in sweeps {
+        let mut spec = sweep::SweepSpec::read(file)?;
+        spec.fixed.extend(fixed.iter().cloned());
+        specs.push(spec);
+    }
+    let mut text = String::new();
+    for spec in &specs {
+        let dir = runs.join(&spec.name);
+        let started = Instant::now();
+        let o = sweep::run(
+            spec,
+            &SweepOptions {
+                out: dir.clone(),
+                jobs,
+                threads: threads.unwrap_or_else(run::default_threads),
+                shard: None,
+                quiet,
+            },
+        )?;
+        if let Some((name, why)) = o.failed.first() {
+            anyhow::bail!("sweep {}: point {name} failed: {why}", spec.name);
+        }
+        let results = report_sweep::gather(&[dir])?;
+        let written = report_sweep::write(&results, &out.join(&spec.name))?;
+        text.push_str(&format!(
+            "{}: {} points ({} run now) in {:.1} s: {}\n",
+            spec.name,
+            o.total,
+            o.ran.len(),
+            started.elapsed().as_secs_f64(),
+            written.join("index.html").display()
+        ));
+    }
+    emit(&text)
 }
 
 fn load_topology(source: &str) -> anyhow::Result<Topology> {

@@ -3,7 +3,10 @@
 //! result is ever left behind.
 
 pub mod curve;
+pub mod figures;
+pub mod html;
 pub mod output;
 pub mod summary;
+pub mod sweep;
 pub mod table;
 pub mod trace;

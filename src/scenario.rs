@@ -15,7 +15,7 @@ use crate::workload::model::{ModelSpec, QuadraticDef};
 use crate::workload::{DatasetSpec, model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Scenarios shipped inside the binary, usable as `builtin:NAME`.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -173,8 +173,46 @@ pub struct Scenario {
     pub dataset: Option<Arc<Dataset>>,
 }
 
+/// Data sets already read or generated, shared by the scenarios loaded through it (a sweep's
+/// points mostly differ in keys other than the data).
+#[derive(Default)]
+pub struct DataCache(Mutex<Vec<(String, Arc<Dataset>)>>);
+
+impl DataCache {
+    fn get_or_load(&self, spec: &DatasetSpec, base: &Path) -> Result<Arc<Dataset>, String> {
+        let key = format!("{spec:?} in {}", base.display());
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, d)) = held.iter().find(|(k, _)| *k == key) {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(spec.load(base)?);
+        held.push((key, d.clone()));
+        Ok(d)
+    }
+}
+
+/// The text of a scenario file or of `builtin:NAME`, as written.
+pub fn source_text(spec: &str) -> Result<String, InputError> {
+    match spec.strip_prefix("builtin:") {
+        Some(name) => crate::input::builtin_text(BUILTIN, "scenario", name),
+        None => std::fs::read_to_string(spec).map_err(|cause| InputError::Io {
+            path: spec.into(),
+            cause,
+        }),
+    }
+}
+
 /// Reads a scenario from a path or `builtin:NAME`, applies overrides and checks it.
 pub fn load(spec: &str, overrides: &[Override]) -> Result<Scenario, InputError> {
+    load_with(spec, overrides, &DataCache::default())
+}
+
+/// As [`load`], taking data sets from `cache` and adding the ones it reads to it.
+pub fn load_with(
+    spec: &str,
+    overrides: &[Override],
+    cache: &DataCache,
+) -> Result<Scenario, InputError> {
     let (mut source, base) = match spec.strip_prefix("builtin:") {
         Some(name) => {
             let text = crate::input::builtin_text(BUILTIN, "scenario", name)?;
@@ -190,13 +228,18 @@ pub fn load(spec: &str, overrides: &[Override]) -> Result<Scenario, InputError> 
         }
     };
     let file: ScenarioFile = source.deserialize(overrides)?;
-    file.resolve(&source, base.as_deref())
+    file.resolve(&source, base.as_deref(), cache)
 }
 
 impl ScenarioFile {
     /// Checks every value and builds the runnable scenario. `base` is the directory relative
     /// paths are taken from (None for built-ins, whose topologies are built in too).
-    pub fn resolve(self, source: &Source, base: Option<&Path>) -> Result<Scenario, InputError> {
+    pub fn resolve(
+        self,
+        source: &Source,
+        base: Option<&Path>,
+        cache: &DataCache,
+    ) -> Result<Scenario, InputError> {
         let mut problems: Vec<(String, String)> = vec![];
         let c = &self.cluster;
         need(
@@ -275,8 +318,8 @@ impl ScenarioFile {
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
-            _ => match w.dataset.load(base.unwrap_or(Path::new("."))) {
-                Ok(d) => (Some(info_of(&d)), Some(Arc::new(d))),
+            _ => match cache.get_or_load(&w.dataset, base.unwrap_or(Path::new("."))) {
+                Ok(d) => (Some(info_of(&d)), Some(d)),
                 Err(e) => {
                     problems.push(("workload.dataset".into(), e));
                     (None, None)

@@ -6,15 +6,26 @@ use crate::algorithm::downpour::Outcome;
 use crate::cluster::learner::{Activity, Breakdown};
 use crate::scenario::{GradientMode, Scenario};
 use crate::training::real::CurvePoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// JSON has no NaN or infinity: serde_json writes them as `null`, read back here as NaN (a
+/// diverged run's losses).
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// Seconds per epoch in each activity.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BreakdownSecs {
+    #[serde(deserialize_with = "nan_if_null")]
     pub compute: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub pull: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub push: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub server_update: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub wait: f64,
 }
 
@@ -45,82 +56,97 @@ impl BreakdownSecs {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StalenessSummary {
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean: f64,
     pub max: u64,
     /// `histogram[t]`: number of (update, shard) applications with staleness t.
     pub histogram: Vec<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LearnerSummary {
     pub gpu: String,
     pub iterations: u64,
     pub breakdown: BreakdownSecs,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardSummary {
     pub core: String,
     pub params: u64,
     pub updates: u64,
     /// Fraction of the run the shard's core spent applying updates.
+    #[serde(deserialize_with = "nan_if_null")]
     pub utilization: f64,
 }
 
 /// The LHL15 bound (1) evaluated for a real-gradient run with its observed maximum staleness
 /// T in place of p, and sigma^2, L, D_f estimated at its initial point.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TheorySummary {
     /// Observed maximum staleness, used as the staleness bound.
     #[serde(rename = "T")]
     pub staleness_max: u64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub sigma2: f64,
     #[serde(rename = "L")]
+    #[serde(deserialize_with = "nan_if_null")]
     pub lipschitz: f64,
     #[serde(rename = "D_f")]
+    #[serde(deserialize_with = "nan_if_null")]
     pub d_f: f64,
     #[serde(rename = "M")]
     pub batch_size: u64,
     #[serde(rename = "K")]
     pub updates: u64,
     /// The run's learning rate per sample (`algorithm.learning_rate / M`).
+    #[serde(deserialize_with = "nan_if_null")]
     pub gamma: f64,
     /// `2 D_f / (M K gamma)`, `sigma^2 L gamma`, `2 sigma^2 L^2 M T gamma^2`.
     pub terms: TermsSummary,
+    #[serde(deserialize_with = "nan_if_null")]
     pub bound: f64,
     /// Left side of LHL15's condition (2) with T: the theory covers the run when <= 1.
+    #[serde(deserialize_with = "nan_if_null")]
     pub constraint: f64,
     pub inside_regime: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TermsSummary {
+    #[serde(deserialize_with = "nan_if_null")]
     pub initial_gap: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub variance: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub staleness: f64,
 }
 
 /// Where a real-gradient run ended up.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FinalMetrics {
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_accuracy: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_accuracy: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub scenario: String,
-    pub backend: &'static str,
-    pub algorithm: &'static str,
+    pub backend: String,
+    pub algorithm: String,
     pub machine: String,
     pub model: String,
-    pub dataset: &'static str,
+    pub dataset: String,
     /// `timing-only` or `real`.
-    pub gradients: &'static str,
+    pub gradients: String,
     pub params: u64,
     pub seed: u64,
     pub learners: usize,
@@ -129,8 +155,10 @@ pub struct Summary {
     pub epochs: u64,
     pub iterations_per_epoch: u64,
     /// Simulated time of the whole run, seconds.
+    #[serde(deserialize_with = "nan_if_null")]
     pub sim_time_s: f64,
     /// Mean simulated time per epoch, seconds.
+    #[serde(deserialize_with = "nan_if_null")]
     pub epoch_time_s: f64,
     /// Simulated time at which each epoch completed, seconds.
     pub epoch_ends_s: Vec<f64>,
@@ -138,6 +166,7 @@ pub struct Summary {
     pub breakdown: BreakdownSecs,
     /// Fraction of the epoch a learner is not computing: moving data, waiting for its update to
     /// be applied, or queued behind other learners at the shards.
+    #[serde(deserialize_with = "nan_if_null")]
     pub communication_share: f64,
     pub staleness: StalenessSummary,
     pub per_learner: Vec<LearnerSummary>,
@@ -177,15 +206,16 @@ impl Summary {
         let topo = &scenario.topology;
         Summary {
             scenario: f.name.clone(),
-            backend: "sim",
-            algorithm: f.algorithm.kind.name(),
+            backend: "sim".into(),
+            algorithm: f.algorithm.kind.name().into(),
             machine: topo.name().to_string(),
             model: scenario.model.name().to_string(),
-            dataset: f.workload.dataset.kind(),
+            dataset: f.workload.dataset.kind().into(),
             gradients: match f.workload.gradients {
                 GradientMode::TimingOnly => "timing-only",
                 GradientMode::Real => "real",
-            },
+            }
+            .into(),
             params: scenario.model.params(),
             seed: f.seed,
             learners: o.breakdowns.len(),

@@ -1,0 +1,677 @@
+//! Speedup over the number of learners p: one line per method on a log2 p axis ticked at the p
+//! values measured, a linear y axis from 0, and optionally the dashed ideal y = p / base. The
+//! legend goes in the upper left when nothing drawn passes under it and in a strip on the right
+//! otherwise: it must never hide data. Points without a finite, positive p or a finite speedup
+//! are skipped, never clamped onto the axes.
+
+use super::{FAMILY, Figure, Line, color};
+use plotters::coord::Shift;
+use plotters::coord::combinators::{LogCoord, WithKeyPoints};
+use plotters::coord::types::RangedCoordf64;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// Speedup against p, with an optional ideal line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speedup {
+    pub name: String,
+    pub caption: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub lines: Vec<Line>,
+    /// Draw the ideal `y = x / base` when set (finite and > 0).
+    pub ideal_base: Option<f64>,
+}
+
+// Text sizes are plotters sizes; the SVG font size is size / 1.24, so 18 gives 14.5 px.
+const TICK: f64 = 18.0;
+const LABEL: f64 = 20.0;
+const WIDTH: u32 = 960;
+const HEIGHT: u32 = 640;
+const X_AREA: u32 = 64;
+const Y_AREA: u32 = 84;
+const MARGIN: u32 = 16;
+const MARGIN_RIGHT: u32 = 28;
+const SAMPLE_W: i32 = 36;
+const SAMPLE_GAP: i32 = 8;
+const LEGEND_ROW: i32 = 28;
+const LEGEND_PAD: i32 = 10;
+const MARKER: i32 = 4;
+const BAND_ALPHA: f64 = 0.2;
+/// Padding of the p axis on each side, in octaves.
+const X_PAD_OCTAVES: f64 = 0.25;
+const IDEAL: RGBColor = RGBColor(90, 90, 90);
+const IDEAL_SAMPLES: usize = 48;
+
+type Chart<'a, DB> =
+    ChartContext<'a, DB, Cartesian2d<WithKeyPoints<LogCoord<f64>>, RangedCoordf64>>;
+
+/// A polyline or polygon in backend pixels.
+type PixelPath = Vec<(f64, f64)>;
+
+fn style(size: f64) -> TextStyle<'static> {
+    TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
+}
+
+/// A generous width for `text` at `size` from its character count (Liberation Sans averages
+/// about 0.55 em a character), so layout does not depend on which backend measures it.
+fn text_width(text: &str, size: f64) -> i32 {
+    (text.chars().count() as f64 * size * 0.55).ceil() as i32
+}
+
+fn fmt_p(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.decimals$}")
+    }
+}
+
+/// A tick value with as few decimals as it needs: ticks sit on round steps, so trimming the
+/// zeros of a fixed six-decimal form gives "2", "2.5" and "0.05", never "2.0" or an exponent.
+fn fmt_tick(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+fn usable_x(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// The points of `line` that can be drawn, sorted by p.
+fn points(line: &Line) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = line
+        .points
+        .iter()
+        .filter(|p| usable_x(p.0) && p.1.is_finite())
+        .map(|p| (p.0, p.1))
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+/// The band of `line` where it can be drawn, sorted by p: `(x, low, high)`.
+fn band(line: &Line) -> Vec<(f64, f64, f64)> {
+    let mut out: Vec<(f64, f64, f64)> = line
+        .points
+        .iter()
+        .filter(|p| usable_x(p.0) && p.2.is_finite() && p.3.is_finite() && p.2 < p.3)
+        .map(|p| (p.0, p.2, p.3))
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+/// Whether segment `a`-`b` meets the rectangle `[x0, y0, x1, y1]` (Liang-Barsky clipping).
+fn segment_hits(a: (f64, f64), b: (f64, f64), r: [f64; 4]) -> bool {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.0 - r[0]),
+        (dx, r[2] - a.0),
+        (-dy, a.1 - r[1]),
+        (dy, r[3] - a.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return false;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                t0 = t0.max(t);
+            } else {
+                t1 = t1.min(t);
+            }
+            if t0 > t1 {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Even-odd test of `pt` against the polygon `poly`.
+fn inside(pt: (f64, f64), poly: &[(f64, f64)]) -> bool {
+    let mut odd = false;
+    for (i, &a) in poly.iter().enumerate() {
+        let b = poly[(i + 1) % poly.len()];
+        if (a.1 > pt.1) != (b.1 > pt.1) && pt.0 < a.0 + (pt.1 - a.1) / (b.1 - a.1) * (b.0 - a.0) {
+            odd = !odd;
+        }
+    }
+    odd
+}
+
+enum Entry {
+    Data(usize),
+    Ideal,
+}
+
+impl Speedup {
+    fn base(&self) -> Option<f64> {
+        self.ideal_base.filter(|b| b.is_finite() && *b > 0.0)
+    }
+
+    /// Sorted distinct p values with data; `[1]` when there are none.
+    fn ps(&self) -> Vec<f64> {
+        let mut ps: Vec<f64> = self
+            .lines
+            .iter()
+            .flat_map(|l| points(l).into_iter().map(|p| p.0))
+            .collect();
+        ps.sort_by(f64::total_cmp);
+        ps.dedup();
+        if ps.is_empty() { vec![1.0] } else { ps }
+    }
+
+    /// The ideal line across the whole p axis, sampled evenly in log p (it is curved there).
+    fn ideal(&self) -> Vec<(f64, f64)> {
+        let Some(b) = self.base() else {
+            return Vec::new();
+        };
+        let (lo, hi) = self.x_range();
+        let step = (hi / lo).ln() / (IDEAL_SAMPLES - 1) as f64;
+        (0..IDEAL_SAMPLES)
+            .map(|i| {
+                let x = if i + 1 == IDEAL_SAMPLES {
+                    hi
+                } else {
+                    lo * (step * i as f64).exp()
+                };
+                (x, x / b)
+            })
+            .collect()
+    }
+
+    fn x_range(&self) -> (f64, f64) {
+        let ps = self.ps();
+        let pad = X_PAD_OCTAVES.exp2();
+        (ps[0] / pad, ps[ps.len() - 1] * pad)
+    }
+
+    fn y_range(&self) -> (f64, f64) {
+        let ys = self
+            .lines
+            .iter()
+            .flat_map(|l| {
+                let b = band(l);
+                points(l)
+                    .into_iter()
+                    .map(|p| p.1)
+                    .chain(b.into_iter().flat_map(|(_, lo, hi)| [lo, hi]))
+            })
+            .chain(self.ideal().into_iter().map(|p| p.1));
+        let (lo, hi) = ys.fold((0.0f64, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
+        let lo = lo * 1.08;
+        let hi = if hi > 0.0 { hi * 1.08 } else { 1.0 };
+        (lo, hi)
+    }
+
+    fn entries(&self) -> Vec<(String, Entry)> {
+        let mut out: Vec<(String, Entry)> = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.label.is_empty())
+            .map(|(i, l)| (l.label.clone(), Entry::Data(i)))
+            .collect();
+        if self.base().is_some() {
+            out.push(("ideal".to_string(), Entry::Ideal));
+        }
+        out
+    }
+
+    fn legend_size(&self) -> (i32, i32) {
+        let entries = self.entries();
+        let text = entries
+            .iter()
+            .map(|(l, _)| text_width(l, TICK))
+            .max()
+            .unwrap_or(0);
+        (
+            2 * LEGEND_PAD + SAMPLE_W + SAMPLE_GAP + text,
+            2 * LEGEND_PAD + LEGEND_ROW * entries.len() as i32,
+        )
+    }
+
+    fn build<'a, DB: DrawingBackend>(
+        &self,
+        area: &'a DrawingArea<DB, Shift>,
+        ticks: Vec<f64>,
+    ) -> Result<Chart<'a, DB>, String> {
+        let (x0, x1) = self.x_range();
+        let (y0, y1) = self.y_range();
+        ChartBuilder::on(area)
+            .margin(MARGIN)
+            .margin_right(MARGIN_RIGHT)
+            .x_label_area_size(X_AREA)
+            .y_label_area_size(Y_AREA)
+            .build_cartesian_2d((x0..x1).log_scale().with_key_points(ticks), y0..y1)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every polyline and polygon the chart draws, in backend pixels.
+    fn drawn_paths<DB: DrawingBackend>(
+        &self,
+        chart: &Chart<'_, DB>,
+    ) -> (Vec<PixelPath>, Vec<PixelPath>) {
+        let px = |p: (f64, f64)| {
+            let (x, y) = chart.backend_coord(&p);
+            (f64::from(x), f64::from(y))
+        };
+        let mut lines: Vec<PixelPath> = self
+            .lines
+            .iter()
+            .map(|l| points(l).into_iter().map(px).collect())
+            .collect();
+        lines.push(self.ideal().into_iter().map(px).collect());
+        let bands = self
+            .lines
+            .iter()
+            .map(band)
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                b.iter()
+                    .map(|&(x, lo, _)| px((x, lo)))
+                    .chain(b.iter().rev().map(|&(x, _, hi)| px((x, hi))))
+                    .collect()
+            })
+            .collect();
+        (lines, bands)
+    }
+
+    /// The legend's box in the upper left of the plotting area, if nothing drawn passes under it.
+    fn legend_inside<DB: DrawingBackend>(&self, chart: &Chart<'_, DB>) -> Option<(i32, i32)> {
+        let (w, h) = self.legend_size();
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        let (x0, y0) = (xr.start + 12, yr.start + 8);
+        if x0 + w > xr.end || y0 + h > yr.end {
+            return None;
+        }
+        // Markers reach MARKER pixels beyond their point.
+        let m = f64::from(MARKER + 2);
+        let r = [
+            f64::from(x0) - m,
+            f64::from(y0) - m,
+            f64::from(x0 + w) + m,
+            f64::from(y0 + h) + m,
+        ];
+        let (lines, bands) = self.drawn_paths(chart);
+        let hit_line = lines.iter().any(|l| match l[..] {
+            [] => false,
+            [p] => segment_hits(p, p, r),
+            _ => l.windows(2).any(|s| segment_hits(s[0], s[1], r)),
+        });
+        let centre = ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
+        let hit_band = bands.iter().any(|b| {
+            inside(centre, b)
+                || b.iter()
+                    .zip(b.iter().cycle().skip(1))
+                    .any(|(&a, &c)| segment_hits(a, c, r))
+        });
+        (!hit_line && !hit_band).then_some((x0, y0))
+    }
+
+    fn draw_legend<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        (x0, y0): (i32, i32),
+        boxed: bool,
+    ) -> Result<(), String> {
+        let (w, h) = self.legend_size();
+        if boxed {
+            area.draw(&Rectangle::new(
+                [(x0, y0), (x0 + w, y0 + h)],
+                WHITE.filled(),
+            ))
+            .map_err(|e| e.to_string())?;
+            area.draw(&Rectangle::new(
+                [(x0, y0), (x0 + w, y0 + h)],
+                RGBColor(200, 200, 200),
+            ))
+            .map_err(|e| e.to_string())?;
+        }
+        for (row, (label, entry)) in self.entries().iter().enumerate() {
+            let x = x0 + LEGEND_PAD;
+            let y = y0 + LEGEND_PAD + row as i32 * LEGEND_ROW + LEGEND_ROW / 2;
+            let sample = vec![(x, y), (x + SAMPLE_W, y)];
+            match entry {
+                Entry::Data(i) => {
+                    let c = color(*i);
+                    area.draw(&PathElement::new(sample, c.stroke_width(2)))
+                        .map_err(|e| e.to_string())?;
+                    area.draw(&Circle::new((x + SAMPLE_W / 2, y), MARKER, c.filled()))
+                        .map_err(|e| e.to_string())?;
+                }
+                Entry::Ideal => {
+                    area.draw(&DashedPathElement::new(sample, 8, 6, IDEAL.stroke_width(2)))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            area.draw_text(
+                label,
+                &style(TICK).pos(Pos::new(HPos::Left, VPos::Center)),
+                (x + SAMPLE_W + SAMPLE_GAP, y),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The data's p values, dropping those whose labels would touch the previous one.
+    fn thinned_ticks<DB: DrawingBackend>(&self, chart: &Chart<'_, DB>) -> Vec<f64> {
+        let mut kept: Vec<(f64, i32)> = Vec::new();
+        for p in self.ps() {
+            let (x, _) = chart.backend_coord(&(p, 0.0));
+            let half = text_width(&fmt_p(p), TICK) / 2;
+            match kept.last() {
+                Some(&(q, qx)) if x - half < qx + text_width(&fmt_p(q), TICK) / 2 + 10 => {}
+                _ => kept.push((p, x)),
+            }
+        }
+        kept.into_iter().map(|(p, _)| p).collect()
+    }
+}
+
+impl Figure for Speedup {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn caption(&self) -> String {
+        self.caption.clone()
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (WIDTH, HEIGHT)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        // A first chart on the whole figure only to measure: building draws nothing.
+        let probe = self.build(root, self.ps())?;
+        let inside = self.legend_inside(&probe);
+        drop(probe);
+        let (w, _) = root.dim_in_pixel();
+        let (legend_w, _) = self.legend_size();
+        let (plot_area, strip) = match inside {
+            Some(_) => (root.clone(), None),
+            None => {
+                let (l, r) = root.split_horizontally(w as i32 - legend_w - 2 * LEGEND_PAD);
+                (l, Some(r))
+            }
+        };
+        let probe = self.build(&plot_area, self.ps())?;
+        let ticks = self.thinned_ticks(&probe);
+        drop(probe);
+        let mut chart = self.build(&plot_area, ticks)?;
+        let y_tick = |v: &f64| fmt_tick(*v);
+        let x_tick = |v: &f64| fmt_p(*v);
+        chart
+            .configure_mesh()
+            .bold_line_style(RGBColor(225, 225, 225))
+            .light_line_style(WHITE)
+            .y_labels(8)
+            .x_label_formatter(&x_tick)
+            .y_label_formatter(&y_tick)
+            .label_style(style(TICK))
+            .axis_desc_style(style(LABEL))
+            .x_desc(self.x_label.as_str())
+            .y_desc(self.y_label.as_str())
+            .draw()
+            .map_err(|e| e.to_string())?;
+
+        for (i, line) in self.lines.iter().enumerate() {
+            let b = band(line);
+            match b[..] {
+                [] => {}
+                [(x, lo, hi)] => {
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(
+                            vec![(x, lo), (x, hi)],
+                            color(i).mix(BAND_ALPHA * 2.0).stroke_width(3),
+                        )))
+                        .map_err(|e| e.to_string())?;
+                }
+                _ => {
+                    let outline: Vec<(f64, f64)> = b
+                        .iter()
+                        .map(|&(x, lo, _)| (x, lo))
+                        .chain(b.iter().rev().map(|&(x, _, hi)| (x, hi)))
+                        .collect();
+                    chart
+                        .draw_series(std::iter::once(Polygon::new(
+                            outline,
+                            color(i).mix(BAND_ALPHA).filled(),
+                        )))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        chart
+            .draw_series(DashedLineSeries::new(
+                self.ideal(),
+                8,
+                6,
+                IDEAL.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?;
+        for (i, line) in self.lines.iter().enumerate() {
+            let pts = points(line);
+            let c = color(i);
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, MARKER, c.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        if self.lines.iter().all(|l| points(l).is_empty()) {
+            let (xr, yr) = chart.plotting_area().get_pixel_range();
+            root.draw_text(
+                "no data",
+                &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
+                ((xr.start + xr.end) / 2, (yr.start + yr.end) / 2),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+
+        match (inside, strip) {
+            (Some(at), _) => self.draw_legend(root, at, true),
+            (None, Some(strip)) => self.draw_legend(&strip, (0, MARGIN as i32), false),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::figures::render;
+
+    fn sample() -> Speedup {
+        let ps = [1.0, 2.0, 4.0, 8.0, 16.0];
+        Speedup {
+            name: "speedup".to_string(),
+            caption: "Speedup to 90% accuracy".to_string(),
+            x_label: "learners p".to_string(),
+            y_label: "speedup (x, vs p = 1)".to_string(),
+            lines: vec![
+                Line {
+                    label: "Downpour".to_string(),
+                    points: ps
+                        .iter()
+                        .map(|&p: &f64| {
+                            let y = p / (1.0 + 0.05 * p);
+                            (p, y, y * 0.9, y * 1.1)
+                        })
+                        .collect(),
+                },
+                Line::plain("SSGD", ps.iter().map(|&p: &f64| (p, p.sqrt()))),
+            ],
+            ideal_base: Some(1.0),
+        }
+    }
+
+    fn texts(svg: &str) -> Vec<String> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                let start = t.find('>')? + 1;
+                let end = t.find("</text>")?;
+                Some(t[start..end].trim().to_string())
+            })
+            .collect()
+    }
+
+    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+        assert!(png_bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
+        let decoder = png::Decoder::new(png_bytes);
+        let mut reader = decoder.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).expect("png frame");
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    fn has_color(rgb: &[u8], c: RGBColor) -> bool {
+        rgb.chunks_exact(3).any(|px| px == [c.0, c.1, c.2])
+    }
+
+    /// Where the legend goes inside, if it does.
+    fn placement(fig: &Speedup) -> Option<(i32, i32)> {
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, fig.size()).into_drawing_area();
+        let chart = fig.build(&root, fig.ps()).expect("builds");
+        fig.legend_inside(&chart)
+    }
+
+    #[test]
+    fn renders_labels_ticks_and_legend() {
+        let fig = sample();
+        let out = render(&fig).expect("renders");
+        let t = texts(&out.svg);
+        for want in [
+            "learners p",
+            "speedup (x, vs p = 1)",
+            "Downpour",
+            "SSGD",
+            "ideal",
+            "1",
+            "2",
+            "4",
+            "8",
+            "16",
+        ] {
+            assert!(t.iter().any(|s| s == want), "missing {want:?} in {t:?}");
+        }
+        let (w, h, rgb) = decode(&out.png);
+        assert_eq!((w, h), fig.size());
+        assert!(has_color(&rgb, color(0)) && has_color(&rgb, color(1)));
+        assert!(has_color(&rgb, IDEAL), "ideal not drawn");
+    }
+
+    #[test]
+    fn no_ideal_without_a_usable_base() {
+        for base in [None, Some(0.0), Some(-1.0), Some(f64::NAN)] {
+            let fig = Speedup {
+                ideal_base: base,
+                ..sample()
+            };
+            let out = render(&fig).expect("renders");
+            assert!(!texts(&out.svg).iter().any(|s| s == "ideal"), "{base:?}");
+        }
+    }
+
+    #[test]
+    fn y_axis_starts_at_zero_and_holds_the_ideal() {
+        let fig = sample();
+        let (y0, y1) = fig.y_range();
+        assert_eq!(y0, 0.0);
+        assert!(y1 >= 16.0 * X_PAD_OCTAVES.exp2());
+    }
+
+    #[test]
+    fn legend_goes_outside_when_data_fills_the_upper_left() {
+        assert!(
+            placement(&sample()).is_some(),
+            "sample leaves the upper left free"
+        );
+        // Flat lines at the top of the range cross the upper left.
+        let mut fig = sample();
+        fig.ideal_base = None;
+        fig.lines
+            .push(Line::plain("flat", [(1.0, 10.0), (16.0, 10.0)]));
+        fig.lines
+            .push(Line::plain("low", [(1.0, 0.5), (16.0, 1.0)]));
+        assert!(placement(&fig).is_none());
+        let out = render(&fig).expect("renders");
+        assert!(texts(&out.svg).iter().any(|s| s == "flat"));
+    }
+
+    #[test]
+    fn crowded_ticks_are_thinned() {
+        let fig = Speedup {
+            lines: vec![Line::plain(
+                "dense",
+                (1..=64).map(|p| (f64::from(p), f64::from(p) * 0.8)),
+            )],
+            ..sample()
+        };
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, fig.size()).into_drawing_area();
+        let chart = fig.build(&root, fig.ps()).expect("builds");
+        let ticks = fig.thinned_ticks(&chart);
+        assert_eq!(ticks[0], 1.0);
+        assert!(ticks.len() < 64 && ticks.len() > 5, "{ticks:?}");
+        render(&fig).expect("renders");
+    }
+
+    #[test]
+    fn rendering_is_deterministic() {
+        let a = render(&sample()).expect("renders");
+        let b = render(&sample()).expect("renders");
+        assert_eq!(a.svg, b.svg);
+        assert_eq!(a.png, b.png);
+    }
+
+    #[test]
+    fn degenerate_inputs_render() {
+        let with = |lines: Vec<Line>| Speedup { lines, ..sample() };
+        let cases = [
+            with(vec![]),
+            with(vec![Line::plain("one", [(4.0, 3.0)])]),
+            with(vec![Line::plain("flat", [(2.0, 1.0), (4.0, 1.0)])]),
+            with(vec![Line::plain(
+                "bad",
+                [
+                    (0.0, 1.0),
+                    (-2.0, 1.0),
+                    (f64::NAN, 1.0),
+                    (2.0, f64::INFINITY),
+                    (4.0, 3.0),
+                ],
+            )]),
+            Speedup {
+                ideal_base: None,
+                ..with(vec![Line::plain("zero", [(1.0, 0.0), (2.0, 0.0)])])
+            },
+        ];
+        for fig in &cases {
+            let out = render(fig).expect("renders");
+            let (w, h, _) = decode(&out.png);
+            assert_eq!((w, h), fig.size());
+            assert!(!out.svg.contains("NaN"));
+        }
+        let empty = render(&cases[0]).expect("renders");
+        assert!(texts(&empty.svg).iter().any(|s| s == "no data"));
+        assert_eq!(cases[3].ps(), [4.0]);
+    }
+}

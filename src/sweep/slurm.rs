@@ -1,0 +1,91 @@
+//! The sbatch script that spreads a sweep over a Slurm job array: task I of N runs
+//! `asgd-sim sweep FILE --shard I/N` into its own directory; `asgd-sim report` merges them.
+//! Only prints; submits nothing.
+
+use super::spec::SweepSpec;
+use std::path::Path;
+
+pub struct SlurmOptions<'a> {
+    /// Array tasks [default: one per point].
+    pub tasks: Option<usize>,
+    /// Cores per task.
+    pub cpus_per_task: usize,
+    /// The sweep file as an absolute path, and the directory the shards write under.
+    pub sweep_file: &'a Path,
+    pub out: &'a Path,
+}
+
+/// The script, ready for `sbatch`.
+pub fn script(spec: &SweepSpec, opts: &SlurmOptions) -> String {
+    let points = spec.points().len();
+    let tasks = opts.tasks.unwrap_or(points).clamp(1, points.max(1));
+    let out = opts.out.display();
+    let file = opts.sweep_file.display();
+    let cpus = opts.cpus_per_task.max(1);
+    format!(
+        r#"#!/bin/bash
+# asgd-sim sweep `{name}`: {points} points over {tasks} array tasks of {cpus} cores.
+# Submit:  sbatch this-script.sh
+# Merge when all tasks are done (e.g. as a job with --dependency=afterok:<array job id>):
+#   asgd-sim report {out}/shard-* --out {out}/report
+# A task that is cancelled or times out can be resubmitted as it is: finished points are kept.
+#SBATCH --job-name=asgd-{name}
+#SBATCH --array=1-{tasks}
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --ntasks=1
+#SBATCH --output={out}/slurm-%A_%a.out
+set -euo pipefail
+mkdir -p {out}
+ASGD_SIM=${{ASGD_SIM:-asgd-sim}}
+"$ASGD_SIM" sweep {file} \
+    --shard "${{SLURM_ARRAY_TASK_ID}}/{tasks}" \
+    --out "{out}/shard-${{SLURM_ARRAY_TASK_ID}}" \
+    --threads "${{SLURM_CPUS_PER_TASK:-{cpus}}}" \
+    --quiet
+"#,
+        name = spec.name,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_has_one_task_per_point_and_the_shard_flag() {
+        let spec = SweepSpec::from_command_line(
+            "builtin:quick",
+            "q",
+            vec![],
+            &["cluster.learners=1,2,4".into(), "seed=1,2".into()],
+        )
+        .unwrap();
+        let s = script(
+            &spec,
+            &SlurmOptions {
+                tasks: None,
+                cpus_per_task: 4,
+                sweep_file: Path::new("/home/u/s.toml"),
+                out: Path::new("/scratch/u/q"),
+            },
+        );
+        assert!(s.starts_with("#!/bin/bash\n"));
+        assert!(s.contains("#SBATCH --array=1-6\n"), "{s}");
+        assert!(s.contains("--shard \"${SLURM_ARRAY_TASK_ID}/6\""), "{s}");
+        assert!(s.contains("sweep /home/u/s.toml"), "{s}");
+        assert!(s.contains("asgd-sim report /scratch/u/q/shard-*"), "{s}");
+        let s = script(
+            &spec,
+            &SlurmOptions {
+                tasks: Some(100),
+                cpus_per_task: 1,
+                sweep_file: Path::new("/s.toml"),
+                out: Path::new("/o"),
+            },
+        );
+        assert!(
+            s.contains("#SBATCH --array=1-6\n"),
+            "more tasks than points: {s}"
+        );
+    }
+}

@@ -1,0 +1,404 @@
+//! Sweeps end to end through the binary: points and their directories, restarting after a kill,
+//! shards merged by `report` into the same report as one unsharded sweep, divergence recorded,
+//! bad sweep files rejected before anything is written, and the Slurm script.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_asgd-sim");
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn asgd(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("cannot start asgd-sim")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A small real-gradient sweep over the shipped quick scenario: p in {1, 2, 4} x two learning
+/// rates, two epochs of 600 images.
+fn write_sweep(dir: &Path, axes: &str, epochs: u32) -> PathBuf {
+    let path = dir.join("small.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"small\"\nscenario = \"{}\"\n\n[set]\nworkload.epochs = {epochs}\nworkload.eval_train_samples = 200\nworkload.dataset.train_samples = 600\nworkload.dataset.test_samples = 200\n\n[axes]\n{axes}\n",
+            repo("scenarios/quick.toml").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const AXES: &str = "cluster.learners = [1, 2, 4]\nalgorithm.learning_rate = [0.05, 0.2]";
+
+/// Every file under `dir`, relative path to bytes.
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.insert(
+                    p.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn point_names(out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(out.join("points"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn sharded_sweep_merged_by_report_equals_one_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(dir.path(), AXES, 2);
+    let s = sweep.to_str().unwrap();
+    let stdout = ok(asgd(dir.path(), &["sweep", s, "--out", "whole", "-q"]));
+    assert!(stdout.contains("6 points"), "{stdout}");
+    assert!(
+        stdout.contains("report: whole/report/index.html"),
+        "{stdout}"
+    );
+    assert_eq!(
+        point_names(&dir.path().join("whole")),
+        [
+            "learners=1,learning_rate=0.05",
+            "learners=1,learning_rate=0.2",
+            "learners=2,learning_rate=0.05",
+            "learners=2,learning_rate=0.2",
+            "learners=4,learning_rate=0.05",
+            "learners=4,learning_rate=0.2",
+        ]
+    );
+    let mut shards = vec![];
+    for i in 1..=3 {
+        let out = format!("shard-{i}");
+        let stdout = ok(asgd(
+            dir.path(),
+            &[
+                "sweep",
+                s,
+                "--out",
+                &out,
+                "--shard",
+                &format!("{i}/3"),
+                "-q",
+            ],
+        ));
+        assert!(stdout.contains("2 in shard"), "{stdout}");
+        assert!(!dir.path().join(&out).join("report").exists());
+        assert_eq!(point_names(&dir.path().join(&out)).len(), 2);
+        shards.push(out);
+    }
+    let mut args = vec!["report"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend(["--out", "merged"]);
+    let stdout = ok(asgd(dir.path(), &args));
+    assert!(stdout.contains("6 of 6 points"), "{stdout}");
+    let whole = files(&dir.path().join("whole/report"));
+    let merged = files(&dir.path().join("merged"));
+    assert_eq!(
+        whole.keys().collect::<Vec<_>>(),
+        merged.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &whole {
+        assert!(merged[name] == *bytes, "{} differs", name.display());
+    }
+    for fig in [
+        "topology",
+        "breakdown",
+        "convergence-epochs",
+        "convergence-time",
+        "speedup",
+        "staleness",
+        "guarantee-ratio",
+    ] {
+        for ext in ["svg", "png"] {
+            let f = PathBuf::from(format!("{fig}.{ext}"));
+            assert!(whole.get(&f).is_some_and(|b| b.len() > 1000), "{fig}.{ext}");
+        }
+    }
+    let html = String::from_utf8(whole[&PathBuf::from("index.html")].clone()).unwrap();
+    assert_eq!(html.matches("<img class=\"figure\"").count(), 7);
+    assert!(html.contains("learners=4,learning_rate=0.2"));
+
+    // A report over two shards of three names the missing points.
+    let o = asgd(
+        dir.path(),
+        &["report", "shard-1", "shard-2", "--out", "part"],
+    );
+    let stdout = ok(o);
+    assert!(stdout.contains("4 of 6 points"), "{stdout}");
+    assert!(
+        stdout.contains("missing points: learners=2,learning_rate=0.05 learners=4,learning_rate=0.2"),
+        "{stdout}"
+    );
+
+    // Directories of different sweeps do not merge.
+    let other = write_sweep(dir.path(), "cluster.learners = [1, 2]", 2);
+    let o = asgd(
+        dir.path(),
+        &["sweep", other.to_str().unwrap(), "--out", "other", "-q"],
+    );
+    ok(o);
+    let o = asgd(dir.path(), &["report", "whole", "other"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("describe different sweeps"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn killed_sweep_restarts_without_redoing_finished_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(
+        dir.path(),
+        "cluster.learners = [1, 2]\nseed = [1, 2, 3, 4]",
+        6,
+    );
+    let s = sweep.to_str().unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(BIN)
+        .args(["sweep", s, "--out", "out", "--jobs", "1", "-q"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let finished = |out: &Path| {
+        point_names(out)
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .count()
+    };
+    while finished(&out) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no point finished in 2 minutes"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the sweep ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let done: Vec<String> = point_names(&out)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!(done.len() >= 2 && done.len() < 8, "{done:?}");
+    let before: Vec<(String, Vec<u8>, std::time::SystemTime)> = done
+        .iter()
+        .map(|n| {
+            let f = out.join("points").join(n).join("summary.json");
+            (
+                n.clone(),
+                std::fs::read(&f).unwrap(),
+                std::fs::metadata(&f).unwrap().modified().unwrap(),
+            )
+        })
+        .collect();
+    let stdout = ok(asgd(dir.path(), &["sweep", s, "--out", "out", "-q"]));
+    assert!(
+        stdout.contains(&format!("ran {} (", 8 - done.len()))
+            && stdout.contains(&format!("kept {} finished before", done.len())),
+        "{stdout}"
+    );
+    for (n, bytes, mtime) in before {
+        let f = out.join("points").join(&n).join("summary.json");
+        assert_eq!(std::fs::read(&f).unwrap(), bytes, "{n} was rewritten");
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().modified().unwrap(),
+            mtime,
+            "{n} was rewritten"
+        );
+    }
+    let all = point_names(&out);
+    assert_eq!(all.len(), 8, "hidden leftovers remain: {all:?}");
+    assert!(out.join("report/index.html").is_file());
+    // Started again with nothing left, it runs nothing.
+    let stdout = ok(asgd(dir.path(), &["sweep", s, "--out", "out", "-q"]));
+    assert!(
+        stdout.contains("ran 0 ") && stdout.contains("kept 8 finished"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_diverging_point_is_recorded_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(dir.path(), "algorithm.learning_rate = [0.05, 1e30]", 2);
+    let stdout = ok(asgd(
+        dir.path(),
+        &["sweep", sweep.to_str().unwrap(), "--out", "out", "-q"],
+    ));
+    assert!(
+        stdout.contains("diverged (recorded): learning_rate=1e30"),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(
+        dir.path()
+            .join("out/points/learning_rate=1e30/summary.json"),
+    )
+    .unwrap();
+    assert!(summary.contains("\"diverged\": true"), "{summary}");
+    let fine = std::fs::read_to_string(
+        dir.path()
+            .join("out/points/learning_rate=0.05/summary.json"),
+    )
+    .unwrap();
+    assert!(fine.contains("\"diverged\": false"));
+    let html = std::fs::read_to_string(dir.path().join("out/report/index.html")).unwrap();
+    assert!(html.contains(">diverged</td>"), "the table marks the point");
+}
+
+#[test]
+fn bad_sweeps_are_rejected_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(dir.path(), "cluster.learners = [2, 0]", 1);
+    let o = asgd(
+        dir.path(),
+        &["sweep", sweep.to_str().unwrap(), "--out", "out"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("small.toml:11 axis cluster.learners=0"), "{t}");
+    assert!(
+        t.contains("key `cluster.learners`: must be at least 1"),
+        "{t}"
+    );
+    assert!(!dir.path().join("out").exists());
+    assert!(!t.contains("panicked"));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "scenario = \"builtin:quick\"\n[axes]\nseed = 3\n").unwrap();
+    let o = asgd(dir.path(), &["sweep", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("bad.toml:3:1: key `axes.seed`: an axis must be a non-empty array"),
+        "{}",
+        text(&o)
+    );
+
+    let o = asgd(
+        dir.path(),
+        &["sweep", sweep.to_str().unwrap(), "--shard", "4/3"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--shard 4/3: need 1 <= I <= N"),
+        "{}",
+        text(&o)
+    );
+
+    let o = asgd(dir.path(), &["report", "nowhere"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("nowhere/sweep.json"), "{}", text(&o));
+}
+
+#[test]
+fn run_with_sweep_flags_is_a_sweep_and_slurm_prints_a_job_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = repo("scenarios/paper-cifar10.toml");
+    let stdout = ok(asgd(
+        dir.path(),
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--set",
+            "workload.epochs=1",
+            "--sweep",
+            "cluster.learners=2,4",
+            "--sweep",
+            "cluster.shards=1,8",
+            "--out",
+            "s",
+            "-q",
+        ],
+    ));
+    assert!(
+        stdout.contains("sweep paper-cifar10-sweep: 4 points"),
+        "{stdout}"
+    );
+    assert_eq!(
+        point_names(&dir.path().join("s")),
+        [
+            "learners=2,shards=1",
+            "learners=2,shards=8",
+            "learners=4,shards=1",
+            "learners=4,shards=8"
+        ]
+    );
+    let html = std::fs::read_to_string(dir.path().join("s/report/index.html")).unwrap();
+    assert!(
+        html.contains("shards = 8"),
+        "timing-only series are named in the report"
+    );
+    assert!(dir.path().join("s/report/breakdown.png").is_file());
+    assert!(
+        !dir.path().join("s/report/convergence-epochs.svg").exists(),
+        "no curves without real gradients"
+    );
+
+    let sweep = write_sweep(dir.path(), AXES, 1);
+    let script = ok(asgd(
+        dir.path(),
+        &[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--slurm",
+            "--slurm-cpus",
+            "8",
+            "--out",
+            "/scratch/x",
+        ],
+    ));
+    assert!(script.contains("#SBATCH --array=1-6"), "{script}");
+    assert!(script.contains("#SBATCH --cpus-per-task=8"), "{script}");
+    assert!(
+        script.contains("--shard \"${SLURM_ARRAY_TASK_ID}/6\""),
+        "{script}"
+    );
+    assert!(
+        script.contains(&format!("sweep {}", sweep.display())),
+        "{script}"
+    );
+    assert!(!dir.path().join("runs").exists(), "--slurm runs nothing");
+}
