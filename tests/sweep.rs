@@ -165,7 +165,8 @@ fn sharded_sweep_merged_by_report_equals_one_sweep() {
     let stdout = ok(o);
     assert!(stdout.contains("4 of 6 points"), "{stdout}");
     assert!(
-        stdout.contains("missing points: learners=2,learning_rate=0.05 learners=4,learning_rate=0.2"),
+        stdout
+            .contains("missing points: learners=2,learning_rate=0.05 learners=4,learning_rate=0.2"),
         "{stdout}"
     );
 
@@ -401,4 +402,60 @@ fn run_with_sweep_flags_is_a_sweep_and_slurm_prints_a_job_array() {
         "{script}"
     );
     assert!(!dir.path().join("runs").exists(), "--slurm runs nothing");
+}
+
+#[test]
+fn shipped_sweeps_read_and_every_point_checks() {
+    use asgd_sim::scenario::{DataCache, load_with};
+    use asgd_sim::sweep::SweepSpec;
+    let cache = DataCache::default();
+    for name in ["paper-cifar10", "paper-nlc"] {
+        let spec = SweepSpec::read(&repo(&format!("scenarios/sweeps/{name}.toml"))).unwrap();
+        assert_eq!(spec.name, name);
+        let points = spec.points();
+        assert_eq!(
+            points.len(),
+            8,
+            "p in {{2, 4, 8, 16}} x gamma in {{0.1, 0.005}}"
+        );
+        for p in &points {
+            let sc = load_with(&spec.scenario, &spec.overrides(p), &cache)
+                .unwrap_or_else(|e| panic!("{name}/{}: {e}", p.name));
+            assert_eq!(sc.file.name, name);
+        }
+    }
+}
+
+#[test]
+fn reproduce_writes_a_full_report_per_sweep_and_resumes() {
+    // The shipped paper sweeps take minutes; the command is the same on a small one.
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(dir.path(), AXES, 1);
+    let args = [
+        "reproduce",
+        "--sweeps",
+        sweep.to_str().unwrap(),
+        "--out",
+        "figs",
+        "--runs",
+        "runs",
+        "--set",
+        "workload.dataset.train_samples=300",
+        "-q",
+    ];
+    let stdout = ok(asgd(dir.path(), &args));
+    assert!(stdout.contains("small: 6 points (6 run now)"), "{stdout}");
+    assert!(dir.path().join("runs/small/points").is_dir());
+    let report = dir.path().join("figs/small");
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert_eq!(html.matches("<img class=\"figure\"").count(), 7);
+    assert!(
+        html.contains("workload.dataset.train_samples=300"),
+        "--set reaches every point"
+    );
+    // Again: nothing left to run, the same report.
+    let before = files(&report);
+    let stdout = ok(asgd(dir.path(), &args));
+    assert!(stdout.contains("(0 run now)"), "{stdout}");
+    assert!(files(&report) == before, "the report changed");
 }

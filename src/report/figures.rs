@@ -12,6 +12,10 @@ pub mod speedup;
 pub mod staleness;
 pub mod topology;
 
+mod common;
+#[cfg(test)]
+pub(crate) mod testing;
+
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::sync::Once;

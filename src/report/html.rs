@@ -1,7 +1,7 @@
 //! `index.html` of a sweep report: one self-contained page (inline style, no network, figures
 //! by relative path) that opens from disk in any browser. It only formats what it is given.
 
-use super::sweep::{Row, SweepResults};
+use super::sweep::{Row, SweepResults, value_label};
 use std::fmt::Write as _;
 
 /// A figure on the page: `<name>.svg` shown, `<name>.png` linked.
@@ -82,14 +82,7 @@ pub fn page(results: &SweepResults, rows: &[Row], target: Option<f64>, shown: &[
         );
     }
     for a in &sw.axes {
-        let values: Vec<String> = a
-            .values
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect();
+        let values: Vec<String> = a.values.iter().map(value_label).collect();
         let _ = writeln!(
             h,
             "<tr><th class=\"l\">axis <code>{}</code></th><td class=\"l\">{}</td></tr>",

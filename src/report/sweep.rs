@@ -183,7 +183,8 @@ fn axis_label(key: &str) -> String {
     }
 }
 
-fn value_label(v: &serde_json::Value) -> String {
+/// An axis value as legends and tables show it: strings bare.
+pub fn value_label(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),

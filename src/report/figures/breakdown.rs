@@ -5,14 +5,15 @@
 //! never covers a bar. It draws the seconds it is given and must never normalise, reorder or fill
 //! them in: a negative or non-finite segment is left out, never clamped into a bar.
 
-use super::{FAMILY, Figure, PALETTE};
+use super::common::{
+    FixedTicks, TICK, centred, fmt_tick, left_aligned, no_data, no_data_over, style, styled_mesh,
+};
+use super::{Figure, PALETTE};
 use crate::cluster::learner::Activity;
 use crate::report::summary::BreakdownSecs;
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::ops::Range;
 
 /// Stacked bars of seconds per epoch by activity, one panel per group.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,9 +29,7 @@ pub struct BreakdownGroup {
     pub bars: Vec<(String, BreakdownSecs)>,
 }
 
-// Text sizes are plotters sizes; the SVG font size is size / 1.24, so 18 gives 14.5 px.
-const TICK: f64 = 18.0;
-const LABEL: f64 = 20.0;
+/// Panel titles, a plotters text size like `common::TICK`.
 const TITLE: f64 = 24.0;
 const HEIGHT: u32 = 560;
 const MIN_WIDTH: u32 = 900;
@@ -54,39 +53,6 @@ fn activity_color(a: Activity) -> RGBColor {
     }
 }
 
-/// A linear axis with exactly the given ticks: plotters' own f64 axis cannot take both custom
-/// ticks and a label formatter. Bar `i` is centred on `i`.
-struct Categories {
-    range: Range<f64>,
-    ticks: Vec<f64>,
-}
-
-impl Ranged for Categories {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
-        let t = (v - self.range.start) / (self.range.end - self.range.start);
-        limit.0 + (t * f64::from(limit.1 - limit.0)).round() as i32
-    }
-
-    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
-    }
-
-    fn range(&self) -> Range<f64> {
-        self.range.clone()
-    }
-}
-
-fn style(size: f64) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
-}
-
 /// A segment's height, or `None` when it cannot be drawn honestly.
 fn segment(secs: &BreakdownSecs, a: Activity) -> Option<f64> {
     let v = secs.get(a);
@@ -97,25 +63,14 @@ fn drawn_total(secs: &BreakdownSecs) -> f64 {
     Activity::ALL.iter().filter_map(|&a| segment(secs, a)).sum()
 }
 
-/// Three significant digits, no exponent.
+/// Three significant digits, no exponent. Not `speedup::fmt_p`, which drops the decimals of a
+/// whole number: a total keeps its three digits ("5.00") so totals line up in precision.
 fn fmt_secs(v: f64) -> String {
     if v <= 0.0 {
         return "0".to_string();
     }
     let decimals = (2 - v.log10().floor() as i32).clamp(0, 6) as usize;
     format!("{v:.decimals$}")
-}
-
-/// A tick value with as few decimals as it needs: ticks sit on round steps, so trimming the
-/// zeros of a fixed six-decimal form gives "2", "2.5" and "0.05", never "2.0" or an exponent.
-fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
 }
 
 impl Breakdown {
@@ -153,7 +108,7 @@ impl Breakdown {
             title
                 .draw_text(
                     &group.label,
-                    &style(TITLE).pos(Pos::new(HPos::Center, VPos::Center)),
+                    &centred(TITLE),
                     (w as i32 / 2, TITLE_H as i32 / 2),
                 )
                 .map_err(|e| e.to_string())?;
@@ -162,7 +117,8 @@ impl Breakdown {
             area.clone()
         };
         let n = group.bars.len();
-        let x_axis = Categories {
+        // Bar `i` is centred on `i`.
+        let x_axis = FixedTicks {
             range: -0.5..(n.max(1) as f64 - 0.5),
             ticks: (0..n).map(|i| i as f64).collect(),
         };
@@ -182,15 +138,11 @@ impl Breakdown {
                 .unwrap_or_default()
         };
         let y_tick = |v: &f64| fmt_tick(*v);
-        let mut mesh = chart.configure_mesh();
+        let mut mesh = styled_mesh(&mut chart);
         mesh.disable_x_mesh()
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(WHITE)
             .y_labels(6)
             .x_label_formatter(&bar_label)
             .y_label_formatter(&y_tick)
-            .label_style(style(TICK))
-            .axis_desc_style(style(LABEL))
             .x_desc("learners p");
         if first {
             mesh.y_desc("seconds per epoch");
@@ -198,17 +150,7 @@ impl Breakdown {
         mesh.draw().map_err(|e| e.to_string())?;
 
         if group.bars.is_empty() {
-            let (xr, yr) = chart.plotting_area().get_pixel_range();
-            area.draw_text(
-                "no data",
-                &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                (
-                    (xr.start + xr.end) / 2 - area.get_base_pixel().0,
-                    (yr.start + yr.end) / 2 - area.get_base_pixel().1,
-                ),
-            )
-            .map_err(|e| e.to_string())?;
-            return Ok(());
+            return no_data_over(&area, &chart);
         }
 
         const HALF: f64 = 0.3;
@@ -248,12 +190,8 @@ impl Breakdown {
                 activity_color(*a).filled(),
             ))
             .map_err(|e| e.to_string())?;
-            area.draw_text(
-                a.name(),
-                &style(TICK).pos(Pos::new(HPos::Left, VPos::Center)),
-                (44, y + 9),
-            )
-            .map_err(|e| e.to_string())?;
+            area.draw_text(a.name(), &left_aligned(TICK), (44, y + 9))
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -279,13 +217,7 @@ impl Figure for Breakdown {
         self.draw_legend(&legend)?;
         if self.groups.is_empty() {
             let (pw, _) = plots.dim_in_pixel();
-            return plots
-                .draw_text(
-                    "no data",
-                    &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                    (pw as i32 / 2, h as i32 / 2),
-                )
-                .map_err(|e| e.to_string());
+            return no_data(&plots, (pw as i32 / 2, h as i32 / 2));
         }
         // Panels share the width in proportion to what they ask for, so bars keep one width.
         let widths = self.panel_widths();
@@ -312,6 +244,9 @@ impl Figure for Breakdown {
 mod tests {
     use super::*;
     use crate::report::figures::render;
+    use crate::report::figures::testing::{
+        assert_deterministic, assert_has_texts, has_color, render_checked, texts,
+    };
 
     fn secs(compute: f64, pull: f64, push: f64, server_update: f64, wait: f64) -> BreakdownSecs {
         BreakdownSecs {
@@ -349,59 +284,27 @@ mod tests {
         }
     }
 
-    /// The text of every `<text>` element, in drawing order.
-    fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| {
-                let start = t.find('>')? + 1;
-                let end = t.find("</text>")?;
-                Some(t[start..end].trim().to_string())
-            })
-            .collect()
-    }
-
-    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        assert!(png_bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
-        let decoder = png::Decoder::new(png_bytes);
-        let mut reader = decoder.read_info().expect("png header");
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).expect("png frame");
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
-
-    fn has_color(rgb: &[u8], c: RGBColor) -> bool {
-        rgb.chunks_exact(3).any(|px| px == [c.0, c.1, c.2])
-    }
-
     #[test]
     fn renders_titles_legend_axes_and_totals() {
-        let fig = sample();
-        let out = render(&fig).expect("renders");
+        let (out, rgb) = render_checked(&sample());
+        assert_has_texts(
+            &out.svg,
+            &[
+                "InfiniBand",
+                "Ethernet",
+                "seconds per epoch",
+                "learners p",
+                "compute",
+                "pull",
+                "push",
+                "server_update",
+                "wait",
+                "16",
+            ],
+        );
         let t = texts(&out.svg);
-        for want in [
-            "InfiniBand",
-            "Ethernet",
-            "seconds per epoch",
-            "learners p",
-            "compute",
-            "pull",
-            "push",
-            "server_update",
-            "wait",
-            "16",
-        ] {
-            assert!(
-                t.iter().any(|s| s == want),
-                "missing text {want:?} in {t:?}"
-            );
-        }
         // Total of the p = 1 InfiniBand bar: 40 + 2 + 2.5 + 0.3 + 0.
         assert!(t.iter().any(|s| s == "44.8"), "{t:?}");
-        let (w, h, rgb) = decode(&out.png);
-        assert_eq!((w, h), fig.size());
-        assert_eq!((out.width, out.height), (w, h));
         for a in Activity::ALL {
             assert!(has_color(&rgb, activity_color(a)), "{a:?} not drawn");
         }
@@ -415,15 +318,12 @@ mod tests {
         let out = render(&fig).expect("renders");
         assert!(!texts(&out.svg).iter().any(|s| s == "InfiniBand"));
         let titled = render(&sample()).expect("renders");
-        assert!(texts(&titled.svg).iter().any(|s| s == "InfiniBand"));
+        assert_has_texts(&titled.svg, &["InfiniBand"]);
     }
 
     #[test]
     fn rendering_is_deterministic() {
-        let a = render(&sample()).expect("renders");
-        let b = render(&sample()).expect("renders");
-        assert_eq!(a.svg, b.svg);
-        assert_eq!(a.png, b.png);
+        assert_deterministic(sample);
     }
 
     #[test]
@@ -456,15 +356,13 @@ mod tests {
             },
         ];
         for fig in &cases {
-            let out = render(fig).expect("renders");
-            let (w, h, _) = decode(&out.png);
-            assert_eq!((w, h), fig.size());
+            render_checked(fig);
         }
         let no_data = render(&cases[0]).expect("renders");
-        assert!(texts(&no_data.svg).iter().any(|s| s == "no data"));
+        assert_has_texts(&no_data.svg, &["no data"]);
         // The non-finite and negative segments are left out, not summed into the total.
         let nan = render(&cases[2]).expect("renders");
-        assert!(texts(&nan.svg).iter().any(|s| s == "5.00"));
+        assert_has_texts(&nan.svg, &["5.00"]);
         assert!(!nan.svg.contains("NaN") && !nan.svg.contains("inf"));
     }
 

@@ -5,10 +5,13 @@
 //! never let the legend cover a curve, and never join a curve across a missing (non-finite)
 //! point: the curve breaks there instead.
 
-use super::{FAMILY, Figure, Line, Panel, color};
+use super::common::{
+    LABEL, SAMPLE_GAP, SAMPLE_W, TICK, centred, draw_band, draw_marked_line, fmt_tick,
+    grid_axis_titles, left_aligned, legend_entry, no_data, styled_mesh, text_width,
+};
+use super::{Figure, Line, Panel, color};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Accuracy (or any percentage) against epochs or time, as a grid of panels.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,9 +24,7 @@ pub struct Convergence {
     pub rows: Vec<(String, Vec<Panel>)>,
 }
 
-// Text sizes are plotters sizes; the SVG font size is size / 1.24, so 18 gives 14.5 px.
-const TICK: f64 = 18.0;
-const LABEL: f64 = 20.0;
+// Title sizes are plotters text sizes like `common::TICK`.
 const PANEL_TITLE: f64 = 23.0;
 const ROW_TITLE: f64 = 26.0;
 const PANEL_W: u32 = 340;
@@ -38,22 +39,10 @@ const PANEL_TITLE_H: u32 = 30;
 const X_LABEL_H: u32 = 40;
 const LEGEND_ROW_H: u32 = 30;
 const LEGEND_PAD: u32 = 12;
-/// Legend item: line sample, gap, text, gap to the next item.
-const SAMPLE_W: u32 = 36;
-const SAMPLE_GAP: u32 = 8;
+/// Gap between a legend item (`common::legend_entry`) and the next one in its row.
 const ITEM_GAP: u32 = 30;
+/// Marker radius in pixels: 3 in these small panels, where the single-chart speedup figure uses 4.
 const MARKER: i32 = 3;
-const BAND_ALPHA: f64 = 0.2;
-
-fn style(size: f64) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
-}
-
-/// A generous width for `text` at `size`, from the character count alone, so the figure's size
-/// is known before any font is loaded (Liberation Sans averages about 0.55 em a character).
-fn text_width(text: &str, size: f64) -> u32 {
-    (text.chars().count() as f64 * size * 0.55).ceil() as u32
-}
 
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
@@ -76,18 +65,6 @@ fn padded_range(values: impl Iterator<Item = f64>, pad: f64, fallback: (f64, f64
     } else {
         let half = (lo.abs() * 0.05).max(1.0);
         (lo - half, hi + half)
-    }
-}
-
-/// A tick value with as few decimals as it needs: ticks sit on round steps, so trimming the
-/// zeros of a fixed six-decimal form gives "2", "2.5" and "0.05", never "2.0" or an exponent.
-fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
     }
 }
 
@@ -196,7 +173,7 @@ impl Convergence {
         let (w, _) = area.dim_in_pixel();
         area.draw_text(
             &panel.title,
-            &style(PANEL_TITLE).pos(Pos::new(HPos::Center, VPos::Center)),
+            &centred(PANEL_TITLE),
             (w as i32 / 2, PANEL_TITLE_H as i32 / 2),
         )
         .map_err(|e| e.to_string())?;
@@ -211,15 +188,11 @@ impl Convergence {
             .map_err(|e| e.to_string())?;
         let x_tick = |v: &f64| fmt_tick(*v);
         let y_tick = |v: &f64| fmt_tick(*v);
-        chart
-            .configure_mesh()
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(WHITE)
+        styled_mesh(&mut chart)
             .x_labels(7)
             .y_labels(6)
             .x_label_formatter(&x_tick)
             .y_label_formatter(&y_tick)
-            .label_style(style(TICK))
             .draw()
             .map_err(|e| e.to_string())?;
 
@@ -228,7 +201,7 @@ impl Convergence {
                 .draw_series(std::iter::once(Text::new(
                     "no data",
                     ((x.0 + x.1) / 2.0, (y.0 + y.1) / 2.0),
-                    style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
+                    centred(LABEL),
                 )))
                 .map_err(|e| e.to_string())?;
             return Ok(());
@@ -237,38 +210,15 @@ impl Convergence {
         for line in &panel.lines {
             let c = self.color_of(&line.label);
             for run in runs(&line.points, has_band) {
-                if let [p] = run[..] {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(p.0, p.2), (p.0, p.3)],
-                            c.mix(BAND_ALPHA * 2.0).stroke_width(3),
-                        )))
-                        .map_err(|e| e.to_string())?;
-                    continue;
-                }
-                let outline: Vec<(f64, f64)> = run
-                    .iter()
-                    .map(|p| (p.0, p.2))
-                    .chain(run.iter().rev().map(|p| (p.0, p.3)))
-                    .collect();
-                chart
-                    .draw_series(std::iter::once(Polygon::new(
-                        outline,
-                        c.mix(BAND_ALPHA).filled(),
-                    )))
-                    .map_err(|e| e.to_string())?;
+                let band: Vec<(f64, f64, f64)> = run.iter().map(|p| (p.0, p.2, p.3)).collect();
+                draw_band(&mut chart, &band, c)?;
             }
         }
         for line in &panel.lines {
             let c = self.color_of(&line.label);
             for run in runs(&line.points, has_point) {
                 let xy: Vec<(f64, f64)> = run.iter().map(|p| (p.0, p.1)).collect();
-                chart
-                    .draw_series(LineSeries::new(xy.iter().copied(), c.stroke_width(2)))
-                    .map_err(|e| e.to_string())?;
-                chart
-                    .draw_series(xy.iter().map(|&p| Circle::new(p, MARKER, c.filled())))
-                    .map_err(|e| e.to_string())?;
+                draw_marked_line(&mut chart, &xy, c, MARKER)?;
             }
         }
         Ok(())
@@ -292,24 +242,7 @@ impl Convergence {
             let shift = w.saturating_sub(2 * LEGEND_PAD + row_w(row)) / 2;
             let x = (LEGEND_PAD + shift + x) as i32;
             let y = (LEGEND_PAD + row * LEGEND_ROW_H + LEGEND_ROW_H / 2) as i32;
-            let c = color(i);
-            area.draw(&PathElement::new(
-                vec![(x, y), (x + SAMPLE_W as i32, y)],
-                c.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?;
-            area.draw(&Circle::new(
-                (x + SAMPLE_W as i32 / 2, y),
-                MARKER,
-                c.filled(),
-            ))
-            .map_err(|e| e.to_string())?;
-            area.draw_text(
-                labels[i],
-                &style(TICK).pos(Pos::new(HPos::Left, VPos::Center)),
-                (x + (SAMPLE_W + SAMPLE_GAP) as i32, y),
-            )
-            .map_err(|e| e.to_string())?;
+            legend_entry(area, (x, y), color(i), Some(MARKER), labels[i])?;
         }
         Ok(())
     }
@@ -347,34 +280,15 @@ impl Figure for Convergence {
         let grid_w = grid_w.saturating_sub(RIGHT);
 
         if self.rows.is_empty() {
-            return grid
-                .draw_text(
-                    "no data",
-                    &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                    (grid_w as i32 / 2, grid_h as i32 / 2),
-                )
-                .map_err(|e| e.to_string());
+            return no_data(&grid, (grid_w as i32 / 2, grid_h as i32 / 2));
         }
+        // The panels' plotting areas start past their margin (4) and tick labels (52).
         let plot_left = (LEFT + 4 + 52) as i32;
-        x_label
-            .draw_text(
-                &self.x_label,
-                &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                (
-                    plot_left + (w as i32 - plot_left - RIGHT as i32) / 2,
-                    X_LABEL_H as i32 / 2,
-                ),
-            )
-            .map_err(|e| e.to_string())?;
-        y_label
-            .draw_text(
-                &self.y_label,
-                &style(LABEL)
-                    .transform(FontTransform::Rotate270)
-                    .pos(Pos::new(HPos::Center, VPos::Center)),
-                (LEFT as i32 / 2, grid_h as i32 / 2),
-            )
-            .map_err(|e| e.to_string())?;
+        grid_axis_titles(
+            (&x_label, &self.x_label),
+            (plot_left, w as i32 - RIGHT as i32),
+            (&y_label, &self.y_label),
+        )?;
 
         let ranges = self.ranges();
         let cols = self.cols() as u32;
@@ -383,12 +297,8 @@ impl Figure for Convergence {
         for (r, (title, panels)) in self.rows.iter().enumerate() {
             let top = r as u32 * row_h;
             let row = grid.clone().shrink((0, top), (grid_w, row_h));
-            row.draw_text(
-                title,
-                &style(ROW_TITLE).pos(Pos::new(HPos::Left, VPos::Center)),
-                (4, ROW_TITLE_H as i32 / 2),
-            )
-            .map_err(|e| e.to_string())?;
+            row.draw_text(title, &left_aligned(ROW_TITLE), (4, ROW_TITLE_H as i32 / 2))
+                .map_err(|e| e.to_string())?;
             for (c, panel) in panels.iter().enumerate() {
                 let cell = row.clone().shrink(
                     (c as u32 * cell_w, ROW_TITLE_H),
@@ -405,6 +315,9 @@ impl Figure for Convergence {
 mod tests {
     use super::*;
     use crate::report::figures::render;
+    use crate::report::figures::testing::{
+        assert_deterministic, assert_has_texts, count_color, render_checked, texts,
+    };
 
     fn curve(label: &str, rate: f64, epochs: usize, band: f64) -> Line {
         Line {
@@ -444,54 +357,25 @@ mod tests {
         }
     }
 
-    fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| {
-                let start = t.find('>')? + 1;
-                let end = t.find("</text>")?;
-                Some(t[start..end].trim().to_string())
-            })
-            .collect()
-    }
-
-    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        assert!(png_bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
-        let decoder = png::Decoder::new(png_bytes);
-        let mut reader = decoder.read_info().expect("png header");
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).expect("png frame");
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
-
-    fn count_color(rgb: &[u8], c: RGBColor) -> usize {
-        rgb.chunks_exact(3)
-            .filter(|px| *px == [c.0, c.1, c.2])
-            .count()
-    }
-
     #[test]
     fn renders_titles_legend_and_axes() {
-        let fig = sample();
-        let out = render(&fig).expect("renders");
+        let (out, rgb) = render_checked(&sample());
+        assert_has_texts(
+            &out.svg,
+            &[
+                "train accuracy",
+                "test accuracy",
+                "p = 1",
+                "p = 16",
+                "epoch",
+                "accuracy (%)",
+                "Downpour",
+                "SSGD",
+            ],
+        );
         let t = texts(&out.svg);
-        for want in [
-            "train accuracy",
-            "test accuracy",
-            "p = 1",
-            "p = 16",
-            "epoch",
-            "accuracy (%)",
-            "Downpour",
-            "SSGD",
-        ] {
-            assert!(t.iter().any(|s| s == want), "missing {want:?} in {t:?}");
-        }
         // One legend: each label is written once.
         assert_eq!(t.iter().filter(|s| *s == "Downpour").count(), 1);
-        let (w, h, rgb) = decode(&out.png);
-        assert_eq!((w, h), fig.size());
         assert!(count_color(&rgb, color(0)) > 100, "Downpour not drawn");
         assert!(count_color(&rgb, color(1)) > 100, "SSGD not drawn");
     }
@@ -541,10 +425,7 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        let a = render(&sample()).expect("renders");
-        let b = render(&sample()).expect("renders");
-        assert_eq!(a.svg, b.svg);
-        assert_eq!(a.png, b.png);
+        assert_deterministic(sample);
     }
 
     #[test]
@@ -582,9 +463,7 @@ mod tests {
             one(vec![Line::plain("all nan", [(f64::NAN, f64::NAN)])]),
         ];
         for fig in &cases {
-            let out = render(fig).expect("renders");
-            let (w, h, _) = decode(&out.png);
-            assert_eq!((w, h), fig.size());
+            let (out, _) = render_checked(fig);
             assert!(!out.svg.contains("NaN"));
         }
         for i in [0, 2, 6] {
@@ -593,8 +472,7 @@ mod tests {
         }
         let ((x0, x1), (y0, y1)) = cases[5].ranges();
         assert!(x0 < 1.0 && 5.0 < x1 && y0 < 40.0 && 70.0 < y1 && y1 < 80.0);
-        let single = render(&cases[3]).expect("renders");
-        let (_, _, rgb) = decode(&single.png);
+        let (_, rgb) = render_checked(&cases[3]);
         assert!(count_color(&rgb, color(0)) > 10, "single point not drawn");
     }
 }

@@ -1,14 +1,15 @@
 //! The seed paper's figure "The ratio of convergence rate guarantees obtained for various values
 //! of alpha and p": for each p, the optimal bound (1) with p learners over the optimal bound with
 //! one, `theory::bound::guarantee_ratio`, against alpha on a log10 axis. The seed's theorem speaks
-//! only for alpha <= p, so each line stops there; it must never draw a point outside that domain
-//! or one the theory returns as not finite, and never compute the theory itself.
+//! only for alpha <= p: a dot on each line marks alpha = p, past which the ratio falls towards 1
+//! (linear speedup). It must never draw a point the theory returns as not finite, and never
+//! compute the theory itself.
 
-use super::{FAMILY, Figure, color};
+use super::common::{fmt_tick, legend_entry, no_data_over, styled_mesh};
+use super::{Figure, color};
 use crate::theory::bound::guarantee_ratio;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Guarantee ratio against alpha, one line per p.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,39 +31,13 @@ impl Default for GuaranteeRatio {
     }
 }
 
-// Text sizes are plotters sizes; the SVG font size is size / 1.24, so 18 gives 14.5 px.
-const TICK: f64 = 18.0;
-const LABEL: f64 = 20.0;
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 620;
 const LEGEND_W: i32 = 130;
 const LEGEND_ROW: i32 = 28;
-const SAMPLE_W: i32 = 36;
-const SAMPLE_GAP: i32 = 8;
 const MARGIN: u32 = 16;
 const X_LABEL: &str = "alpha = sqrt(K sigma^2 / (M L D_f))";
 const Y_LABEL: &str = "guarantee ratio (p learners / 1 learner)";
-
-fn style(size: f64) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
-}
-
-/// An alpha tick: "0.1", "2", "1000".
-fn fmt_alpha(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
-}
-
-fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
 
 /// Powers of ten inside `[lo, hi]`, with 2 and 5 times them when that leaves fewer than four.
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
@@ -83,12 +58,11 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 }
 
 impl GuaranteeRatio {
-    /// The points of the line for `p`: finite ratios at alphas in the theorem's domain
-    /// `0 < alpha <= p`, in the order given.
+    /// The points of the line for `p`: finite ratios at positive alphas, in the order given.
     fn line(&self, p: u32) -> Vec<(f64, f64)> {
         self.alpha
             .iter()
-            .filter(|a| a.is_finite() && **a > 0.0 && **a <= f64::from(p))
+            .filter(|a| a.is_finite() && **a > 0.0)
             .map(|&a| (a, guarantee_ratio(a, p)))
             .filter(|(_, r)| r.is_finite())
             .collect()
@@ -122,17 +96,8 @@ impl GuaranteeRatio {
         for (row, &p) in self.p.iter().enumerate() {
             let x = 8;
             let y = MARGIN as i32 + 8 + row as i32 * LEGEND_ROW + LEGEND_ROW / 2;
-            area.draw(&PathElement::new(
-                vec![(x, y), (x + SAMPLE_W, y)],
-                color(row).stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?;
-            area.draw_text(
-                &format!("p = {p}"),
-                &style(TICK).pos(Pos::new(HPos::Left, VPos::Center)),
-                (x + SAMPLE_W + SAMPLE_GAP, y),
-            )
-            .map_err(|e| e.to_string())?;
+            // No marker: the lines have none, only a dot at alpha = p.
+            legend_entry(area, (x, y), color(row), None, &format!("p = {p}"))?;
         }
         Ok(())
     }
@@ -144,8 +109,9 @@ impl Figure for GuaranteeRatio {
     }
 
     fn caption(&self) -> String {
-        "The ratio of convergence rate guarantees obtained for various values of alpha and p \
-         (optimal bound with p learners over the optimal bound with one, for alpha <= p)"
+        "The ratio of convergence rate guarantees obtained for various values of alpha and p: \
+         the optimal bound with p learners over the optimal bound with one. The seed's theorem \
+         covers alpha <= p (dots mark alpha = p); a ratio of 1 is linear speedup."
             .to_string()
     }
 
@@ -169,27 +135,29 @@ impl Figure for GuaranteeRatio {
                 y0..y1,
             )
             .map_err(|e| e.to_string())?;
-        let x_tick = |v: &f64| fmt_alpha(*v);
-        let y_tick = |v: &f64| fmt_tick(*v);
-        chart
-            .configure_mesh()
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(WHITE)
+        // Alpha ticks ("0.1", "2", "1000") are positive on a log axis, so the one case where
+        // `fmt_tick` differs from trimming zeros alone, "-0", never arises.
+        let tick = |v: &f64| fmt_tick(*v);
+        styled_mesh(&mut chart)
             .y_labels(8)
-            .x_label_formatter(&x_tick)
-            .y_label_formatter(&y_tick)
-            .label_style(style(TICK))
-            .axis_desc_style(style(LABEL))
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .x_desc(X_LABEL)
             .y_desc(Y_LABEL)
             .draw()
             .map_err(|e| e.to_string())?;
         let lines = self.lines();
-        for (i, (_, pts)) in lines.iter().enumerate() {
+        for (i, (p, pts)) in lines.iter().enumerate() {
             let c = color(i);
             chart
                 .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
                 .map_err(|e| e.to_string())?;
+            let edge = (f64::from(*p), guarantee_ratio(f64::from(*p), *p));
+            if edge.1.is_finite() && edge.0 >= x0 && edge.0 <= x1 {
+                chart
+                    .draw_series(std::iter::once(Circle::new(edge, 5, c.filled())))
+                    .map_err(|e| e.to_string())?;
+            }
             if let [p] = pts[..] {
                 chart
                     .draw_series(std::iter::once(Circle::new(p, 4, c.filled())))
@@ -197,13 +165,7 @@ impl Figure for GuaranteeRatio {
             }
         }
         if lines.iter().all(|(_, l)| l.is_empty()) {
-            let (xr, yr) = chart.plotting_area().get_pixel_range();
-            root.draw_text(
-                "no data",
-                &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                ((xr.start + xr.end) / 2, (yr.start + yr.end) / 2),
-            )
-            .map_err(|e| e.to_string())?;
+            no_data_over(root, &chart)?;
         }
         Ok(())
     }
@@ -213,27 +175,9 @@ impl Figure for GuaranteeRatio {
 mod tests {
     use super::*;
     use crate::report::figures::render;
-
-    fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| {
-                let start = t.find('>')? + 1;
-                let end = t.find("</text>")?;
-                Some(t[start..end].trim().to_string())
-            })
-            .collect()
-    }
-
-    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        assert!(png_bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
-        let decoder = png::Decoder::new(png_bytes);
-        let mut reader = decoder.read_info().expect("png header");
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).expect("png frame");
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
+    use crate::report::figures::testing::{
+        assert_deterministic, assert_has_texts, has_color, render_checked,
+    };
 
     #[test]
     fn default_grid_spans_the_seed_figure() {
@@ -247,35 +191,29 @@ mod tests {
     }
 
     #[test]
-    fn lines_stop_at_alpha_equal_p() {
+    fn lines_span_the_grid_and_fall_towards_one() {
         let fig = GuaranteeRatio::default();
         for (p, line) in fig.lines() {
-            let last = line.last().expect("points").0;
-            assert!(last <= f64::from(p) && last > f64::from(p) / 10f64.powf(1.0 / 15.0));
+            assert_eq!(line.len(), fig.alpha.len(), "p = {p}");
             // Staleness only costs: every ratio is at least 1, and largest at the smallest alpha.
-            assert!(line.iter().all(|&(_, r)| r >= 1.0), "p = {p}");
+            assert!(line.iter().all(|&(_, r)| r >= 1.0 - 1e-12), "p = {p}");
             assert!(line[0].1 >= line[line.len() - 1].1, "p = {p}");
+            // Far past alpha = p the speedup is linear again.
+            assert!(line[line.len() - 1].1 < 1.1, "p = {p}: {:?}", line.last());
         }
     }
 
     #[test]
     fn renders_labels_legend_and_log_ticks() {
-        let fig = GuaranteeRatio::default();
-        let out = render(&fig).expect("renders");
-        let t = texts(&out.svg);
-        for want in [X_LABEL, Y_LABEL, "p = 2", "p = 16", "0.1", "0.5", "1", "10"] {
-            assert!(t.iter().any(|s| s == want), "missing {want:?} in {t:?}");
-        }
-        // The axis ends at the largest alpha drawn (16), so 100 is not a tick.
-        assert!(!t.iter().any(|s| s == "100"));
-        let (w, h, rgb) = decode(&out.png);
-        assert_eq!((w, h), fig.size());
+        let (out, rgb) = render_checked(&GuaranteeRatio::default());
+        assert_has_texts(
+            &out.svg,
+            &[
+                X_LABEL, Y_LABEL, "p = 2", "p = 16", "0.1", "1", "10", "1000",
+            ],
+        );
         for i in 0..4 {
-            let c = color(i);
-            assert!(
-                rgb.chunks_exact(3).any(|px| px == [c.0, c.1, c.2]),
-                "line {i}"
-            );
+            assert!(has_color(&rgb, color(i)), "line {i}");
         }
     }
 
@@ -289,10 +227,7 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        let a = render(&GuaranteeRatio::default()).expect("renders");
-        let b = render(&GuaranteeRatio::default()).expect("renders");
-        assert_eq!(a.svg, b.svg);
-        assert_eq!(a.png, b.png);
+        assert_deterministic(GuaranteeRatio::default);
     }
 
     #[test]
@@ -316,16 +251,13 @@ mod tests {
             },
         ];
         for fig in &cases {
-            let out = render(fig).expect("renders");
-            let (w, h, _) = decode(&out.png);
-            assert_eq!((w, h), fig.size());
+            let (out, _) = render_checked(fig);
             assert!(!out.svg.contains("NaN"));
         }
-        assert!(texts(&render(&cases[1]).expect("renders").svg).contains(&"no data".to_string()));
-        // p = 0 has no alpha in its domain; p = 1 and p = 4 keep only the repeated alpha 1.
+        assert_has_texts(&render(&cases[1]).expect("renders").svg, &["no data"]);
+        // Only the finite, positive alphas are kept: 1, 1 and 100.
         let lines = cases[3].lines();
-        assert!(lines[0].1.is_empty());
-        assert_eq!(lines[1].1.len(), 2);
-        assert_eq!(lines[2].1.len(), 2);
+        assert_eq!(lines[1].1.len(), 3);
+        assert_eq!(lines[2].1.len(), 3);
     }
 }

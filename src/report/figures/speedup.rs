@@ -4,13 +4,16 @@
 //! otherwise: it must never hide data. Points without a finite, positive p or a finite speedup
 //! are skipped, never clamped onto the axes.
 
-use super::{FAMILY, Figure, Line, color};
+use super::common::{
+    SAMPLE_GAP, SAMPLE_W, TICK, draw_band, draw_marked_line, fmt_tick, legend_entry, legend_label,
+    no_data_over, styled_mesh, text_width,
+};
+use super::{Figure, Line, color};
 use plotters::coord::Shift;
 use plotters::coord::combinators::{LogCoord, WithKeyPoints};
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Speedup against p, with an optional ideal line.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,21 +27,15 @@ pub struct Speedup {
     pub ideal_base: Option<f64>,
 }
 
-// Text sizes are plotters sizes; the SVG font size is size / 1.24, so 18 gives 14.5 px.
-const TICK: f64 = 18.0;
-const LABEL: f64 = 20.0;
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 640;
 const X_AREA: u32 = 64;
 const Y_AREA: u32 = 84;
 const MARGIN: u32 = 16;
 const MARGIN_RIGHT: u32 = 28;
-const SAMPLE_W: i32 = 36;
-const SAMPLE_GAP: i32 = 8;
 const LEGEND_ROW: i32 = 28;
 const LEGEND_PAD: i32 = 10;
 const MARKER: i32 = 4;
-const BAND_ALPHA: f64 = 0.2;
 /// Padding of the p axis on each side, in octaves.
 const X_PAD_OCTAVES: f64 = 0.25;
 const IDEAL: RGBColor = RGBColor(90, 90, 90);
@@ -50,34 +47,13 @@ type Chart<'a, DB> =
 /// A polyline or polygon in backend pixels.
 type PixelPath = Vec<(f64, f64)>;
 
-fn style(size: f64) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
-}
-
-/// A generous width for `text` at `size` from its character count (Liberation Sans averages
-/// about 0.55 em a character), so layout does not depend on which backend measures it.
-fn text_width(text: &str, size: f64) -> i32 {
-    (text.chars().count() as f64 * size * 0.55).ceil() as i32
-}
-
+/// A p tick: whole numbers without decimals ("16"), others to three significant digits.
 fn fmt_p(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
         let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
         format!("{v:.decimals$}")
-    }
-}
-
-/// A tick value with as few decimals as it needs: ticks sit on round steps, so trimming the
-/// zeros of a fixed six-decimal form gives "2", "2.5" and "0.05", never "2.0" or an exponent.
-fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
     }
 }
 
@@ -233,11 +209,11 @@ impl Speedup {
         let entries = self.entries();
         let text = entries
             .iter()
-            .map(|(l, _)| text_width(l, TICK))
+            .map(|(l, _)| text_width(l, TICK) as i32)
             .max()
             .unwrap_or(0);
         (
-            2 * LEGEND_PAD + SAMPLE_W + SAMPLE_GAP + text,
+            2 * LEGEND_PAD + (SAMPLE_W + SAMPLE_GAP) as i32 + text,
             2 * LEGEND_PAD + LEGEND_ROW * entries.len() as i32,
         )
     }
@@ -342,38 +318,27 @@ impl Speedup {
         for (row, (label, entry)) in self.entries().iter().enumerate() {
             let x = x0 + LEGEND_PAD;
             let y = y0 + LEGEND_PAD + row as i32 * LEGEND_ROW + LEGEND_ROW / 2;
-            let sample = vec![(x, y), (x + SAMPLE_W, y)];
             match entry {
-                Entry::Data(i) => {
-                    let c = color(*i);
-                    area.draw(&PathElement::new(sample, c.stroke_width(2)))
-                        .map_err(|e| e.to_string())?;
-                    area.draw(&Circle::new((x + SAMPLE_W / 2, y), MARKER, c.filled()))
-                        .map_err(|e| e.to_string())?;
-                }
+                Entry::Data(i) => legend_entry(area, (x, y), color(*i), Some(MARKER), label)?,
                 Entry::Ideal => {
+                    let sample = vec![(x, y), (x + SAMPLE_W as i32, y)];
                     area.draw(&DashedPathElement::new(sample, 8, 6, IDEAL.stroke_width(2)))
                         .map_err(|e| e.to_string())?;
+                    legend_label(area, (x, y), label)?;
                 }
             }
-            area.draw_text(
-                label,
-                &style(TICK).pos(Pos::new(HPos::Left, VPos::Center)),
-                (x + SAMPLE_W + SAMPLE_GAP, y),
-            )
-            .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
     /// The data's p values, dropping those whose labels would touch the previous one.
     fn thinned_ticks<DB: DrawingBackend>(&self, chart: &Chart<'_, DB>) -> Vec<f64> {
+        let half = |v: f64| text_width(&fmt_p(v), TICK) as i32 / 2;
         let mut kept: Vec<(f64, i32)> = Vec::new();
         for p in self.ps() {
             let (x, _) = chart.backend_coord(&(p, 0.0));
-            let half = text_width(&fmt_p(p), TICK) / 2;
             match kept.last() {
-                Some(&(q, qx)) if x - half < qx + text_width(&fmt_p(q), TICK) / 2 + 10 => {}
+                Some(&(q, qx)) if x - half(p) < qx + half(q) + 10 => {}
                 _ => kept.push((p, x)),
             }
         }
@@ -414,46 +379,17 @@ impl Figure for Speedup {
         let mut chart = self.build(&plot_area, ticks)?;
         let y_tick = |v: &f64| fmt_tick(*v);
         let x_tick = |v: &f64| fmt_p(*v);
-        chart
-            .configure_mesh()
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(WHITE)
+        styled_mesh(&mut chart)
             .y_labels(8)
             .x_label_formatter(&x_tick)
             .y_label_formatter(&y_tick)
-            .label_style(style(TICK))
-            .axis_desc_style(style(LABEL))
             .x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
             .draw()
             .map_err(|e| e.to_string())?;
 
         for (i, line) in self.lines.iter().enumerate() {
-            let b = band(line);
-            match b[..] {
-                [] => {}
-                [(x, lo, hi)] => {
-                    chart
-                        .draw_series(std::iter::once(PathElement::new(
-                            vec![(x, lo), (x, hi)],
-                            color(i).mix(BAND_ALPHA * 2.0).stroke_width(3),
-                        )))
-                        .map_err(|e| e.to_string())?;
-                }
-                _ => {
-                    let outline: Vec<(f64, f64)> = b
-                        .iter()
-                        .map(|&(x, lo, _)| (x, lo))
-                        .chain(b.iter().rev().map(|&(x, _, hi)| (x, hi)))
-                        .collect();
-                    chart
-                        .draw_series(std::iter::once(Polygon::new(
-                            outline,
-                            color(i).mix(BAND_ALPHA).filled(),
-                        )))
-                        .map_err(|e| e.to_string())?;
-                }
-            }
+            draw_band(&mut chart, &band(line), color(i))?;
         }
         chart
             .draw_series(DashedLineSeries::new(
@@ -464,23 +400,10 @@ impl Figure for Speedup {
             ))
             .map_err(|e| e.to_string())?;
         for (i, line) in self.lines.iter().enumerate() {
-            let pts = points(line);
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, MARKER, c.filled())))
-                .map_err(|e| e.to_string())?;
+            draw_marked_line(&mut chart, &points(line), color(i), MARKER)?;
         }
         if self.lines.iter().all(|l| points(l).is_empty()) {
-            let (xr, yr) = chart.plotting_area().get_pixel_range();
-            root.draw_text(
-                "no data",
-                &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                ((xr.start + xr.end) / 2, (yr.start + yr.end) / 2),
-            )
-            .map_err(|e| e.to_string())?;
+            no_data_over(root, &chart)?;
         }
 
         match (inside, strip) {
@@ -495,6 +418,9 @@ impl Figure for Speedup {
 mod tests {
     use super::*;
     use crate::report::figures::render;
+    use crate::report::figures::testing::{
+        assert_deterministic, assert_has_texts, has_color, render_checked, texts,
+    };
 
     fn sample() -> Speedup {
         let ps = [1.0, 2.0, 4.0, 8.0, 16.0];
@@ -520,31 +446,6 @@ mod tests {
         }
     }
 
-    fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| {
-                let start = t.find('>')? + 1;
-                let end = t.find("</text>")?;
-                Some(t[start..end].trim().to_string())
-            })
-            .collect()
-    }
-
-    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        assert!(png_bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
-        let decoder = png::Decoder::new(png_bytes);
-        let mut reader = decoder.read_info().expect("png header");
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).expect("png frame");
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
-
-    fn has_color(rgb: &[u8], c: RGBColor) -> bool {
-        rgb.chunks_exact(3).any(|px| px == [c.0, c.1, c.2])
-    }
-
     /// Where the legend goes inside, if it does.
     fn placement(fig: &Speedup) -> Option<(i32, i32)> {
         let mut svg = String::new();
@@ -555,25 +456,22 @@ mod tests {
 
     #[test]
     fn renders_labels_ticks_and_legend() {
-        let fig = sample();
-        let out = render(&fig).expect("renders");
-        let t = texts(&out.svg);
-        for want in [
-            "learners p",
-            "speedup (x, vs p = 1)",
-            "Downpour",
-            "SSGD",
-            "ideal",
-            "1",
-            "2",
-            "4",
-            "8",
-            "16",
-        ] {
-            assert!(t.iter().any(|s| s == want), "missing {want:?} in {t:?}");
-        }
-        let (w, h, rgb) = decode(&out.png);
-        assert_eq!((w, h), fig.size());
+        let (out, rgb) = render_checked(&sample());
+        assert_has_texts(
+            &out.svg,
+            &[
+                "learners p",
+                "speedup (x, vs p = 1)",
+                "Downpour",
+                "SSGD",
+                "ideal",
+                "1",
+                "2",
+                "4",
+                "8",
+                "16",
+            ],
+        );
         assert!(has_color(&rgb, color(0)) && has_color(&rgb, color(1)));
         assert!(has_color(&rgb, IDEAL), "ideal not drawn");
     }
@@ -613,7 +511,7 @@ mod tests {
             .push(Line::plain("low", [(1.0, 0.5), (16.0, 1.0)]));
         assert!(placement(&fig).is_none());
         let out = render(&fig).expect("renders");
-        assert!(texts(&out.svg).iter().any(|s| s == "flat"));
+        assert_has_texts(&out.svg, &["flat"]);
     }
 
     #[test]
@@ -636,10 +534,7 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        let a = render(&sample()).expect("renders");
-        let b = render(&sample()).expect("renders");
-        assert_eq!(a.svg, b.svg);
-        assert_eq!(a.png, b.png);
+        assert_deterministic(sample);
     }
 
     #[test]
@@ -665,13 +560,11 @@ mod tests {
             },
         ];
         for fig in &cases {
-            let out = render(fig).expect("renders");
-            let (w, h, _) = decode(&out.png);
-            assert_eq!((w, h), fig.size());
+            let (out, _) = render_checked(fig);
             assert!(!out.svg.contains("NaN"));
         }
         let empty = render(&cases[0]).expect("renders");
-        assert!(texts(&empty.svg).iter().any(|s| s == "no data"));
+        assert_has_texts(&empty.svg, &["no data"]);
         assert_eq!(cases[3].ps(), [4.0]);
     }
 }

@@ -4,12 +4,10 @@
 //! each keeps its own share axis. It must never drop or rescale counts: a panel's bars always add
 //! up to 100%, and a histogram without updates says so instead of drawing empty bars.
 
-use super::{FAMILY, Figure, PALETTE};
+use super::common::{FixedTicks, TICK, centred, fmt_tick, grid_axis_titles, no_data, styled_mesh};
+use super::{Figure, PALETTE};
 use plotters::coord::Shift;
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
-use std::ops::Range;
 
 /// Staleness histograms: `(panel title, histogram)`, where `histogram[t]` is the number of
 /// updates applied with staleness t.
@@ -19,9 +17,7 @@ pub struct Staleness {
     pub panels: Vec<(String, Vec<u64>)>,
 }
 
-// Text sizes are plotters sizes; the SVG font size is size / 1.24, so 18 gives 14.5 px.
-const TICK: f64 = 18.0;
-const LABEL: f64 = 20.0;
+/// Panel titles, a plotters text size like `common::TICK`.
 const TITLE: f64 = 23.0;
 const MAX_COLS: usize = 4;
 const PANEL_W: u32 = 300;
@@ -38,51 +34,6 @@ const MAX_TICKS: u64 = 7;
 const BAR: RGBColor = PALETTE[0];
 const X_LABEL: &str = "staleness (updates between read and apply)";
 const Y_LABEL: &str = "share of updates (%)";
-
-/// A linear axis with exactly the given ticks: plotters' own f64 axis cannot take both custom
-/// ticks and a label formatter. Staleness t is centred on t.
-struct Ticked {
-    range: Range<f64>,
-    ticks: Vec<f64>,
-}
-
-impl Ranged for Ticked {
-    type FormatOption = DefaultFormatting;
-    type ValueType = f64;
-
-    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
-        let t = (v - self.range.start) / (self.range.end - self.range.start);
-        limit.0 + (t * f64::from(limit.1 - limit.0)).round() as i32
-    }
-
-    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
-        if hint.weight().allow_light_points() {
-            Vec::new()
-        } else {
-            self.ticks.clone()
-        }
-    }
-
-    fn range(&self) -> Range<f64> {
-        self.range.clone()
-    }
-}
-
-fn style(size: f64) -> TextStyle<'static> {
-    TextStyle::from((FAMILY, size).into_font()).color(&BLACK)
-}
-
-/// A tick value with as few decimals as it needs: ticks sit on round steps, so trimming the
-/// zeros of a fixed six-decimal form gives "2", "2.5" and "0.05", never "2.0" or an exponent.
-fn fmt_tick(v: f64) -> String {
-    let s = format!("{v:.6}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" {
-        "0".to_string()
-    } else {
-        s.to_string()
-    }
-}
 
 /// What a panel says about its histogram; `None` when it holds no update.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -145,21 +96,16 @@ impl Staleness {
         (title, hist): &(String, Vec<u64>),
     ) -> Result<(), String> {
         let (w, _) = area.dim_in_pixel();
-        let centre = Pos::new(HPos::Center, VPos::Center);
         let stats = stats(hist);
-        area.draw_text(
-            title,
-            &style(TITLE).pos(centre),
-            (w as i32 / 2, TITLE_H as i32 / 2),
-        )
-        .map_err(|e| e.to_string())?;
+        area.draw_text(title, &centred(TITLE), (w as i32 / 2, TITLE_H as i32 / 2))
+            .map_err(|e| e.to_string())?;
         let note = match stats {
             Some(s) => format!("mean {:.2}, max {}", s.mean, s.max),
             None => "no updates".to_string(),
         };
         area.draw_text(
             &note,
-            &style(TICK).pos(centre),
+            &centred(TICK),
             (w as i32 / 2, (TITLE_H + STATS_H / 2) as i32),
         )
         .map_err(|e| e.to_string())?;
@@ -175,7 +121,8 @@ impl Staleness {
         };
         let top = shares.iter().copied().fold(0.0, f64::max);
         let y_top = if top > 0.0 { top * 1.08 } else { 100.0 };
-        let x_axis = Ticked {
+        // Staleness t is centred on t.
+        let x_axis = FixedTicks {
             range: -0.5..max_t as f64 + 0.5,
             ticks: ticks(max_t),
         };
@@ -189,15 +136,11 @@ impl Staleness {
             .map_err(|e| e.to_string())?;
         let x_tick = |v: &f64| format!("{v:.0}");
         let y_tick = |v: &f64| fmt_tick(*v);
-        chart
-            .configure_mesh()
+        styled_mesh(&mut chart)
             .disable_x_mesh()
-            .bold_line_style(RGBColor(225, 225, 225))
-            .light_line_style(WHITE)
             .y_labels(6)
             .x_label_formatter(&x_tick)
             .y_label_formatter(&y_tick)
-            .label_style(style(TICK))
             .draw()
             .map_err(|e| e.to_string())?;
         // Bars fill 80% of a slot, but touch when the slots are too narrow to show a gap.
@@ -244,34 +187,15 @@ impl Figure for Staleness {
         let grid = grid.margin(0, 0, 0, RIGHT);
         let (grid_w, grid_h) = grid.dim_in_pixel();
         if self.panels.is_empty() {
-            return grid
-                .draw_text(
-                    "no data",
-                    &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                    (grid_w as i32 / 2, grid_h as i32 / 2),
-                )
-                .map_err(|e| e.to_string());
+            return no_data(&grid, (grid_w as i32 / 2, grid_h as i32 / 2));
         }
+        // The panels' plotting areas start past their margin (4) and tick labels (52).
         let plot_left = (LEFT + 4 + 52) as i32;
-        x_label
-            .draw_text(
-                X_LABEL,
-                &style(LABEL).pos(Pos::new(HPos::Center, VPos::Center)),
-                (
-                    plot_left + (w as i32 - plot_left - RIGHT as i32) / 2,
-                    X_LABEL_H as i32 / 2,
-                ),
-            )
-            .map_err(|e| e.to_string())?;
-        y_label
-            .draw_text(
-                Y_LABEL,
-                &style(LABEL)
-                    .transform(FontTransform::Rotate270)
-                    .pos(Pos::new(HPos::Center, VPos::Center)),
-                (LEFT as i32 / 2, grid_h as i32 / 2),
-            )
-            .map_err(|e| e.to_string())?;
+        grid_axis_titles(
+            (&x_label, X_LABEL),
+            (plot_left, w as i32 - RIGHT as i32),
+            (&y_label, Y_LABEL),
+        )?;
         let cells = grid.split_evenly((self.rows(), self.cols()));
         for (panel, cell) in self.panels.iter().zip(&cells) {
             self.draw_panel(cell, panel)?;
@@ -284,6 +208,9 @@ impl Figure for Staleness {
 mod tests {
     use super::*;
     use crate::report::figures::render;
+    use crate::report::figures::testing::{
+        assert_deterministic, assert_has_texts, has_color, render_checked, texts,
+    };
 
     fn sample() -> Staleness {
         Staleness {
@@ -306,46 +233,22 @@ mod tests {
         }
     }
 
-    fn texts(svg: &str) -> Vec<String> {
-        svg.split("<text")
-            .skip(1)
-            .filter_map(|t| {
-                let start = t.find('>')? + 1;
-                let end = t.find("</text>")?;
-                Some(t[start..end].trim().to_string())
-            })
-            .collect()
-    }
-
-    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        assert!(png_bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]));
-        let decoder = png::Decoder::new(png_bytes);
-        let mut reader = decoder.read_info().expect("png header");
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).expect("png frame");
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
-    }
-
     #[test]
     fn renders_titles_stats_and_axes() {
-        let fig = sample();
-        let out = render(&fig).expect("renders");
-        let t = texts(&out.svg);
-        for want in [
-            "p = 1",
-            "p = 16",
-            X_LABEL,
-            Y_LABEL,
-            "mean 0.00, max 0",
-            // (500 + 2 * 20) / 1000
-            "mean 0.54, max 2",
-        ] {
-            assert!(t.iter().any(|s| s == want), "missing {want:?} in {t:?}");
-        }
-        let (w, h, rgb) = decode(&out.png);
-        assert_eq!((w, h), fig.size());
-        assert!(rgb.chunks_exact(3).any(|px| px == [BAR.0, BAR.1, BAR.2]));
+        let (out, rgb) = render_checked(&sample());
+        assert_has_texts(
+            &out.svg,
+            &[
+                "p = 1",
+                "p = 16",
+                X_LABEL,
+                Y_LABEL,
+                "mean 0.00, max 0",
+                // (500 + 2 * 20) / 1000
+                "mean 0.54, max 2",
+            ],
+        );
+        assert!(has_color(&rgb, BAR));
     }
 
     #[test]
@@ -395,10 +298,7 @@ mod tests {
 
     #[test]
     fn rendering_is_deterministic() {
-        let a = render(&sample()).expect("renders");
-        let b = render(&sample()).expect("renders");
-        assert_eq!(a.svg, b.svg);
-        assert_eq!(a.png, b.png);
+        assert_deterministic(sample);
     }
 
     #[test]
@@ -430,13 +330,10 @@ mod tests {
             },
         ];
         for fig in &cases {
-            let out = render(fig).expect("renders");
-            let (w, h, _) = decode(&out.png);
-            assert_eq!((w, h), fig.size());
+            let (out, _) = render_checked(fig);
             assert!(!out.svg.contains("NaN"));
         }
-        let t = texts(&render(&cases[0]).expect("renders").svg);
-        assert!(t.iter().any(|s| s == "no data"));
+        assert_has_texts(&render(&cases[0]).expect("renders").svg, &["no data"]);
         for i in [1, 2] {
             let t = texts(&render(&cases[i]).expect("renders").svg);
             assert!(t.iter().any(|s| s == "no updates"), "case {i}: {t:?}");
