@@ -98,7 +98,7 @@ pub fn page(results: &SweepResults, rows: &[Row], target: Option<f64>, shown: &[
             if sw.target_accuracy.is_some() {
                 ""
             } else {
-                " (half-way from the starting accuracy to the points' median best)"
+                " (half-way from the starting accuracy to the best any point reached)"
             }
         );
     }

@@ -280,8 +280,9 @@ pub fn time_to_accuracy(curve: &[CurvePoint], target: f64) -> Option<f64> {
     None
 }
 
-/// The sweep's target, or half-way from the mean starting test accuracy to the median of the
-/// points' best, rounded to 0.1 %.
+/// The sweep's target, or half-way from the mean starting test accuracy to the best any point
+/// reached, rounded to 0.1 %: a level the better settings reach and the others show how late
+/// (or whether) they do.
 pub fn target_accuracy(results: &SweepResults) -> Option<f64> {
     if let Some(t) = results.sweep.target_accuracy {
         return Some(t);
@@ -296,18 +297,12 @@ pub fn target_accuracy(results: &SweepResults) -> Option<f64> {
         return None;
     }
     let start = mean(curves.iter().map(|c| c[0].test_accuracy));
-    let mut best: Vec<f64> = curves
+    let best = curves
         .iter()
-        .map(|c| {
-            c.iter()
-                .map(|p| p.test_accuracy)
-                .filter(|a| a.is_finite())
-                .fold(0.0, f64::max)
-        })
-        .collect();
-    best.sort_by(f64::total_cmp);
-    let median = best[best.len() / 2];
-    let t = ((start + median) / 2.0 * 1000.0).round() / 1000.0;
+        .flat_map(|c| c.iter().map(|p| p.test_accuracy))
+        .filter(|a| a.is_finite())
+        .fold(0.0, f64::max);
+    let t = ((start + best) / 2.0 * 1000.0).round() / 1000.0;
     (t > start).then_some(t)
 }
 
@@ -673,6 +668,15 @@ fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| x.to_string())
 }
 
+/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 fn points_csv(rows: &[Row]) -> String {
     let mut s = String::from(
         "point,series,learners,seed,epoch_time_s,compute_s,pull_s,push_s,server_update_s,wait_s,communication_share,staleness_mean,staleness_max,final_train_accuracy,final_test_accuracy,time_to_target_s,diverged\n",
@@ -680,9 +684,9 @@ fn points_csv(rows: &[Row]) -> String {
     for r in rows {
         let b = &r.breakdown;
         s.push_str(&format!(
-            "{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.point,
-            r.series.replace('"', "\"\""),
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&r.point),
+            csv_field(&r.series),
             r.learners,
             r.seed,
             r.epoch_time_s,
@@ -720,11 +724,19 @@ mod tests {
     }
 
     #[test]
+    fn csv_fields_with_commas_or_quotes_are_quoted() {
+        assert_eq!(csv_field("learners=2"), "learners=2");
+        assert_eq!(csv_field("learners=2,seed=1"), "\"learners=2,seed=1\"");
+        assert_eq!(csv_field("a \"b\""), "\"a \"\"b\"\"\"");
+    }
+
+    #[test]
     fn time_to_accuracy_interpolates_between_evaluations() {
         let c = [point(0, 0.0, 0.1), point(1, 2.0, 0.3), point(2, 4.0, 0.5)];
         assert_eq!(time_to_accuracy(&c, 0.1), Some(0.0));
-        assert_eq!(time_to_accuracy(&c, 0.2), Some(1.0));
-        assert_eq!(time_to_accuracy(&c, 0.4), Some(3.0));
+        let near = |t: Option<f64>, want: f64| t.is_some_and(|t| (t - want).abs() < 1e-12);
+        assert!(near(time_to_accuracy(&c, 0.2), 1.0));
+        assert!(near(time_to_accuracy(&c, 0.4), 3.0));
         assert_eq!(time_to_accuracy(&c, 0.5), Some(4.0));
         assert_eq!(time_to_accuracy(&c, 0.6), None);
         assert_eq!(time_to_accuracy(&[], 0.1), None);

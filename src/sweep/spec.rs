@@ -474,7 +474,7 @@ mod tests {
             "scenario = \"builtin:quick\"\n[axes]\ncluster.learners = 4\nseed = [1, 1]\n[report]\ncolour = 1\n",
         );
         let e = SweepSpec::read(&p).unwrap_err().to_string();
-        assert!(e.contains("s.toml:3:1: key `axes.cluster.learners`"), "{e}");
+        assert!(e.contains("s.toml:3:9: key `axes.cluster.learners`"), "{e}");
         assert!(e.contains("given twice"), "{e}");
         assert!(e.contains("report.colour"), "{e}");
         let p = write(dir.path(), "[axes]\nseed = [1]\n");

@@ -1,8 +1,9 @@
 //! Speedup over the number of learners p: one line per method on a log2 p axis ticked at the p
-//! values measured, a linear y axis from 0, and optionally the dashed ideal y = p / base. The
-//! legend goes in the upper left when nothing drawn passes under it and in a strip on the right
-//! otherwise: it must never hide data. Points without a finite, positive p or a finite speedup
-//! are skipped, never clamped onto the axes.
+//! values measured, a log2 speedup axis ticked at powers of two, and optionally the dashed ideal
+//! y = p / base, a straight diagonal on these axes. The legend goes in the upper left when nothing
+//! drawn passes under it and in a strip on the right otherwise: it must never hide data. Points
+//! without a finite, positive p or a finite, positive speedup are skipped, never clamped onto
+//! the axes.
 
 use super::common::{
     SAMPLE_GAP, SAMPLE_W, TICK, draw_band, draw_marked_line, fmt_tick, legend_entry, legend_label,
@@ -11,7 +12,6 @@ use super::common::{
 use super::{Figure, Line, color};
 use plotters::coord::Shift;
 use plotters::coord::combinators::{LogCoord, WithKeyPoints};
-use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
@@ -42,7 +42,7 @@ const IDEAL: RGBColor = RGBColor(90, 90, 90);
 const IDEAL_SAMPLES: usize = 48;
 
 type Chart<'a, DB> =
-    ChartContext<'a, DB, Cartesian2d<WithKeyPoints<LogCoord<f64>>, RangedCoordf64>>;
+    ChartContext<'a, DB, Cartesian2d<WithKeyPoints<LogCoord<f64>>, WithKeyPoints<LogCoord<f64>>>>;
 
 /// A polyline or polygon in backend pixels.
 type PixelPath = Vec<(f64, f64)>;
@@ -66,7 +66,7 @@ fn points(line: &Line) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = line
         .points
         .iter()
-        .filter(|p| usable_x(p.0) && p.1.is_finite())
+        .filter(|p| usable_x(p.0) && p.1.is_finite() && p.1 > 0.0)
         .map(|p| (p.0, p.1))
         .collect();
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -78,7 +78,7 @@ fn band(line: &Line) -> Vec<(f64, f64, f64)> {
     let mut out: Vec<(f64, f64, f64)> = line
         .points
         .iter()
-        .filter(|p| usable_x(p.0) && p.2.is_finite() && p.3.is_finite() && p.2 < p.3)
+        .filter(|p| usable_x(p.0) && p.2.is_finite() && p.3.is_finite() && 0.0 < p.2 && p.2 < p.3)
         .map(|p| (p.0, p.2, p.3))
         .collect();
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -148,7 +148,8 @@ impl Speedup {
         if ps.is_empty() { vec![1.0] } else { ps }
     }
 
-    /// The ideal line across the whole p axis, sampled evenly in log p (it is curved there).
+    /// The ideal line across the whole p axis (straight on the log-log axes), sampled evenly in
+    /// log p.
     fn ideal(&self) -> Vec<(f64, f64)> {
         let Some(b) = self.base() else {
             return Vec::new();
@@ -173,6 +174,7 @@ impl Speedup {
         (ps[0] / pad, ps[ps.len() - 1] * pad)
     }
 
+    /// A log range around every positive value drawn, the ideal line included.
     fn y_range(&self) -> (f64, f64) {
         let ys = self
             .lines
@@ -184,11 +186,25 @@ impl Speedup {
                     .map(|p| p.1)
                     .chain(b.into_iter().flat_map(|(_, lo, hi)| [lo, hi]))
             })
-            .chain(self.ideal().into_iter().map(|p| p.1));
-        let (lo, hi) = ys.fold((0.0f64, 0.0f64), |(lo, hi), y| (lo.min(y), hi.max(y)));
-        let lo = lo * 1.08;
-        let hi = if hi > 0.0 { hi * 1.08 } else { 1.0 };
-        (lo, hi)
+            .chain(self.ideal().into_iter().map(|p| p.1))
+            .filter(|y| y.is_finite() && *y > 0.0);
+        let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
+        if lo > hi {
+            return (0.5, 2.0);
+        }
+        // At least one octave on either side of 1 so a flat line still shows its level.
+        (lo.min(1.0) / 1.25, hi.max(2.0) * 1.25)
+    }
+
+    /// Powers of two inside the y range: speedups of 1, 2, 4, ... read off at a glance.
+    fn y_ticks(&self) -> Vec<f64> {
+        let (lo, hi) = self.y_range();
+        (-10..=12)
+            .map(|k| 2f64.powi(k))
+            .filter(|t| *t >= lo && *t <= hi)
+            .collect()
     }
 
     fn entries(&self) -> Vec<(String, Entry)> {
@@ -230,7 +246,10 @@ impl Speedup {
             .margin_right(MARGIN_RIGHT)
             .x_label_area_size(X_AREA)
             .y_label_area_size(Y_AREA)
-            .build_cartesian_2d((x0..x1).log_scale().with_key_points(ticks), y0..y1)
+            .build_cartesian_2d(
+                (x0..x1).log_scale().with_key_points(ticks),
+                (y0..y1).log_scale().with_key_points(self.y_ticks()),
+            )
             .map_err(|e| e.to_string())
     }
 
@@ -336,7 +355,7 @@ impl Speedup {
         let half = |v: f64| text_width(&fmt_p(v), TICK) as i32 / 2;
         let mut kept: Vec<(f64, i32)> = Vec::new();
         for p in self.ps() {
-            let (x, _) = chart.backend_coord(&(p, 0.0));
+            let (x, _) = chart.backend_coord(&(p, 1.0));
             match kept.last() {
                 Some(&(q, qx)) if x - half(p) < qx + half(q) + 10 => {}
                 _ => kept.push((p, x)),
@@ -489,11 +508,12 @@ mod tests {
     }
 
     #[test]
-    fn y_axis_starts_at_zero_and_holds_the_ideal() {
+    fn y_axis_is_logarithmic_around_one_and_holds_the_ideal() {
         let fig = sample();
         let (y0, y1) = fig.y_range();
-        assert_eq!(y0, 0.0);
+        assert!(y0 > 0.0 && y0 < 1.0);
         assert!(y1 >= 16.0 * X_PAD_OCTAVES.exp2());
+        assert!(fig.y_ticks().contains(&1.0) && fig.y_ticks().contains(&16.0));
     }
 
     #[test]
