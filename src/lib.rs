@@ -14,6 +14,7 @@ pub mod machine;
 pub mod numerics;
 pub mod observe;
 pub mod predict;
+pub mod real;
 pub mod report;
 pub mod run;
 pub mod scenario;

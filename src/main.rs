@@ -61,6 +61,20 @@ enum Command {
         #[arg(long, value_name = "I/N", requires = "sweep")]
         shard: Option<String>,
     },
+    /// Run the scenario's algorithm for real on this host: learner and shard threads, real
+    /// copies of parameters and gradients, real gradients; writes summary.json (backend "real",
+    /// measured seconds) and curve.csv like `run`. Ctrl-C stops it and writes what it measured.
+    Real {
+        scenario: String,
+        /// Output directory [default: runs/<scenario name>-real].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scenario key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run a sweep file: a base scenario, fixed keys and axes whose product are the points.
     /// Finished points are kept: a stopped sweep started again runs only the rest.
     Sweep {
@@ -345,6 +359,12 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             }
             sweep_command(&spec, &out, shard.as_deref(), jobs, threads, quiet)
         }
+        Command::Real {
+            scenario,
+            out,
+            set,
+            quiet,
+        } => real_command(&scenario, out, &set, quiet),
         Command::Report { dirs, out } => {
             let out = out.unwrap_or_else(|| dirs[0].join("report"));
             let results = report_sweep::gather(&dirs)?;
@@ -743,6 +763,64 @@ fn run_command(
             text.push_str(&format!("trace: {}\n", path.display()));
         }
         emit(&text)?;
+    }
+    Ok(())
+}
+
+fn real_command(
+    spec: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let sc = scenario::load(spec, &parse_overrides(set)?)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C while the results are written falls through to the default.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(sc.file.workload.epochs)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{} (real)", sc.name()));
+    let res = asgd_sim::real::run(&sc, Progress(bar.clone()), &stop)?;
+    bar.finish_and_clear();
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    dir.write("summary.json", res.summary.to_json().as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    if !res.curve.is_empty() {
+        dir.write("curve.csv", curve::to_csv(&res.curve).as_bytes())
+            .with_context(|| format!("cannot write into {}", out.display()))?;
+    }
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if !quiet {
+        let mut text = table::render(&res.summary);
+        text.push_str(&format!(
+            "{} gradients on {} learner threads and {} shard threads, measured; wrote {}\n",
+            res.gradients,
+            res.summary.learners,
+            res.summary.shards,
+            written.join("summary.json").display()
+        ));
+        emit(&text)?;
+    }
+    if let Some(why) = res.stopped {
+        anyhow::bail!(
+            "the real run stopped early: {why}; what it measured is in {}",
+            written.display()
+        );
     }
     Ok(())
 }

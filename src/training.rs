@@ -7,6 +7,7 @@ pub mod pool;
 pub mod real;
 pub mod replay;
 pub mod sampler;
+pub mod update;
 
 use crate::time::SimTime;
 

@@ -14,8 +14,16 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "{} epochs of {} iterations in {:.6} s simulated: {:.6} s per epoch",
-        s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
+        "{} epochs of {} iterations in {:.6} s {}: {:.6} s per epoch",
+        s.epochs,
+        s.iterations_per_epoch,
+        s.sim_time_s,
+        if s.backend == "real" {
+            "measured on this host"
+        } else {
+            "simulated"
+        },
+        s.epoch_time_s
     );
     let _ = writeln!(
         out,

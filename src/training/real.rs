@@ -286,25 +286,12 @@ impl Gradients for RealGradients {
             self.setup.momentum,
             self.setup.weight_decay,
         );
-        let x = &mut self.server[r.clone()];
-        let g = &grad[r.clone()];
-        if mu == 0.0 && wd == 0.0 {
-            // Plain SGD, written exactly as the sequential reference: x <- x - gamma * g.
-            for (x, &g) in x.iter_mut().zip(g) {
-                *x -= lr * g;
-            }
-        } else if mu == 0.0 {
-            for (x, &g) in x.iter_mut().zip(g) {
-                *x -= lr * (g + wd * *x);
-            }
+        let v = if mu == 0.0 {
+            &mut [][..]
         } else {
-            // Heavy ball: v <- mu v + (g + wd x); x <- x - gamma v.
-            let v = &mut self.velocity[r];
-            for ((x, v), &g) in x.iter_mut().zip(v.iter_mut()).zip(g) {
-                *v = mu * *v + (g + wd * *x);
-                *x -= lr * *v;
-            }
-        }
+            &mut self.velocity[r.clone()]
+        };
+        super::update::apply(&mut self.server[r.clone()], v, &grad[r], lr, mu, wd);
         // Parameters that overflow show up in the next loss, which is checked when it comes
         // back; scanning the slice here would double the server's memory traffic.
         self.applied[l] += 1;

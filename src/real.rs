@@ -1,0 +1,66 @@
+//! The real-hardware backend: runs a scenario's algorithm for real on this host, with learner
+//! and shard threads, real copies of parameters and gradients, and the same scenario, models,
+//! data, update rule and output files as the simulator, so that the two can be compared. It
+//! measures; it never simulates a delay or consults the machine model.
+
+pub mod downpour;
+pub mod timeline;
+
+use crate::algorithm::AlgorithmKind;
+use crate::observe::Observer;
+use crate::report::summary::Summary;
+use crate::run::{RunError, real_parts};
+use crate::scenario::{GradientMode, Scenario};
+use crate::training::real::CurvePoint;
+use std::sync::atomic::AtomicBool;
+
+/// What a real run measured, in the simulator's terms: `summary.backend` is `"real"` and its
+/// times are measured seconds on this host.
+pub struct RealResult<O> {
+    pub summary: Summary,
+    pub curve: Vec<CurvePoint>,
+    pub parameters: Vec<f32>,
+    pub gradients: u64,
+    /// Why the run ended before its last iteration (a learner or shard panicked, Ctrl-C).
+    pub stopped: Option<String>,
+    pub observer: O,
+}
+
+/// Runs `scenario` for real. Real runs always compute real gradients, whatever
+/// `workload.gradients` says; `stop` ends the run early when set (e.g. by Ctrl-C).
+pub fn run<O: Observer + Send>(
+    scenario: &Scenario,
+    observer: O,
+    stop: &AtomicBool,
+) -> Result<RealResult<O>, RunError> {
+    let learners = scenario.placement.learner_gpus.len();
+    // One thread per learner, each computing its gradients alone.
+    let parts = real_parts(scenario, learners)?;
+    let f = &scenario.file;
+    match scenario.algorithm() {
+        AlgorithmKind::Downpour => {
+            let (run, observer) = downpour::run(
+                &parts.setup,
+                parts.objective,
+                parts.dataset,
+                scenario.iterations_per_epoch,
+                f.workload.epochs,
+                observer,
+                stop,
+            );
+            let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
+            summary.backend = "real".into();
+            summary.gradients = match f.workload.gradients {
+                GradientMode::Real | GradientMode::TimingOnly => "real".into(),
+            };
+            Ok(RealResult {
+                summary,
+                curve: run.curve,
+                parameters: run.parameters,
+                gradients: run.gradients,
+                stopped: run.stopped,
+                observer,
+            })
+        }
+    }
+}
