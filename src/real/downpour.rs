@@ -36,6 +36,8 @@ const POLL: Duration = Duration::from_millis(50);
 enum ToShard {
     Pull {
         learner: usize,
+        /// A buffer of the learner's to copy the slice into (no allocation per pull).
+        buf: Vec<f32>,
     },
     Push {
         learner: usize,
@@ -307,11 +309,13 @@ fn shard_loop(
     // its reply channel, so failed replies are not errors.
     while let Ok(msg) = rx.recv() {
         match msg {
-            ToShard::Pull { learner } => {
+            ToShard::Pull { learner, mut buf } => {
+                buf.clear();
+                buf.extend_from_slice(&slice);
                 let _ = replies[learner].send(FromShard::Slice {
                     shard: k,
                     version: end.updates,
-                    data: slice.clone(),
+                    data: buf,
                 });
             }
             ToShard::Push {
@@ -398,7 +402,11 @@ impl<O: Observer> LearnerCtx<'_, O> {
             // Pull every slice.
             let t0 = sh.now();
             for k in 0..self.ranges.len() {
-                if self.send(k, ToShard::Pull { learner: self.l }).is_none() {
+                let pull = ToShard::Pull {
+                    learner: self.l,
+                    buf: spares.pop().unwrap_or_default(),
+                };
+                if self.send(k, pull).is_none() {
                     return (breakdown, iterations);
                 }
             }
