@@ -10,7 +10,7 @@ use crate::algorithm::AlgorithmKind;
 use crate::observe::Observer;
 use crate::report::summary::Summary;
 use crate::run::{RunError, real_parts};
-use crate::scenario::{GradientMode, Scenario};
+use crate::scenario::Scenario;
 use crate::training::real::CurvePoint;
 use std::sync::atomic::AtomicBool;
 
@@ -50,9 +50,7 @@ pub fn run<O: Observer + Send>(
             );
             let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
             summary.backend = "real".into();
-            summary.gradients = match f.workload.gradients {
-                GradientMode::Real | GradientMode::TimingOnly => "real".into(),
-            };
+            summary.gradients = "real".into();
             Ok(RealResult {
                 summary,
                 curve: run.curve,

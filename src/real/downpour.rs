@@ -23,6 +23,7 @@ use crate::training::pool::Pool;
 use crate::training::real::{CurvePoint, RealSetup, evaluate};
 use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
+use crate::workload::model::BYTES_PER_PARAM;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,6 +73,15 @@ struct ShardEnd {
     updates: u64,
 }
 
+/// The server's parameters at an epoch end (or where the run stopped), evaluated after the run.
+struct Snapshot {
+    epoch: u64,
+    at_ns: u64,
+    /// Iterations completed when it was taken.
+    iterations: u64,
+    params: Vec<f32>,
+}
+
 /// What a real run measured.
 pub struct RealRun {
     pub outcome: Outcome,
@@ -93,7 +103,7 @@ struct Shared<'a> {
     stop: &'a AtomicBool,
     diverged: AtomicBool,
     fault: Mutex<Option<String>>,
-    epochs: Mutex<Vec<(u64, Vec<f32>)>>,
+    snapshots: Mutex<Vec<Snapshot>>,
 }
 
 impl Shared<'_> {
@@ -144,7 +154,12 @@ pub fn run<O: Observer + Send>(
         stop,
         diverged: AtomicBool::new(false),
         fault: Mutex::new(None),
-        epochs: Mutex::new(vec![(0, init.clone())]),
+        snapshots: Mutex::new(vec![Snapshot {
+            epoch: 0,
+            at_ns: 0,
+            iterations: 0,
+            params: init.clone(),
+        }]),
     };
     let sampler = Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed));
     let observer = Mutex::new(observer);
@@ -235,11 +250,21 @@ pub fn run<O: Observer + Send>(
         }
     }
     let completed = shared.completed.load(Ordering::Relaxed);
-    let mut snapshots = shared.epochs.into_inner().unwrap_or_default();
+    let mut snapshots = shared.snapshots.into_inner().unwrap_or_default();
     // A run that stopped between epochs is evaluated where it stopped.
-    if snapshots.last().is_none_or(|(t, _)| *t != end_ns) && completed % shared.per_epoch != 0 {
-        snapshots.push((end_ns, parameters.clone()));
+    if completed % shared.per_epoch != 0 {
+        snapshots.push(Snapshot {
+            epoch: completed / shared.per_epoch,
+            at_ns: end_ns,
+            iterations: completed,
+            params: parameters.clone(),
+        });
     }
+    let epoch_ends = snapshots
+        .iter()
+        .filter(|s| s.epoch > 0 && s.iterations == s.epoch * shared.per_epoch)
+        .map(|s| SimTime::from_nanos(s.at_ns))
+        .collect();
     let diverged = shared.diverged.load(Ordering::Relaxed);
     let stopped = shared.fault.into_inner().ok().flatten().or_else(|| {
         stop.load(Ordering::Relaxed).then(|| {
@@ -249,22 +274,15 @@ pub fn run<O: Observer + Send>(
             )
         })
     });
-    let curve = evaluate_snapshots(
-        setup,
-        &objective,
-        &dataset,
-        &snapshots,
-        iterations_per_epoch,
-    );
-    let bytes = 4 * parameters.len() as u64 * 2 * learners.iter().map(|(_, i)| i).sum::<u64>();
+    let curve = evaluate_snapshots(setup, &objective, &dataset, snapshots);
+    // Every iteration pulls and pushes the whole vector once.
+    let bytes = BYTES_PER_PARAM
+        * parameters.len() as u64
+        * 2
+        * learners.iter().map(|(_, i)| i).sum::<u64>();
     let outcome = Outcome {
         end: SimTime::from_nanos(end_ns),
-        epoch_ends: snapshots
-            .iter()
-            .skip(1)
-            .take((completed / shared.per_epoch) as usize)
-            .map(|(t, _)| SimTime::from_nanos(*t))
-            .collect(),
+        epoch_ends,
         breakdowns: learners.iter().map(|(b, _)| *b).collect(),
         learner_iterations: learners.iter().map(|(_, i)| *i).collect(),
         staleness,
@@ -503,10 +521,15 @@ impl<O: Observer> LearnerCtx<'_, O> {
         for (k, data) in rx.iter() {
             snapshot[self.ranges[k].clone()].copy_from_slice(&data);
         }
-        if let Ok(mut e) = sh.epochs.lock() {
-            e.push((at, snapshot));
-            // Epochs can complete out of order by a hair; keep them in time order.
-            e.sort_by_key(|(t, _)| *t);
+        if let Ok(mut e) = sh.snapshots.lock() {
+            e.push(Snapshot {
+                epoch,
+                at_ns: at,
+                iterations: epoch * sh.per_epoch,
+                params: snapshot,
+            });
+            // Two learners can end neighbouring epochs a hair apart; keep epoch order.
+            e.sort_by_key(|s| s.epoch);
         }
         if let Ok(mut s) = self.sampler.lock() {
             s.repartition();
@@ -522,15 +545,13 @@ fn evaluate_snapshots(
     setup: &RealSetup,
     objective: &Arc<dyn Objective>,
     dataset: &Arc<Dataset>,
-    snapshots: &[(u64, Vec<f32>)],
-    iterations_per_epoch: u64,
+    snapshots: Vec<Snapshot>,
 ) -> Vec<CurvePoint> {
     let pool = Pool::new(setup.workers);
     snapshots
-        .iter()
-        .enumerate()
-        .map(|(epoch, (t, params))| {
-            let params = Arc::new(params.clone());
+        .into_iter()
+        .map(|snap| {
+            let params = Arc::new(snap.params);
             let k = setup.eval_train_samples.min(dataset.len(Split::Train));
             let (train_loss, train_accuracy) =
                 evaluate(&pool, objective, dataset, &params, Split::Train, k);
@@ -538,9 +559,9 @@ fn evaluate_snapshots(
             let (test_loss, test_accuracy) =
                 evaluate(&pool, objective, dataset, &params, Split::Test, n_test);
             CurvePoint {
-                epoch: epoch as u64,
-                samples: epoch as u64 * iterations_per_epoch * setup.batch_size as u64,
-                sim_time_s: *t as f64 * 1e-9,
+                epoch: snap.epoch,
+                samples: snap.iterations * setup.batch_size as u64,
+                sim_time_s: snap.at_ns as f64 * 1e-9,
                 train_loss,
                 train_accuracy,
                 test_loss,
