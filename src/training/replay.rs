@@ -48,13 +48,12 @@ pub fn arithmetic_only(
         .collect();
     let mut in_flight = VecDeque::new();
     for i in 0..gradients {
-        if free.is_empty() {
-            if let Some(t) = in_flight.pop_front() {
-                if let Some((_, g, p)) = super::pool::Ticket::wait(t) {
-                    apply(&g);
-                    free.push((p, g));
-                }
-            }
+        if free.is_empty()
+            && let Some(t) = in_flight.pop_front()
+            && let Some((_, g, p)) = super::pool::Ticket::wait(t)
+        {
+            apply(&g);
+            free.push((p, g));
         }
         let Some((p, g)) = free.pop() else { break };
         let indices = (0..m).map(|j| (i as usize * m + j) % n.max(1)).collect();

@@ -234,7 +234,7 @@ fn fat_tree(
     host: &HostParams,
 ) -> Result<Topology, Vec<(String, String)>> {
     let mut problems = vec![];
-    if k < 2 || k % 2 != 0 || k > 64 {
+    if k < 2 || !k.is_multiple_of(2) || k > 64 {
         problems.push((
             "k".into(),
             format!("must be an even number from 2 to 64, got {k}"),
