@@ -10,9 +10,11 @@ use petgraph::graph::NodeIndex;
 use std::ops::Range;
 
 /// Which GPU each learner runs on and which core each shard runs on, and each shard's slice of
-/// the parameters.
+/// the parameters. On a shared-memory host learners and shards are threads that share all the
+/// cores; each is listed on the core it is nominally placed on, learners round-robin.
 #[derive(Clone, Debug)]
 pub struct Placement {
+    /// Each learner's GPU, or its core on a shared-memory host.
     pub learner_gpus: Vec<NodeIndex>,
     pub shard_cores: Vec<NodeIndex>,
     /// Parameter index range owned by each shard: contiguous, sizes differing by at most one.
@@ -34,7 +36,18 @@ impl Placement {
         let mut problems = vec![];
         let gpus = topology.gpus();
         let cores = topology.cores();
+        let host = topology.host().is_some();
         let learner_gpus = match learner_gpus {
+            Some(_) if host => {
+                problems.push((
+                    "cluster.learner_gpus".into(),
+                    format!(
+                        "machine `{}` is a shared-memory host: its learners are threads on its cores, not placed on GPUs; remove this key",
+                        topology.name()
+                    ),
+                ));
+                vec![]
+            }
             Some(ids) => pick(
                 topology,
                 ids,
@@ -43,6 +56,8 @@ impl Placement {
                 learners,
                 &mut problems,
             ),
+            // Threads: learner l starts on core l mod cores; processor sharing moves them.
+            None if host => cores.iter().copied().cycle().take(learners).collect(),
             None => {
                 if learners > gpus.len() {
                     problems.push((
@@ -67,6 +82,11 @@ impl Placement {
                 shards,
                 &mut problems,
             ),
+            None if host => spread(topology, &cores)
+                .into_iter()
+                .cycle()
+                .take(shards)
+                .collect(),
             None => {
                 if shards > cores.len() {
                     problems.push((

@@ -352,12 +352,31 @@ impl ScenarioFile {
         )
         .map_err(|p| source.invalid(p))?;
         let flops = model.train_flops_per_sample() * a.batch_size as f64;
+        // On a shared-memory host a learner is one thread, whose gradient time was measured.
+        let host_seconds = match (topology.host(), d.compute_time_s) {
+            (Some(h), None) => match h.gradient_seconds(&w.model, model.params(), a.batch_size) {
+                Some(t) => Some(t),
+                None => {
+                    return Err(source.invalid(vec![(
+                            "machine.topology".into(),
+                            format!(
+                                "host `{}` has no measured gradient time for model `{}` ({} parameters) at batch size {}; run `asgd-sim calibrate` on this scenario to measure it, or give devices.compute_time_s",
+                                topology.name(),
+                                w.model,
+                                model.params(),
+                                a.batch_size
+                            ),
+                        )]));
+                }
+            },
+            (_, t) => t,
+        };
         let compute = placement
             .learner_gpus
             .iter()
             .map(|&g| {
                 let peak = topology.node(g).gpu.as_ref().map_or(1.0, |g| g.peak_tflops);
-                let mut m = match d.compute_time_s {
+                let mut m = match host_seconds {
                     Some(t) => ComputeModel {
                         base_s: t,
                         jitter: None,
@@ -480,12 +499,17 @@ impl ScenarioFile {
                     (true, _) => spec.clone(),
                     (false, Some(dir)) => dir.join(spec).to_string_lossy().into_owned(),
                     (false, None) => {
-                        // A built-in scenario names its topology by the shipped file name.
+                        // A built-in scenario names its topology by the shipped file name; any
+                        // other file (e.g. given with --set) is read from where it says.
                         let name = Path::new(spec)
                             .file_stem()
                             .map(|s| s.to_string_lossy().into_owned())
                             .unwrap_or_default();
-                        format!("builtin:{name}")
+                        if topology_file::BUILTIN.iter().any(|(n, _)| *n == name) {
+                            format!("builtin:{name}")
+                        } else {
+                            spec.clone()
+                        }
                     }
                 };
                 match topology_file::load(&resolved) {

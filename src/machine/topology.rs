@@ -105,6 +105,47 @@ pub struct Route {
     pub latency: SimDuration,
 }
 
+/// A shared-memory host on which learners and shards are threads rather than devices: the
+/// machine of the real backend. Its threads share the topology's cpu-core nodes as a time-sharing
+/// scheduler does, pass messages through memory, and copy the data they carry themselves.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HostSpec {
+    /// One thread's memory copy rate at the sizes of the messages, GB/s.
+    pub copy_gb_per_s: f64,
+    /// One-way latency of a message between two threads: the send and the receiver's wake-up.
+    pub message_latency_ns: u64,
+    /// The part of that latency that is core time (the sender's wake-up call, the receiver's
+    /// spinning and waking), spent by the receiving thread.
+    pub message_cpu_ns: u64,
+    /// The scheduler's time slice: how long a thread runs before one waiting for a core gets it.
+    pub time_slice_ns: u64,
+    /// How many times longer a gradient takes with every core computing one than alone.
+    pub busy_slowdown: f64,
+    /// Measured mini-batch gradient times on one thread.
+    pub gradients: Vec<MeasuredGradient>,
+}
+
+/// The time one thread takes for one mini-batch gradient of a model (sampling and gathering the
+/// batch included), as measured on the host.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MeasuredGradient {
+    pub model: String,
+    /// The model's parameter count, which pins its input shape and number of classes.
+    pub params: u64,
+    pub batch_size: u64,
+    pub seconds: f64,
+}
+
+impl HostSpec {
+    /// The measured gradient time for a model of `params` parameters at `batch_size`.
+    pub fn gradient_seconds(&self, model: &str, params: u64, batch_size: u64) -> Option<f64> {
+        self.gradients
+            .iter()
+            .find(|g| g.model == model && g.params == params && g.batch_size == batch_size)
+            .map(|g| g.seconds)
+    }
+}
+
 /// Problems found while building a topology, each with the key path it concerns.
 pub type TopologyProblems = Vec<(String, String)>;
 
@@ -115,9 +156,15 @@ pub struct Topology {
     description: String,
     graph: UnGraph<Node, Link>,
     by_id: HashMap<String, NodeIndex>,
+    host: Option<HostSpec>,
 }
 
 impl Topology {
+    /// The shared-memory host this machine is, if it is one (learners and shards are threads).
+    pub fn host(&self) -> Option<&HostSpec> {
+        self.host.as_ref()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -190,7 +237,7 @@ impl Topology {
             .edge_endpoints(e)
             .unwrap_or((NodeIndex::new(0), NodeIndex::new(0)));
         let link = &self.graph[e];
-        if c.0 % 2 == 0 {
+        if c.0.is_multiple_of(2) {
             (link, a, b)
         } else {
             (link, b, a)
@@ -315,6 +362,7 @@ pub struct TopologyBuilder {
     /// Where each node was declared, by node index, for messages.
     node_keys: Vec<String>,
     problems: TopologyProblems,
+    host: Option<HostSpec>,
 }
 
 impl TopologyBuilder {
@@ -326,6 +374,7 @@ impl TopologyBuilder {
             by_id: HashMap::new(),
             node_keys: vec![],
             problems: vec![],
+            host: None,
         }
     }
 
@@ -424,6 +473,11 @@ impl TopologyBuilder {
         }
     }
 
+    /// Makes the machine a shared-memory host: learners become threads and need no GPU.
+    pub fn host(&mut self, spec: HostSpec) {
+        self.host = Some(spec);
+    }
+
     pub fn has(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }
@@ -441,8 +495,11 @@ impl TopologyBuilder {
             .filter(|&n| self.graph[n].kind == NodeKind::Gpu)
             .collect();
         if self.problems.is_empty() {
-            if gpus.is_empty() {
-                self.problem("nodes", "the machine has no node of kind `gpu`");
+            if gpus.is_empty() && self.host.is_none() {
+                self.problem(
+                    "nodes",
+                    "the machine has no node of kind `gpu` (and no [host] table to run learners as threads)",
+                );
             }
             if cores.is_empty() {
                 self.problem(
@@ -477,6 +534,7 @@ impl TopologyBuilder {
                 description: self.description,
                 graph: self.graph,
                 by_id: self.by_id,
+                host: self.host,
             })
         } else {
             Err(self.problems)

@@ -16,7 +16,9 @@
 //! Reading is two-phase: serde structs that reject unknown keys, then [`TopologyBuilder`]'s
 //! checks, every problem reported with its key path and line.
 
-use super::{CoreSpec, GpuSpec, Link, Node, NodeKind, Topology, TopologyBuilder};
+use super::{
+    CoreSpec, GpuSpec, HostSpec, Link, MeasuredGradient, Node, NodeKind, Topology, TopologyBuilder,
+};
 use crate::input::{InputError, Source};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -41,6 +43,132 @@ pub struct TopologyFile {
     pub nodes: Vec<NodeEntry>,
     #[serde(default)]
     pub links: Vec<LinkEntry>,
+    /// Present when the machine is one shared-memory host whose learners and shards are threads
+    /// (as `asgd-sim calibrate` writes it).
+    pub host: Option<HostEntry>,
+}
+
+/// The `[host]` table: what a thread of this host costs, as measured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostEntry {
+    /// One thread's memory copy rate at the message sizes, GB/s.
+    pub copy_gb_per_s: f64,
+    /// One-way message latency between two threads, ns.
+    pub message_latency_ns: f64,
+    /// Core time of a message, part of its latency, ns.
+    #[serde(default)]
+    pub message_cpu_ns: f64,
+    /// The scheduler's time slice, ns.
+    pub time_slice_ns: f64,
+    /// Slowdown of a gradient with every core busy (1: none).
+    #[serde(default = "one")]
+    pub busy_slowdown: f64,
+    /// Measured one-thread mini-batch gradient times.
+    #[serde(default)]
+    pub gradients: Vec<GradientEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GradientEntry {
+    pub model: String,
+    pub params: u64,
+    pub batch_size: u64,
+    pub seconds: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl HostEntry {
+    /// The checked spec, or (key, message) problems.
+    fn spec(&self) -> Result<HostSpec, Vec<(String, String)>> {
+        let mut problems = vec![];
+        if !(self.copy_gb_per_s.is_finite() && self.copy_gb_per_s > 0.0) {
+            problems.push((
+                "host.copy_gb_per_s".into(),
+                format!(
+                    "must be a positive number of GB/s, got {}",
+                    self.copy_gb_per_s
+                ),
+            ));
+        }
+        if !(self.message_latency_ns.is_finite() && self.message_latency_ns >= 0.0) {
+            problems.push((
+                "host.message_latency_ns".into(),
+                format!(
+                    "must be a non-negative number of ns, got {}",
+                    self.message_latency_ns
+                ),
+            ));
+        }
+        if !(self.message_cpu_ns.is_finite()
+            && self.message_cpu_ns >= 0.0
+            && self.message_cpu_ns <= self.message_latency_ns)
+        {
+            problems.push((
+                "host.message_cpu_ns".into(),
+                format!(
+                    "must be a number of ns from 0 to message_latency_ns ({}), got {}",
+                    self.message_latency_ns, self.message_cpu_ns
+                ),
+            ));
+        }
+        if !(self.time_slice_ns.is_finite() && self.time_slice_ns >= 1.0) {
+            problems.push((
+                "host.time_slice_ns".into(),
+                format!(
+                    "must be a number of ns of at least 1, got {}",
+                    self.time_slice_ns
+                ),
+            ));
+        }
+        if !(self.busy_slowdown.is_finite() && self.busy_slowdown >= 1.0) {
+            problems.push((
+                "host.busy_slowdown".into(),
+                format!(
+                    "must be a factor of at least 1 (1: busy cores do not slow each other), got {}",
+                    self.busy_slowdown
+                ),
+            ));
+        }
+        for (i, g) in self.gradients.iter().enumerate() {
+            if !(g.seconds.is_finite() && g.seconds > 0.0) {
+                problems.push((
+                    format!("host.gradients[{i}].seconds"),
+                    format!("must be a positive number of seconds, got {}", g.seconds),
+                ));
+            }
+            if g.batch_size == 0 {
+                problems.push((
+                    format!("host.gradients[{i}].batch_size"),
+                    "must be at least 1".into(),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(HostSpec {
+            copy_gb_per_s: self.copy_gb_per_s,
+            message_latency_ns: self.message_latency_ns.round() as u64,
+            message_cpu_ns: self.message_cpu_ns.round() as u64,
+            time_slice_ns: self.time_slice_ns.round() as u64,
+            busy_slowdown: self.busy_slowdown,
+            gradients: self
+                .gradients
+                .iter()
+                .map(|g| MeasuredGradient {
+                    model: g.model.clone(),
+                    params: g.params,
+                    batch_size: g.batch_size,
+                    seconds: g.seconds,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// Attributes of a node, all optional so that a class and a node can each give some.
@@ -113,6 +241,16 @@ impl TopologyFile {
     /// Resolves classes and builds the checked topology.
     pub fn build(&self) -> Result<Topology, Vec<(String, String)>> {
         let mut b = TopologyBuilder::new(&self.name, &self.description);
+        if let Some(h) = &self.host {
+            match h.spec() {
+                Ok(spec) => b.host(spec),
+                Err(ps) => {
+                    for (k, m) in ps {
+                        b.problem(k, m);
+                    }
+                }
+            }
+        }
         for (i, entry) in self.nodes.iter().enumerate() {
             let key = format!("nodes[{i}]");
             let class = match &entry.class {

@@ -1,0 +1,92 @@
+//! Downpour on a shared-memory host, as the real backend runs it: every learner and every shard
+//! is a thread, and a thread does one task at a time on the host's shared cores. A message
+//! takes the host's message latency, the last part of it core time of the receiving thread
+//! (waking up to it), so that on busy cores a message waits for its receiver to get a core. A
+//! pull is a request, the shard copying its slice into a reply (a shard task, queued
+//! behind the updates that arrived first), the reply (latency), and the learner copying it into
+//! its parameters (a learner task). A push is the learner copying each gradient slice into a
+//! message and sending it (learner tasks, one shard after another), the shard applying it (a
+//! shard task) and the acknowledgement (latency). The gradient itself is a learner task of the
+//! measured one-thread gradient time. The threads share the cores as `machine::cpu` says: one
+//! run queue, the measured time slice, and the measured slowdown of busy cores.
+
+use super::Message;
+use crate::machine::cpu::Sharing;
+use crate::machine::threads::Threads;
+use crate::machine::topology::HostSpec;
+use crate::time::{SimDuration, SimTime};
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Task {
+    /// Learner: copy a shard's slice from its reply into the parameters.
+    CopyIn { shard: usize },
+    /// Learner: compute the mini-batch gradient.
+    Compute,
+    /// Learner: copy the gradient's slice for a shard into a message.
+    CopyOut { shard: usize },
+    /// Shard: copy the slice into a learner's reply.
+    Serve { learner: usize },
+    /// Shard: apply a learner's gradient.
+    Apply { learner: usize },
+    /// Either: wake up to a message (the core time of its latency).
+    Receive(Message),
+}
+
+/// The host's threads and what its messages cost.
+pub(super) struct Host {
+    pub threads: Threads<Task>,
+    /// A message's delay before its receiver wakes, and the core time of waking.
+    pub delay: SimDuration,
+    pub wake: SimDuration,
+    copy_gb_per_s: f64,
+    learners: usize,
+    pub wake_at: Option<SimTime>,
+    /// Bytes of slices and gradients copied into messages.
+    pub bytes_sent: u64,
+}
+
+impl Host {
+    pub fn new(spec: &HostSpec, cores: usize, learners: usize, shards: usize) -> Self {
+        Self {
+            threads: Threads::new(
+                learners + shards,
+                Sharing {
+                    cores,
+                    slice: SimDuration::from_nanos(spec.time_slice_ns),
+                    slowdown: spec.busy_slowdown,
+                },
+            ),
+            delay: SimDuration::from_nanos(
+                spec.message_latency_ns.saturating_sub(spec.message_cpu_ns),
+            ),
+            wake: SimDuration::from_nanos(spec.message_cpu_ns),
+            copy_gb_per_s: spec.copy_gb_per_s,
+            learners,
+            wake_at: None,
+            bytes_sent: 0,
+        }
+    }
+
+    pub fn learner_thread(&self, learner: usize) -> usize {
+        learner
+    }
+
+    pub fn shard_thread(&self, shard: usize) -> usize {
+        self.learners + shard
+    }
+
+    /// Which learner or shard a thread is: `Ok(learner)` or `Err(shard)`.
+    pub fn role(&self, thread: usize) -> Result<usize, usize> {
+        if thread < self.learners {
+            Ok(thread)
+        } else {
+            Err(thread - self.learners)
+        }
+    }
+
+    /// One thread's time to copy `bytes`.
+    pub fn copy_time(&self, bytes: u64) -> SimDuration {
+        SimDuration::from_nanos_ceil(bytes as f64 / self.copy_gb_per_s)
+    }
+}
