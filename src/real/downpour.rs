@@ -252,7 +252,7 @@ pub fn run<O: Observer + Send>(
     let completed = shared.completed.load(Ordering::Relaxed);
     let mut snapshots = shared.snapshots.into_inner().unwrap_or_default();
     // A run that stopped between epochs is evaluated where it stopped.
-    if completed % shared.per_epoch != 0 {
+    if !completed.is_multiple_of(shared.per_epoch) {
         snapshots.push(Snapshot {
             epoch: completed / shared.per_epoch,
             at_ns: end_ns,
@@ -361,6 +361,8 @@ fn shard_loop(
                         arrived,
                         started,
                         finished,
+                        // Set by the learner when it takes the reply.
+                        received: finished,
                     },
                     spare: grad,
                 });
@@ -481,7 +483,8 @@ impl<O: Observer> LearnerCtx<'_, O> {
             let mut spans = Vec::with_capacity(self.ranges.len());
             for _ in 0..self.ranges.len() {
                 match self.reply() {
-                    Some(FromShard::Applied { span, spare }) => {
+                    Some(FromShard::Applied { mut span, spare }) => {
+                        span.received = sh.now();
                         spans.push(span);
                         spares.push(spare);
                     }
@@ -495,7 +498,7 @@ impl<O: Observer> LearnerCtx<'_, O> {
             breakdown.add(Activity::Wait, wait);
 
             let done = sh.completed.fetch_add(1, Ordering::Relaxed) + 1;
-            if done % sh.per_epoch == 0 {
+            if done.is_multiple_of(sh.per_epoch) {
                 self.end_epoch(done / sh.per_epoch);
             }
         }
