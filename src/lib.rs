@@ -6,6 +6,7 @@
 //! measured into files and tables.
 
 pub mod algorithm;
+pub mod calibrate;
 pub mod cluster;
 pub mod data;
 pub mod engine;
@@ -23,4 +24,5 @@ pub mod sweep;
 pub mod theory;
 pub mod time;
 pub mod training;
+pub mod validate;
 pub mod workload;

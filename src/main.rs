@@ -75,6 +75,42 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Measure this host as the real backend uses it (cores, memory copy rate, update rate,
+    /// message latency between threads, one thread's gradient time for each scenario's model
+    /// and batch size) and write a topology file with a [host] table, so that the simulator
+    /// can model this host.
+    Calibrate {
+        /// Scenarios whose model and batch size to time; the first sets the slice size
+        /// [default: builtin:quick].
+        scenarios: Vec<String>,
+        /// Topology file to write.
+        #[arg(long, default_value = "topologies/localhost.toml")]
+        out: PathBuf,
+        /// Override a key of every scenario (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check the simulator against real runs on this host: for each point, run the scenario
+    /// for real, simulate it on the calibrated host, and report the errors of the epoch time
+    /// and its phases, the KS distance between the staleness distributions and the difference
+    /// in final accuracy; writes validation.json and comparison figures.
+    Validate {
+        scenario: String,
+        /// KEY=VALUE fixes a key; KEY=V1,V2,... makes one point per value, e.g.
+        /// --set cluster.learners=1,2,4 (repeatable; the points are the product).
+        #[arg(long = "set", value_name = "KEY=VALUE[,VALUE...]")]
+        set: Vec<String>,
+        /// A host file written by `calibrate` [default: calibrate now, into OUT/localhost.toml].
+        #[arg(long)]
+        host: Option<PathBuf>,
+        /// Output directory [default: runs/<scenario name>-validate].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run a sweep file: a base scenario, fixed keys and axes whose product are the points.
     /// Finished points are kept: a stopped sweep started again runs only the rest.
     Sweep {
@@ -365,6 +401,19 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             set,
             quiet,
         } => real_command(&scenario, out, &set, quiet),
+        Command::Calibrate {
+            scenarios,
+            out,
+            set,
+            quiet,
+        } => calibrate_command(&scenarios, &out, &set, quiet),
+        Command::Validate {
+            scenario,
+            set,
+            host,
+            out,
+            quiet,
+        } => validate_command(&scenario, &set, host, out, quiet),
         Command::Report { dirs, out } => {
             let out = out.unwrap_or_else(|| dirs[0].join("report"));
             let results = report_sweep::gather(&dirs)?;
@@ -823,6 +872,183 @@ fn real_command(
         );
     }
     Ok(())
+}
+
+/// Loads `specs` (default: the quick scenario) with real gradients, for timing them.
+fn calibration_scenarios(
+    specs: &[String],
+    overrides: &[Override],
+) -> anyhow::Result<Vec<scenario::Scenario>> {
+    let default = ["builtin:quick".to_string()];
+    let specs = if specs.is_empty() {
+        &default[..]
+    } else {
+        specs
+    };
+    let mut all = overrides.to_vec();
+    all.push(asgd_sim::validate::real_gradients());
+    Ok(specs
+        .iter()
+        .map(|s| scenario::load(s, &all))
+        .collect::<Result<_, _>>()?)
+}
+
+fn calibrate_command(
+    specs: &[String],
+    out: &std::path::Path,
+    set: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let scenarios = calibration_scenarios(specs, &parse_overrides(set)?)?;
+    if !quiet {
+        eprintln!("measuring this host (a few seconds; leave it otherwise idle)");
+    }
+    let cal = asgd_sim::calibrate::measure(&scenarios)?;
+    write_atomic(out, cal.topology_toml("localhost").as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    if !quiet {
+        emit(&format!("{}wrote {}\n", cal.table(), out.display()))?;
+    }
+    Ok(())
+}
+
+fn validate_command(
+    spec: &str,
+    set: &[String],
+    host: Option<PathBuf>,
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::validate::{self as v, Validation};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // KEY=V1,V2,... is a list of points; anything else (arrays and strings included) is fixed.
+    let (lists, fixed): (Vec<&String>, Vec<&String>) = set.iter().partition(|s| {
+        s.split_once('=').is_some_and(|(_, v)| {
+            let v = v.trim_start();
+            v.contains(',') && !v.starts_with(['[', '"', '\''])
+        })
+    });
+    let mut fixed = fixed
+        .into_iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    fixed.push(v::real_gradients());
+    let base = scenario::load(spec, &fixed)?;
+    let lists: Vec<String> = lists.into_iter().cloned().collect();
+    let sweep = asgd_sim::sweep::SweepSpec::from_command_line(spec, base.name(), fixed, &lists)?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-validate", base.name())));
+    let points = sweep.points();
+    // Every point is checked before anything runs.
+    let real: Vec<scenario::Scenario> = points
+        .iter()
+        .map(|p| scenario::load(spec, &sweep.overrides(p)))
+        .collect::<Result<_, _>>()?;
+    // A given host file is checked before anything is written.
+    let given = match host {
+        Some(h) => {
+            let file = std::path::absolute(&h).unwrap_or(h);
+            Some((file.clone(), host_topology(&file)?))
+        }
+        None => None,
+    };
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (host_file, machine, calibration) = match given {
+        Some((file, topology)) => (file, topology, None),
+        None => {
+            if !quiet {
+                eprintln!("calibrating this host (a few seconds; leave it otherwise idle)");
+            }
+            let cal = asgd_sim::calibrate::measure(&real)?;
+            dir.write("localhost.toml", cal.topology_toml("localhost").as_bytes())
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+            let file = dir.staging().join("localhost.toml");
+            let file = std::path::absolute(&file).unwrap_or(file);
+            let topology = host_topology(&file)?;
+            (file, topology, Some(cal))
+        }
+    };
+    let host_text = host_file.to_string_lossy().into_owned();
+    let simulated: Vec<scenario::Scenario> = points
+        .iter()
+        .map(|p| {
+            let mut o = sweep.overrides(p);
+            o.extend(v::host_overrides(&host_text));
+            scenario::load(spec, &o)
+        })
+        .collect::<Result<_, _>>()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let mut results = vec![];
+    for ((p, r), s) in points.iter().zip(&real).zip(&simulated) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        if !quiet {
+            eprintln!("{}: real run, then simulation", p.name);
+        }
+        let (point, ()) = v::validate_point(&p.name, r, s, (), &stop)?;
+        if point.real_stopped.is_some() {
+            break;
+        }
+        results.push(point);
+    }
+    let validation = Validation::new(base.name(), &host_text, machine.cores().len(), results);
+    dir.write("validation.json", validation.to_json().as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    if !validation.points.is_empty() {
+        for f in validation.figures()? {
+            dir.write(&format!("{}.svg", f.name), f.svg.as_bytes())
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+            dir.write(&format!("{}.png", f.name), &f.png)
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+        }
+    }
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if !quiet {
+        let mut text = String::new();
+        if let Some(c) = &calibration {
+            text.push_str(&c.table());
+        }
+        text.push_str(&validation.table());
+        text.push_str(&format!(
+            "wrote {}\n",
+            written.join("validation.json").display()
+        ));
+        emit(&text)?;
+    }
+    if validation.points.len() < points.len() {
+        anyhow::bail!(
+            "validation interrupted after {} of {} points; what it measured is in {}",
+            validation.points.len(),
+            points.len(),
+            written.display()
+        );
+    }
+    Ok(())
+}
+
+/// A topology file that describes a shared-memory host (has a `[host]` table).
+fn host_topology(file: &std::path::Path) -> anyhow::Result<Topology> {
+    let text = file.to_string_lossy();
+    let topology = topology_file::load(&text)?;
+    if topology.host().is_none() {
+        let source = asgd_sim::input::Source::read(file)?;
+        return Err(source
+            .invalid(vec![(
+                "host".into(),
+                "this topology has no [host] table: give a file written by `asgd-sim calibrate`"
+                    .into(),
+            )])
+            .into());
+    }
+    Ok(topology)
 }
 
 /// Writes to standard output; a reader that went away (`| head`) is not an error.

@@ -36,6 +36,11 @@ impl OutputDir {
         })
     }
 
+    /// The hidden directory being filled, for files that must be read back before the commit.
+    pub fn staging(&self) -> &Path {
+        &self.staging
+    }
+
     pub fn write(&self, name: &str, contents: &[u8]) -> io::Result<()> {
         std::fs::write(self.staging.join(name), contents)
     }

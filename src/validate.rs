@@ -1,0 +1,375 @@
+//! `asgd-sim validate`: the simulator checked against real runs on this host. For each point of
+//! the given values (e.g. `cluster.learners=1,2,4`) it runs the scenario for real, then
+//! simulates it on the calibrated model of this host (a topology with a `[host]` table, from
+//! `asgd-sim calibrate`), and states the simulator's error: the relative error of the epoch
+//! time and of each phase of it, the two-sample Kolmogorov-Smirnov distance between the real and
+//! simulated staleness distributions, and the difference in final test accuracy.
+//!
+//! Both sides compute real gradients, so their accuracies compare. The real run goes first and
+//! alone, so the simulation's arithmetic never competes with it for the cores.
+
+use crate::input::Override;
+use crate::observe::Observer;
+use crate::report::figures::breakdown::{Breakdown, BreakdownGroup};
+use crate::report::figures::staleness::Staleness;
+use crate::report::figures::{FigureError, Rendered, render};
+use crate::report::summary::{BreakdownSecs, Summary};
+use crate::run::RunError;
+use crate::scenario::Scenario;
+use serde::Serialize;
+use statrs::stats_tests::NaNPolicy;
+use statrs::stats_tests::ks_test::{KSTwoSampleAlternativeMethod, ks_twosample};
+use std::fmt::Write as _;
+use std::sync::atomic::AtomicBool;
+
+/// The largest relative epoch-time error the simulator is held to on this host.
+pub const TARGET_EPOCH_ERROR: f64 = 0.05;
+
+/// One side of a comparison: what a run measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Side {
+    pub epoch_time_s: f64,
+    /// Seconds per epoch in each activity, mean over learners.
+    pub breakdown: BreakdownSecs,
+    pub staleness_mean: f64,
+    /// `staleness_histogram[t]`: updates applied with staleness t.
+    pub staleness_histogram: Vec<u64>,
+    pub final_test_accuracy: Option<f64>,
+}
+
+impl Side {
+    fn of(s: &Summary) -> Self {
+        Self {
+            epoch_time_s: s.epoch_time_s,
+            breakdown: s.breakdown.clone(),
+            staleness_mean: s.staleness.mean,
+            staleness_histogram: s.staleness.histogram.clone(),
+            final_test_accuracy: s.final_metrics.as_ref().map(|f| f.test_accuracy),
+        }
+    }
+}
+
+/// One phase of the epoch on both sides.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PhaseError {
+    pub phase: String,
+    pub real_s: f64,
+    pub simulated_s: f64,
+    /// `(simulated - real) / real`; absent when the real phase took no time.
+    pub relative_error: Option<f64>,
+    /// The phase's share of the real epoch, to weigh its error by.
+    pub share_of_real_epoch: f64,
+}
+
+/// The two-sample Kolmogorov-Smirnov test of the staleness distributions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KsTest {
+    /// Largest distance between the two empirical distribution functions.
+    pub statistic: f64,
+    /// Asymptotic p-value (Kolmogorov); staleness is discrete, so it is conservative.
+    pub p_value: f64,
+}
+
+/// The comparison at one point.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PointValidation {
+    /// The point, e.g. `p=4`.
+    pub point: String,
+    pub learners: usize,
+    pub shards: usize,
+    pub real: Side,
+    pub simulated: Side,
+    /// `(simulated - real) / real` of the epoch time.
+    pub epoch_time_error: f64,
+    pub phases: Vec<PhaseError>,
+    /// Absent when either side applied no update.
+    pub staleness_ks: Option<KsTest>,
+    /// Simulated minus real final test accuracy.
+    pub final_accuracy_difference: Option<f64>,
+    /// Why the real run ended early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_stopped: Option<String>,
+}
+
+impl PointValidation {
+    /// Compares a real run's summary with the simulation's of the same point.
+    pub fn compare(point: &str, real: &Summary, sim: &Summary) -> Self {
+        let (r, s) = (Side::of(real), Side::of(sim));
+        let phases = crate::cluster::learner::Activity::ALL
+            .iter()
+            .map(|&a| {
+                let (rv, sv) = (r.breakdown.get(a), s.breakdown.get(a));
+                PhaseError {
+                    phase: a.name().to_string(),
+                    real_s: rv,
+                    simulated_s: sv,
+                    relative_error: (rv > 0.0).then(|| (sv - rv) / rv),
+                    share_of_real_epoch: rv / r.epoch_time_s,
+                }
+            })
+            .collect();
+        let accuracy = match (r.final_test_accuracy, s.final_test_accuracy) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        Self {
+            point: point.to_string(),
+            learners: real.learners,
+            shards: real.shards,
+            epoch_time_error: (s.epoch_time_s - r.epoch_time_s) / r.epoch_time_s,
+            phases,
+            staleness_ks: ks(&r.staleness_histogram, &s.staleness_histogram),
+            final_accuracy_difference: accuracy,
+            real: r,
+            simulated: s,
+            real_stopped: None,
+        }
+    }
+}
+
+/// The two-sample KS test of two staleness histograms; None if either is empty.
+pub fn ks(a: &[u64], b: &[u64]) -> Option<KsTest> {
+    let samples = |h: &[u64]| -> Vec<f64> {
+        h.iter()
+            .enumerate()
+            .flat_map(|(t, &n)| std::iter::repeat_n(t as f64, n as usize))
+            .collect()
+    };
+    let (x, y) = (samples(a), samples(b));
+    if x.is_empty() || y.is_empty() {
+        return None;
+    }
+    // Equal distributions: the asymptotic p-value's series does not end at distance zero.
+    if max_cdf_distance(a, b) <= 1e-12 {
+        return Some(KsTest {
+            statistic: 0.0,
+            p_value: 1.0,
+        });
+    }
+    ks_twosample(
+        x,
+        y,
+        KSTwoSampleAlternativeMethod::TwoSidedAsymptotic,
+        NaNPolicy::Error,
+    )
+    .ok()
+    .map(|(statistic, p_value)| KsTest {
+        statistic,
+        p_value: p_value.clamp(0.0, 1.0),
+    })
+}
+
+/// The largest distance between the distribution functions of two histograms.
+fn max_cdf_distance(a: &[u64], b: &[u64]) -> f64 {
+    let (na, nb) = (a.iter().sum::<u64>() as f64, b.iter().sum::<u64>() as f64);
+    let (mut ca, mut cb, mut d) = (0u64, 0u64, 0.0f64);
+    for t in 0..a.len().max(b.len()) {
+        ca += a.get(t).copied().unwrap_or(0);
+        cb += b.get(t).copied().unwrap_or(0);
+        d = d.max((ca as f64 / na - cb as f64 / nb).abs());
+    }
+    d
+}
+
+/// The whole validation, as `validation.json` holds it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Validation {
+    pub scenario: String,
+    /// The calibrated host file the simulation used.
+    pub host: String,
+    pub host_cores: usize,
+    pub target_epoch_time_error: f64,
+    pub points: Vec<PointValidation>,
+    /// Largest absolute epoch-time error over the points.
+    pub max_epoch_time_error: f64,
+    pub within_target: bool,
+}
+
+impl Validation {
+    pub fn new(scenario: &str, host: &str, cores: usize, points: Vec<PointValidation>) -> Self {
+        let max = points
+            .iter()
+            .map(|p| p.epoch_time_error.abs())
+            .fold(0.0, f64::max);
+        Self {
+            scenario: scenario.to_string(),
+            host: host.to_string(),
+            host_cores: cores,
+            target_epoch_time_error: TARGET_EPOCH_ERROR,
+            points,
+            max_epoch_time_error: max,
+            within_target: max <= TARGET_EPOCH_ERROR,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    /// The comparison figures: the epoch-time breakdowns side by side, and the staleness
+    /// histograms, real above simulated.
+    pub fn figures(&self) -> Result<Vec<Rendered>, FigureError> {
+        let breakdown = Breakdown {
+            caption: format!(
+                "{} on this host ({} cores): seconds per epoch by activity, measured (real) and simulated (sim), for each point",
+                self.scenario, self.host_cores
+            ),
+            groups: self
+                .points
+                .iter()
+                .map(|p| BreakdownGroup {
+                    label: p.point.clone(),
+                    bars: vec![
+                        ("real".into(), p.real.breakdown.clone()),
+                        ("sim".into(), p.simulated.breakdown.clone()),
+                    ],
+                })
+                .collect(),
+        };
+        let mut panels: Vec<(String, Vec<u64>)> = self
+            .points
+            .iter()
+            .map(|p| {
+                (
+                    format!("{}, real", p.point),
+                    p.real.staleness_histogram.clone(),
+                )
+            })
+            .collect();
+        panels.extend(self.points.iter().map(|p| {
+            (
+                format!("{}, sim", p.point),
+                p.simulated.staleness_histogram.clone(),
+            )
+        }));
+        let staleness = Staleness {
+            caption: format!(
+                "{} on this host: staleness of the applied updates, measured (top) and simulated (bottom)",
+                self.scenario
+            ),
+            panels,
+        };
+        let mut b = render(&breakdown)?;
+        b.name = "validation-breakdown".into();
+        let mut s = render(&staleness)?;
+        s.name = "validation-staleness".into();
+        Ok(vec![b, s])
+    }
+
+    /// The errors as a table for the terminal.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "{:<8} {:>10} {:>10} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8}  {:>6} {:>7}  {:>8}",
+            "point",
+            "real s/ep",
+            "sim s/ep",
+            "error",
+            "compute",
+            "pull",
+            "push",
+            "update",
+            "wait",
+            "KS D",
+            "KS p",
+            "acc diff"
+        );
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |e| format!("{:+.1}%", e * 100.0));
+        for p in &self.points {
+            let _ = write!(
+                t,
+                "{:<8} {:>10.4} {:>10.4} {:>8}",
+                p.point,
+                p.real.epoch_time_s,
+                p.simulated.epoch_time_s,
+                pct(Some(p.epoch_time_error))
+            );
+            t.push(' ');
+            for ph in &p.phases {
+                let _ = write!(t, " {:>8}", pct(ph.relative_error));
+            }
+            let (d, pv) = p
+                .staleness_ks
+                .as_ref()
+                .map_or(("-".into(), "-".into()), |k| {
+                    (format!("{:.3}", k.statistic), format!("{:.3}", k.p_value))
+                });
+            let acc = p
+                .final_accuracy_difference
+                .map_or("-".into(), |d| format!("{:+.1} pt", d * 100.0));
+            let _ = writeln!(t, "  {d:>6} {pv:>7}  {acc:>8}");
+        }
+        let _ = writeln!(
+            t,
+            "largest epoch-time error {:.1}% (target {:.0}%): {}",
+            self.max_epoch_time_error * 100.0,
+            TARGET_EPOCH_ERROR * 100.0,
+            if self.within_target {
+                "within target"
+            } else {
+                "over target"
+            }
+        );
+        t
+    }
+}
+
+/// Runs one point: for real on this host, then simulated on `host_scenario` (the same point on
+/// the calibrated host). The observers see the real run and the simulation in turn.
+pub fn validate_point<O: Observer + Send>(
+    point: &str,
+    real_scenario: &Scenario,
+    host_scenario: &Scenario,
+    observer: O,
+    stop: &AtomicBool,
+) -> Result<(PointValidation, O), RunError> {
+    let real = crate::real::run(real_scenario, observer, stop)?;
+    let sim = crate::run::simulate(host_scenario, real.observer)?;
+    let mut v = PointValidation::compare(point, &real.summary, &sim.summary);
+    v.real_stopped = real.stopped;
+    Ok((v, sim.observer))
+}
+
+/// The overrides that put a scenario on a calibrated host file, with real gradients.
+pub fn host_overrides(host_file: &str) -> Vec<Override> {
+    vec![
+        Override::new(
+            "machine.topology",
+            toml::Value::String(host_file.to_string()),
+            "validate",
+        ),
+        real_gradients(),
+    ]
+}
+
+/// Real gradients on both sides, so that their accuracies compare.
+pub fn real_gradients() -> Override {
+    Override::new(
+        "workload.gradients",
+        toml::Value::String("real".into()),
+        "validate",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ks_of_equal_and_disjoint_histograms() {
+        let same = ks(&[5, 3, 2], &[10, 6, 4]).unwrap();
+        assert!(same.statistic.abs() < 1e-12, "{same:?}");
+        let all_zero = ks(&[7], &[9]).unwrap();
+        assert_eq!((all_zero.statistic, all_zero.p_value), (0.0, 1.0));
+        // Every real update at staleness 0, every simulated one at 2: the distributions never
+        // overlap, distance 1.
+        let apart = ks(&[50], &[0, 0, 50]).unwrap();
+        assert!((apart.statistic - 1.0).abs() < 1e-12);
+        assert!(apart.p_value < 1e-6);
+        assert!(ks(&[], &[1]).is_none());
+    }
+}
