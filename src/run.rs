@@ -5,7 +5,7 @@
 use crate::algorithm::AlgorithmKind;
 use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome};
 use crate::data::Dataset;
-use crate::engine::Simulation;
+use crate::engine::{Model, Simulation};
 use crate::numerics::quadratic::NoisyQuadratic;
 use crate::numerics::{Net, NumericsError, Objective};
 use crate::observe::Observer;
@@ -34,6 +34,16 @@ pub enum RunError {
     /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
     #[error("{scenario}: real gradients need a data set")]
     NoData { scenario: String },
+    /// The simulation ran out of events before its last iteration: a bug in the simulator.
+    /// Fatal: a truncated run's figures would be wrong.
+    #[error(
+        "{scenario}: the simulation ran out of events after {completed} of {target} iterations (a simulator bug)"
+    )]
+    Stalled {
+        scenario: String,
+        completed: u64,
+        target: u64,
+    },
 }
 
 /// What a run measured, plus how much simulation work it took.
@@ -210,6 +220,15 @@ fn drive<O: Observer, G: Gradients>(
             sim.run();
             let events = sim.events_handled();
             let outcome = sim.model().outcome(sim.now());
+            let completed: u64 = outcome.learner_iterations.iter().sum();
+            let target = scenario.iterations_per_epoch * scenario.file.workload.epochs;
+            if !sim.model().finished() && !outcome.diverged {
+                return Err(RunError::Stalled {
+                    scenario: scenario.name().to_string(),
+                    completed,
+                    target,
+                });
+            }
             let (observer, gradients) = sim.into_model().into_parts();
             Ok((outcome, events, observer, gradients))
         }

@@ -241,3 +241,43 @@ fn validate_against_a_machine_that_is_not_a_host_is_bad_input() {
     assert!(!runs.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn a_slice_that_runs_out_unnoticed_still_wakes_the_threads() {
+    // A time slice shorter than a gradient ends while no thread waits; when one arrives later
+    // the slice is already over. The simulation once scheduled that wake-up in the past, lost
+    // it and ran out of events half-way.
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(host_file(dir.path(), 2, 20_000, 15_000)).unwrap();
+    for slice in [100_000, 500_000, 890_000] {
+        let host = dir.path().join(format!("slice-{slice}.toml"));
+        let text = base.replace(
+            "time_slice_ns = 3000000",
+            &format!("time_slice_ns = {slice}"),
+        );
+        std::fs::write(&host, text).unwrap();
+        for p in [2, 3, 4] {
+            let sc = quick_on(
+                &host,
+                &[&format!("cluster.learners={p}"), "cluster.shards=2"],
+            );
+            let res = run::simulate(&sc, ()).unwrap();
+            let done: u64 = res.summary.per_learner.iter().map(|l| l.iterations).sum();
+            assert_eq!(done, 2 * sc.iterations_per_epoch, "p = {p}");
+            assert_eq!(res.summary.epoch_ends_s.len(), 2);
+        }
+    }
+}
+
+#[test]
+fn the_host_model_repeats_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_file(dir.path(), 2, 20_000, 15_000);
+    let sc = quick_on(
+        &host,
+        &["cluster.learners=4", "devices.jitter.std_s=0.0002"],
+    );
+    let a = run::simulate(&sc, ()).unwrap().summary.to_json();
+    let b = run::simulate(&sc, ()).unwrap().summary.to_json();
+    assert_eq!(a, b);
+}

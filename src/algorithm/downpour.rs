@@ -285,7 +285,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                 Event::ThreadsWake,
             ),
         };
-        if let Some(t) = next
+        // A time already past (a slice that ran out unnoticed) is due now.
+        if let Some(t) = next.map(|t| t.max(ctx.now()))
             && wake_at.is_none_or(|w| t < w)
         {
             *wake_at = Some(t);
