@@ -35,8 +35,10 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Channel round trips timed for the message latency, after as many again for warm-up.
-const ROUND_TRIPS: usize = 4_000;
+/// Channel round trips timed for the message latency, after a quarter as many for warm-up.
+const ROUND_TRIPS: usize = 2_000;
+/// How long the sender works before each timed round trip, so that the receiver sleeps.
+const PARKED: Duration = Duration::from_micros(200);
 /// Least number of gradients timed per scenario, and about how long to keep timing.
 const GRADIENTS: usize = 20;
 const GRADIENT_TIME: Duration = Duration::from_millis(1_500);
@@ -75,6 +77,8 @@ pub struct Calibration {
     /// The first scenario's gradient time with every core computing one, over its time alone.
     pub busy_slowdown: f64,
     pub gradients: Vec<GradientTime>,
+    /// Calibrations averaged into this one.
+    pub rounds: usize,
 }
 
 /// Measures this host for `scenarios` (at least one; the first sets the slice size).
@@ -88,6 +92,17 @@ pub fn measure(scenarios: &[Scenario]) -> Result<Calibration, RunError> {
     let mut gradients = vec![];
     let (mut copy_s, mut update_s) = (f64::NAN, f64::NAN);
     for (i, sc) in scenarios.iter().enumerate() {
+        // Scenarios that differ only in what a gradient does not depend on are timed once.
+        let f = &sc.file;
+        if i > 0
+            && gradients.iter().any(|g: &GradientTime| {
+                g.model == f.workload.model
+                    && g.params == sc.model.params()
+                    && g.batch_size == f.algorithm.batch_size
+            })
+        {
+            continue;
+        }
         let (g, copy, update) = time_learner_loop(sc, message_latency_ns * 1e-9, GRADIENT_TIME)?;
         if i == 0 {
             (copy_s, update_s) = (copy, update);
@@ -130,6 +145,7 @@ pub fn measure(scenarios: &[Scenario]) -> Result<Calibration, RunError> {
         time_slice_ns: time_slice(cores),
         busy_slowdown,
         gradients,
+        rounds: 1,
     })
 }
 
@@ -310,7 +326,9 @@ fn process_cpu_s() -> Option<f64> {
 
 /// Half the mean round trip of a message to a thread blocked on its channel and back, over the
 /// same channels and calls the real backend's threads use, and the process's CPU time per
-/// one-way message over the same round trips (at most the latency), both in ns.
+/// one-way message over the same round trips (at most the latency), both in ns. Before each
+/// round trip the sender works for [`PARKED`], so that the receiver has stopped spinning and
+/// sleeps, as a real run's threads do between their messages; that work is not counted.
 fn time_message_latency() -> (f64, f64) {
     let (to_echo, echo_rx) = channel::<u64>();
     let (to_main, main_rx) = channel::<u64>();
@@ -322,19 +340,25 @@ fn time_message_latency() -> (f64, f64) {
         }
     });
     let round = |n: usize| -> Option<(f64, Option<f64>)> {
-        let (start, cpu) = (Instant::now(), process_cpu_s());
+        let (mut wall, mut cpu) = (0.0, Some(0.0));
         for i in 0..n as u64 {
+            let idle = Instant::now();
+            while idle.elapsed() < PARKED {
+                std::hint::spin_loop();
+            }
+            let (start, c0) = (Instant::now(), process_cpu_s());
             to_echo.send(i).ok()?;
             main_rx.recv_timeout(Duration::from_secs(5)).ok()?;
+            wall += start.elapsed().as_secs_f64();
+            cpu = match (cpu, c0, process_cpu_s()) {
+                (Some(c), Some(a), Some(b)) => Some(c + (b - a)),
+                _ => None,
+            };
         }
         let per = |s: f64| s * 1e9 / n as f64 / 2.0;
-        let cpu = match (cpu, process_cpu_s()) {
-            (Some(a), Some(b)) => Some(per(b - a)),
-            _ => None,
-        };
-        Some((per(start.elapsed().as_secs_f64()), cpu))
+        Some((per(wall), cpu.map(per)))
     };
-    let _ = round(ROUND_TRIPS);
+    let _ = round(ROUND_TRIPS / 4);
     let (latency, cpu) = round(ROUND_TRIPS).unwrap_or((0.0, None));
     drop(to_echo);
     let _ = echo.join();
@@ -379,6 +403,31 @@ fn time_gradient(scenario: &Scenario, at_least: Duration) -> Result<GradientTime
 }
 
 impl Calibration {
+    /// The mean of calibrations of the same scenarios (None if there are none).
+    pub fn mean(all: &[Calibration]) -> Option<Calibration> {
+        let first = all.first()?;
+        let n = all.len() as f64;
+        let avg = |f: &dyn Fn(&Calibration) -> f64| all.iter().map(f).sum::<f64>() / n;
+        let mut m = first.clone();
+        m.copy_s = avg(&|c| c.copy_s);
+        m.update_s = avg(&|c| c.update_s);
+        m.copy_gb_per_s = m.slice_bytes as f64 / m.copy_s * 1e-9;
+        m.update_memory_gb_per_s = UPDATE_MEMORY_PASSES * m.slice_bytes as f64 / m.update_s * 1e-9;
+        m.message_latency_ns = avg(&|c| c.message_latency_ns);
+        m.message_cpu_ns = avg(&|c| c.message_cpu_ns);
+        m.time_slice_ns = avg(&|c| c.time_slice_ns);
+        m.busy_slowdown = avg(&|c| c.busy_slowdown);
+        for (i, g) in m.gradients.iter_mut().enumerate() {
+            g.seconds = avg(&|c| c.gradients.get(i).map_or(g.seconds, |x| x.seconds));
+            g.timed = all
+                .iter()
+                .map(|c| c.gradients.get(i).map_or(0, |x| x.timed))
+                .sum();
+        }
+        m.rounds = all.len();
+        Some(m)
+    }
+
     /// The topology file describing this host: one socket, its cores, and the `[host]` table.
     pub fn topology_toml(&self, name: &str) -> String {
         let kb = self.slice_bytes as f64 / 1e3;
@@ -392,8 +441,13 @@ impl Calibration {
         );
         let _ = writeln!(
             t,
-            "# Learner and shard threads share the cores by processor sharing. Run calibrate again\n\
-             # after a change of machine or load; every figure below is a measured mean.\n"
+            "# Learner and shard threads share the cores as the scheduler does. Run calibrate again\n\
+             # after a change of machine or load; every figure below is a measured mean{}.\n",
+            if self.rounds > 1 {
+                format!(" over {} rounds", self.rounds)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(t, "name = {}", quote(name));
         let _ = writeln!(
@@ -432,7 +486,7 @@ impl Calibration {
             t,
             "# One thread copying a {kb:.1} kB message into a reused buffer: {:.2} us.\n\
              copy_gb_per_s = {:.3}\n\
-             # Half the mean round trip of {ROUND_TRIPS} channel messages to a blocked thread and back.\n\
+             # Half the mean round trip of {ROUND_TRIPS} channel messages to a sleeping thread and back.\n\
              message_latency_ns = {:.0}\n\
              # Of which core time: the process's CPU clock over the same messages.\n\
              message_cpu_ns = {:.0}\n\
@@ -536,6 +590,7 @@ mod tests {
             message_cpu_ns: 4_000.0,
             time_slice_ns: 3e6,
             busy_slowdown: 1.25,
+            rounds: 1,
             gradients: vec![GradientTime {
                 scenario: "quick".into(),
                 model: "mlp".into(),

@@ -108,6 +108,9 @@ enum Command {
         /// Output directory [default: runs/<scenario name>-validate].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Real runs of each point, averaged (the points take turns).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
         #[arg(long, short)]
         quiet: bool,
     },
@@ -412,8 +415,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             set,
             host,
             out,
+            repeats,
             quiet,
-        } => validate_command(&scenario, &set, host, out, quiet),
+        } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
         Command::Report { dirs, out } => {
             let out = out.unwrap_or_else(|| dirs[0].join("report"));
             let results = report_sweep::gather(&dirs)?;
@@ -917,6 +921,7 @@ fn validate_command(
     set: &[String],
     host: Option<PathBuf>,
     out: Option<PathBuf>,
+    repeats: usize,
     quiet: bool,
 ) -> anyhow::Result<()> {
     use asgd_sim::validate::{self as v, Validation};
@@ -953,14 +958,48 @@ fn validate_command(
         }
         None => None,
     };
+    // Each point on the host; on a given host checked before anything runs.
+    let load_on_host = |file: &std::path::Path| -> Result<Vec<scenario::Scenario>, InputError> {
+        let text = file.to_string_lossy();
+        points
+            .iter()
+            .map(|p| {
+                let mut o = sweep.overrides(p);
+                o.extend(v::host_overrides(&text));
+                scenario::load(spec, &o)
+            })
+            .collect()
+    };
+    let early = match &given {
+        Some((file, _)) => Some(load_on_host(file)?),
+        None => None,
+    };
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let say = |what: &str| {
+        if !quiet {
+            eprintln!("{what}");
+        }
+    };
+    let named: Vec<(&str, &scenario::Scenario)> = points
+        .iter()
+        .zip(&real)
+        .map(|(p, r)| (p.name.as_str(), r))
+        .collect();
+    let runs = v::run_real(&named, repeats, given.is_none(), &stop, say)?;
     let (host_file, machine, calibration) = match given {
         Some((file, topology)) => (file, topology, None),
         None => {
-            if !quiet {
-                eprintln!("calibrating this host (a few seconds; leave it otherwise idle)");
-            }
-            let cal = asgd_sim::calibrate::measure(&real)?;
+            let Some(cal) = asgd_sim::calibrate::Calibration::mean(&runs.calibrations) else {
+                anyhow::bail!(
+                    "validation stopped before the host was calibrated: {}",
+                    runs.stopped.as_deref().unwrap_or("interrupted")
+                );
+            };
             dir.write("localhost.toml", cal.topology_toml("localhost").as_bytes())
                 .with_context(|| format!("cannot write into {}", out.display()))?;
             let file = dir.staging().join("localhost.toml");
@@ -970,33 +1009,17 @@ fn validate_command(
         }
     };
     let host_text = host_file.to_string_lossy().into_owned();
-    let simulated: Vec<scenario::Scenario> = points
+    let simulated = match early {
+        Some(s) => s,
+        None => load_on_host(&host_file)?,
+    };
+    let named: Vec<(&str, &scenario::Scenario)> = points
         .iter()
-        .map(|p| {
-            let mut o = sweep.overrides(p);
-            o.extend(v::host_overrides(&host_text));
-            scenario::load(spec, &o)
-        })
-        .collect::<Result<_, _>>()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
-    let mut results = vec![];
-    for ((p, r), s) in points.iter().zip(&real).zip(&simulated) {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if !quiet {
-            eprintln!("{}: real run, then simulation", p.name);
-        }
-        let (point, ()) = v::validate_point(&p.name, r, s, (), &stop)?;
-        if point.real_stopped.is_some() {
-            break;
-        }
-        results.push(point);
-    }
+        .zip(&simulated)
+        .map(|(p, s)| (p.name.as_str(), s))
+        .collect();
+    let results = v::compare(&named, &runs, say)?;
+    let stopped = runs.stopped;
     let validation = Validation::new(base.name(), &host_text, machine.cores().len(), results);
     dir.write("validation.json", validation.to_json().as_bytes())
         .with_context(|| format!("cannot write into {}", out.display()))?;
@@ -1023,9 +1046,9 @@ fn validate_command(
         ));
         emit(&text)?;
     }
-    if validation.points.len() < points.len() {
+    if let Some(why) = stopped {
         anyhow::bail!(
-            "validation interrupted after {} of {} points; what it measured is in {}",
+            "validation stopped ({why}) with {} of {} points compared; they are in {}",
             validation.points.len(),
             points.len(),
             written.display()

@@ -8,8 +8,8 @@
 //! Both sides compute real gradients, so their accuracies compare. The real run goes first and
 //! alone, so the simulation's arithmetic never competes with it for the cores.
 
+use crate::calibrate::Calibration;
 use crate::input::Override;
-use crate::observe::Observer;
 use crate::report::figures::breakdown::{Breakdown, BreakdownGroup};
 use crate::report::figures::staleness::Staleness;
 use crate::report::figures::{FigureError, Rendered, render};
@@ -38,13 +38,47 @@ pub struct Side {
 }
 
 impl Side {
-    fn of(s: &Summary) -> Self {
+    /// The mean of runs of one point: mean times and accuracy, all their updates' staleness.
+    fn of_runs(runs: &[Summary]) -> Self {
+        let n = runs.len().max(1) as f64;
+        let mean = |f: &dyn Fn(&Summary) -> f64| runs.iter().map(f).sum::<f64>() / n;
+        let mut histogram: Vec<u64> = vec![];
+        for r in runs {
+            let h = &r.staleness.histogram;
+            if histogram.len() < h.len() {
+                histogram.resize(h.len(), 0);
+            }
+            for (a, b) in histogram.iter_mut().zip(h) {
+                *a += b;
+            }
+        }
+        let updates: u64 = histogram.iter().sum();
+        let weighted: f64 = histogram
+            .iter()
+            .enumerate()
+            .map(|(t, &c)| t as f64 * c as f64)
+            .sum();
+        let accuracy: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.final_metrics.as_ref().map(|f| f.test_accuracy))
+            .collect();
         Self {
-            epoch_time_s: s.epoch_time_s,
-            breakdown: s.breakdown.clone(),
-            staleness_mean: s.staleness.mean,
-            staleness_histogram: s.staleness.histogram.clone(),
-            final_test_accuracy: s.final_metrics.as_ref().map(|f| f.test_accuracy),
+            epoch_time_s: mean(&|r| r.epoch_time_s),
+            breakdown: BreakdownSecs {
+                compute: mean(&|r| r.breakdown.compute),
+                pull: mean(&|r| r.breakdown.pull),
+                push: mean(&|r| r.breakdown.push),
+                server_update: mean(&|r| r.breakdown.server_update),
+                wait: mean(&|r| r.breakdown.wait),
+            },
+            staleness_mean: if updates > 0 {
+                weighted / updates as f64
+            } else {
+                0.0
+            },
+            staleness_histogram: histogram,
+            final_test_accuracy: (!accuracy.is_empty())
+                .then(|| accuracy.iter().sum::<f64>() / accuracy.len() as f64),
         }
     }
 }
@@ -77,6 +111,10 @@ pub struct PointValidation {
     pub point: String,
     pub learners: usize,
     pub shards: usize,
+    /// Real runs averaged into `real`.
+    pub real_runs: usize,
+    /// Their epoch times' spread, (max - min) / mean: the noise the error is measured against.
+    pub real_epoch_time_spread: f64,
     pub real: Side,
     pub simulated: Side,
     /// `(simulated - real) / real` of the epoch time.
@@ -86,15 +124,19 @@ pub struct PointValidation {
     pub staleness_ks: Option<KsTest>,
     /// Simulated minus real final test accuracy.
     pub final_accuracy_difference: Option<f64>,
-    /// Why the real run ended early, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub real_stopped: Option<String>,
 }
 
 impl PointValidation {
-    /// Compares a real run's summary with the simulation's of the same point.
-    pub fn compare(point: &str, real: &Summary, sim: &Summary) -> Self {
-        let (r, s) = (Side::of(real), Side::of(sim));
+    /// Compares real runs of a point (at least one) with the simulation of it.
+    pub fn compare(point: &str, reals: &[Summary], sim: &Summary) -> Self {
+        let (r, s) = (
+            Side::of_runs(reals),
+            Side::of_runs(std::slice::from_ref(sim)),
+        );
+        let epochs: Vec<f64> = reals.iter().map(|r| r.epoch_time_s).collect();
+        let spread = (epochs.iter().copied().fold(f64::MIN, f64::max)
+            - epochs.iter().copied().fold(f64::MAX, f64::min))
+            / r.epoch_time_s;
         let phases = crate::cluster::learner::Activity::ALL
             .iter()
             .map(|&a| {
@@ -114,15 +156,16 @@ impl PointValidation {
         };
         Self {
             point: point.to_string(),
-            learners: real.learners,
-            shards: real.shards,
+            learners: sim.learners,
+            shards: sim.shards,
+            real_runs: reals.len(),
+            real_epoch_time_spread: if reals.len() > 1 { spread } else { 0.0 },
             epoch_time_error: (s.epoch_time_s - r.epoch_time_s) / r.epoch_time_s,
             phases,
             staleness_ks: ks(&r.staleness_histogram, &s.staleness_histogram),
             final_accuracy_difference: accuracy,
             real: r,
             simulated: s,
-            real_stopped: None,
         }
     }
 }
@@ -213,6 +256,7 @@ impl Validation {
     /// histograms, real above simulated.
     pub fn figures(&self) -> Result<Vec<Rendered>, FigureError> {
         let breakdown = Breakdown {
+            x_label: "measured (real) and simulated (sim)".into(),
             caption: format!(
                 "{} on this host ({} cores): seconds per epoch by activity, measured (real) and simulated (sim), for each point",
                 self.scenario, self.host_cores
@@ -264,9 +308,10 @@ impl Validation {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<8} {:>10} {:>10} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8}  {:>6} {:>7}  {:>8}",
+            "{:<8} {:>10} {:>7} {:>10} {:>8}  {:>8} {:>8} {:>8} {:>8} {:>8}  {:>6} {:>7}  {:>8}",
             "point",
             "real s/ep",
+            "spread",
             "sim s/ep",
             "error",
             "compute",
@@ -282,9 +327,10 @@ impl Validation {
         for p in &self.points {
             let _ = write!(
                 t,
-                "{:<8} {:>10.4} {:>10.4} {:>8}",
+                "{:<8} {:>10.4} {:>7} {:>10.4} {:>8}",
                 p.point,
                 p.real.epoch_time_s,
+                format!("{:.1}%", p.real_epoch_time_spread * 100.0),
                 p.simulated.epoch_time_s,
                 pct(Some(p.epoch_time_error))
             );
@@ -305,7 +351,7 @@ impl Validation {
         }
         let _ = writeln!(
             t,
-            "largest epoch-time error {:.1}% (target {:.0}%): {}",
+            "phase columns: relative error of the simulated seconds; spread: (max - min) / mean of the real runs' epoch times\nlargest epoch-time error {:.1}% (target {:.0}%): {}",
             self.max_epoch_time_error * 100.0,
             TARGET_EPOCH_ERROR * 100.0,
             if self.within_target {
@@ -318,20 +364,80 @@ impl Validation {
     }
 }
 
-/// Runs one point: for real on this host, then simulated on `host_scenario` (the same point on
-/// the calibrated host). The observers see the real run and the simulation in turn.
-pub fn validate_point<O: Observer + Send>(
-    point: &str,
-    real_scenario: &Scenario,
-    host_scenario: &Scenario,
-    observer: O,
+/// What the real side of a validation measured.
+pub struct RealRuns {
+    /// Per point, the summaries of its real runs.
+    pub runs: Vec<Vec<Summary>>,
+    /// The calibrations taken between the rounds of runs, if asked for.
+    pub calibrations: Vec<Calibration>,
+    /// Why the runs stopped early (an interrupt, a fault), if they did.
+    pub stopped: Option<String>,
+}
+
+/// Runs every point's scenario `repeats` times for real, the points taking turns so that a slow
+/// drift of the host's speed touches them alike. With `calibrate`, each round of runs starts
+/// with a calibration, so that the host model averages the same stretch of time as the runs.
+/// `progress` hears what starts. A stop request or a run that ends early stops the rounds.
+pub fn run_real(
+    scenarios: &[(&str, &Scenario)],
+    repeats: usize,
+    calibrate: bool,
     stop: &AtomicBool,
-) -> Result<(PointValidation, O), RunError> {
-    let real = crate::real::run(real_scenario, observer, stop)?;
-    let sim = crate::run::simulate(host_scenario, real.observer)?;
-    let mut v = PointValidation::compare(point, &real.summary, &sim.summary);
-    v.real_stopped = real.stopped;
-    Ok((v, sim.observer))
+    mut progress: impl FnMut(&str),
+) -> Result<RealRuns, RunError> {
+    let repeats = repeats.max(1);
+    let mut out = RealRuns {
+        runs: vec![vec![]; scenarios.len()],
+        calibrations: vec![],
+        stopped: None,
+    };
+    let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| (*s).clone()).collect();
+    'rounds: for r in 0..repeats {
+        if calibrate {
+            progress(&format!("calibrating this host ({} of {repeats})", r + 1));
+            out.calibrations.push(crate::calibrate::measure(&all)?);
+        }
+        for (i, (name, sc)) in scenarios.iter().enumerate() {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                out.stopped = Some("interrupted".into());
+                break 'rounds;
+            }
+            progress(&format!("{name}: real run {} of {repeats}", r + 1));
+            let run = crate::real::run(sc, (), stop)?;
+            if let Some(why) = run.stopped {
+                out.stopped = Some(format!("{name}: {why}"));
+                break 'rounds;
+            }
+            out.runs[i].push(run.summary);
+        }
+    }
+    // A point is compared only with all its runs.
+    let done = out.runs.iter().map(Vec::len).min().unwrap_or(0);
+    if done < repeats {
+        for r in &mut out.runs {
+            r.truncate(done);
+        }
+    }
+    Ok(out)
+}
+
+/// Simulates each point once on the calibrated host (the simulation is deterministic) and
+/// compares it with its real runs; points without real runs are left out.
+pub fn compare(
+    points: &[(&str, &Scenario)],
+    real: &RealRuns,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<PointValidation>, RunError> {
+    let mut out = vec![];
+    for ((name, host), runs) in points.iter().zip(&real.runs) {
+        if runs.is_empty() {
+            break;
+        }
+        progress(&format!("{name}: simulation"));
+        let sim = crate::run::simulate(host, ())?;
+        out.push(PointValidation::compare(name, runs, &sim.summary));
+    }
+    Ok(out)
 }
 
 /// The overrides that put a scenario on a calibrated host file, with real gradients.

@@ -445,6 +445,7 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
         g
     };
     out.push(render(&Breakdown {
+        x_label: "learners p".into(),
         caption: format!(
             "Where an epoch goes, mean over learners, for p learners on {} ({})",
             results.points[0].summary.machine, results.sweep.scenario_name

@@ -19,6 +19,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Breakdown {
     pub caption: String,
+    /// What each bar of a panel is, under the bars (e.g. "learners p").
+    pub x_label: String,
     pub groups: Vec<BreakdownGroup>,
 }
 
@@ -143,7 +145,7 @@ impl Breakdown {
             .y_labels(6)
             .x_label_formatter(&bar_label)
             .y_label_formatter(&y_tick)
-            .x_desc("learners p");
+            .x_desc(self.x_label.as_str());
         if first {
             mesh.y_desc("seconds per epoch");
         }
@@ -280,6 +282,7 @@ mod tests {
         };
         Breakdown {
             caption: "Epoch time by activity".to_string(),
+            x_label: "learners p".into(),
             groups: vec![group("InfiniBand", 1.0), group("Ethernet", 4.0)],
         }
     }
@@ -331,10 +334,12 @@ mod tests {
         let cases = [
             Breakdown {
                 caption: String::new(),
+                x_label: "learners p".into(),
                 groups: vec![],
             },
             Breakdown {
                 caption: String::new(),
+                x_label: "learners p".into(),
                 groups: vec![BreakdownGroup {
                     label: "empty".to_string(),
                     bars: vec![],
@@ -342,6 +347,7 @@ mod tests {
             },
             Breakdown {
                 caption: String::new(),
+                x_label: "learners p".into(),
                 groups: vec![BreakdownGroup {
                     label: String::new(),
                     bars: vec![
