@@ -1020,7 +1020,12 @@ fn validate_command(
         .collect();
     let results = v::compare(&named, &runs, say)?;
     let stopped = runs.stopped;
-    let validation = Validation::new(base.name(), &host_text, machine.cores().len(), results);
+    // Where the host file will be once the directory is in place.
+    let recorded = match &calibration {
+        Some(_) => out.join("localhost.toml").to_string_lossy().into_owned(),
+        None => host_text.clone(),
+    };
+    let validation = Validation::new(base.name(), &recorded, machine.cores().len(), results);
     dir.write("validation.json", validation.to_json().as_bytes())
         .with_context(|| format!("cannot write into {}", out.display()))?;
     if !validation.points.is_empty() {
