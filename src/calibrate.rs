@@ -168,13 +168,12 @@ enum Ask {
     Push(Vec<f32>),
 }
 
-/// A shard thread owning a slice of `params` values: it copies the slice into each pull's
-/// buffer and applies each pushed gradient, replying to both, until its channel closes.
-fn shard_thread(params: usize) -> (Sender<Ask>, Receiver<Vec<f32>>, JoinHandle<()>) {
+/// A shard thread owning the slice `x`: it copies the slice into each pull's buffer and applies
+/// each pushed gradient with learning rate `lr`, replying to both, until its channel closes.
+fn shard_thread(mut x: Vec<f32>, lr: f32) -> (Sender<Ask>, Receiver<Vec<f32>>, JoinHandle<()>) {
     let (to_shard, shard_rx) = channel::<Ask>();
     let (to_learner, learner_rx) = channel::<Vec<f32>>();
     let handle = std::thread::spawn(move || {
-        let mut x: Vec<f32> = (0..params).map(|i| i as f32 * 1e-6).collect();
         while let Ok(ask) = shard_rx.recv() {
             let reply = match ask {
                 Ask::Pull(mut buf) => {
@@ -183,7 +182,7 @@ fn shard_thread(params: usize) -> (Sender<Ask>, Receiver<Vec<f32>>, JoinHandle<(
                     buf
                 }
                 Ask::Push(g) => {
-                    update::apply(&mut x, &mut [], &g, 1e-9, 0.0, 0.0);
+                    update::apply(&mut x, &mut [], &g, lr, 0.0, 0.0);
                     g
                 }
             };
@@ -196,8 +195,8 @@ fn shard_thread(params: usize) -> (Sender<Ask>, Receiver<Vec<f32>>, JoinHandle<(
 }
 
 /// One learner's loop as the real backend runs it, against one shard thread holding the
-/// scenario's first slice: pull the slice, compute a gradient, push the gradient's slice, each
-/// timed. The gradient is timed where it really runs, between copies and wake-ups. A pull is two
+/// scenario's first slice and training it: pull the slice, compute a gradient, push the
+/// gradient's slice, each timed. The gradient is timed where it really runs, between copies and wake-ups. A pull is two
 /// messages and two copies (the shard's into the reply, the learner's out of it), a push two
 /// messages, a copy and an update; with the latency taken off, they give one copy's and one
 /// update's time.
@@ -211,8 +210,10 @@ fn time_learner_loop(
     let parts = real_parts(scenario, learners)?;
     let (objective, dataset, setup) = (parts.objective, parts.dataset, parts.setup);
     let range = setup.shard_ranges[0].clone();
-    let (to_shard, replies, shard) = shard_thread(range.len());
     let mut params = objective.init_params(setup.seed);
+    // The slice trains as in a real run, so the gradient sees weights like a real run's.
+    let (to_shard, replies, shard) =
+        shard_thread(params[range.clone()].to_vec(), setup.learning_rate);
     let mut grad = vec![0.0f32; params.len()];
     let mut scratch = Scratch::default();
     let mut sampler = Sampler::for_run(dataset.len(Split::Train), 1, setup.seed);
