@@ -83,10 +83,10 @@ pub struct Calibration {
 
 /// Measures this host for `scenarios` (at least one; the first sets the slice size).
 pub fn measure(scenarios: &[Scenario]) -> Result<Calibration, RunError> {
-    let slice_params = scenarios
-        .first()
-        .map_or(1 << 16, |s| s.placement.shard_ranges[0].len())
-        .max(1);
+    let Some(first) = scenarios.first() else {
+        return Err(RunError::NoScenario);
+    };
+    let slice_params = first.placement.shard_ranges[0].len().max(1);
     let (message_latency_ns, message_cpu_ns) = time_message_latency();
     let cores = crate::run::default_threads();
     let mut gradients = vec![];

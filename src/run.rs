@@ -34,6 +34,9 @@ pub enum RunError {
     /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
     #[error("{scenario}: real gradients need a data set")]
     NoData { scenario: String },
+    /// `calibrate` was given no scenario to time.
+    #[error("nothing to calibrate: give at least one scenario")]
+    NoScenario,
     /// The simulation ran out of events before its last iteration: a bug in the simulator.
     /// Fatal: a truncated run's figures would be wrong.
     #[error(
