@@ -38,7 +38,7 @@ pub fn run<O: Observer + Send>(
     let parts = real_parts(scenario, learners)?;
     let f = &scenario.file;
     match scenario.algorithm() {
-        AlgorithmKind::Downpour => {
+        AlgorithmKind::Downpour | AlgorithmKind::StalenessAware | AlgorithmKind::DcAsgd => {
             let (run, observer) = downpour::run(
                 &parts.setup,
                 parts.objective,

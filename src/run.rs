@@ -149,6 +149,7 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
         learning_rate: f.algorithm.learning_rate as f32,
         momentum: f.algorithm.momentum as f32,
         weight_decay: f.algorithm.weight_decay as f32,
+        rule: scenario.rule(),
         seed: f.seed,
         workers,
         eval_train_samples: f.workload.eval_train_samples as usize,
@@ -205,11 +206,13 @@ fn drive<O: Observer, G: Gradients>(
     gradients: G,
 ) -> Result<(Outcome, u64, O, G), RunError> {
     match scenario.algorithm() {
-        AlgorithmKind::Downpour => {
+        // Downpour's variants differ only in their shards' update rule.
+        AlgorithmKind::Downpour | AlgorithmKind::StalenessAware | AlgorithmKind::DcAsgd => {
             let setup = DownpourSetup {
                 placement: scenario.placement.clone(),
                 compute: scenario.compute.clone(),
                 iterations_per_epoch: scenario.iterations_per_epoch,
+                update_passes: scenario.rule().memory_passes(),
                 epochs: scenario.file.workload.epochs,
             };
             let model =

@@ -90,6 +90,9 @@ pub struct AlgorithmSection {
     /// L2 weight decay added to each gradient by the server.
     #[serde(default)]
     pub weight_decay: f64,
+    /// DC-ASGD's delay-compensation coefficient: `g + lambda g (.) g (.) (x_now - x_read)`.
+    /// Required by `dc-asgd`, read by no other kind (so one sweep can cover every kind).
+    pub lambda: Option<f64>,
 }
 
 /// Whether gradients are computed for real or only timed.
@@ -315,6 +318,17 @@ impl ScenarioFile {
             "algorithm.weight_decay",
             format!("must be a non-negative number, got {}", a.weight_decay),
         );
+        match (a.kind, a.lambda) {
+            (AlgorithmKind::DcAsgd, None) => problems.push((
+                "algorithm.lambda".into(),
+                "dc-asgd needs its delay-compensation coefficient lambda (a number >= 0; 0 is plain Downpour)".into(),
+            )),
+            (_, Some(l)) if !(l.is_finite() && l >= 0.0) => problems.push((
+                "algorithm.lambda".into(),
+                format!("must be a number >= 0, got {l}"),
+            )),
+            _ => {}
+        }
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
@@ -535,6 +549,12 @@ impl Scenario {
 
     pub fn algorithm(&self) -> AlgorithmKind {
         self.file.algorithm.kind
+    }
+
+    /// How the server turns gradients into updates.
+    pub fn rule(&self) -> crate::training::update::Rule {
+        let a = &self.file.algorithm;
+        a.kind.rule(a.lambda.unwrap_or(0.0))
     }
 }
 

@@ -17,8 +17,9 @@ pub trait Gradients {
     fn pull(&mut self, _learner: usize, _shard: usize) {}
     /// Learner `learner` has all its slices and starts its gradient.
     fn compute(&mut self, _learner: usize) {}
-    /// Shard `shard` has applied learner `learner`'s gradient slice.
-    fn apply(&mut self, _learner: usize, _shard: usize) {}
+    /// Shard `shard` has applied learner `learner`'s gradient slice, `staleness` updates after
+    /// the learner read it.
+    fn apply(&mut self, _learner: usize, _shard: usize, _staleness: u64) {}
     /// `epoch` epochs (1-based) have completed at `time`.
     fn epoch_end(&mut self, _epoch: u64, _time: SimTime) {}
     /// True once a loss or a parameter became NaN or infinite; the run stops.

@@ -3,7 +3,7 @@
 //! staleness p - 1.
 
 use asgd_sim::input::Override;
-use asgd_sim::machine::device::update_time;
+use asgd_sim::machine::device::{UPDATE_MEMORY_PASSES, update_time};
 use asgd_sim::machine::topology::{Route, Topology};
 use asgd_sim::run::simulate;
 use asgd_sim::scenario::{self, Scenario};
@@ -81,7 +81,7 @@ fn one_learner_on_an_idle_machine_takes_the_analytic_time() {
         let compute = ns(SimDuration::from_secs_ceil(
             sc.model.train_flops_per_sample() * 128.0 / (2.8e12 * 0.4),
         ));
-        let update = ns(update_time(slice, 19.2));
+        let update = ns(update_time(slice, 19.2, UPDATE_MEMORY_PASSES));
         // request + parameters + compute + gradient + update + ack.
         let iteration =
             latency + (latency + transfer) + compute + (latency + transfer) + update + latency;

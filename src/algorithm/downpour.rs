@@ -43,6 +43,8 @@ pub struct DownpourSetup {
     pub compute: Vec<ComputeModel>,
     /// Iterations (mini-batches) across all learners that make one epoch.
     pub iterations_per_epoch: u64,
+    /// Bytes a shard streams through memory per parameter byte of an update.
+    pub update_passes: f64,
     pub epochs: u64,
 }
 
@@ -146,7 +148,12 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                     .core
                     .as_ref()
                     .map_or(1.0, |c| c.memory_bandwidth_gb_per_s);
-                Shard::new(core, range.clone(), bytes, update_time(bytes, bw))
+                Shard::new(
+                    core,
+                    range.clone(),
+                    bytes,
+                    update_time(bytes, bw, setup.update_passes),
+                )
             })
             .collect();
         let learners = p
@@ -462,14 +469,14 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// Returns false if the numerics diverged and the run stopped.
     fn end_update(&mut self, ctx: &mut Context<'_, Event>, s: usize) -> bool {
         let now = ctx.now();
-        self.shards[s].end_apply(now);
+        let staleness = self.shards[s].end_apply(now).unwrap_or(0);
         if let Some(l) = self.applying_for[s].take() {
             let began = SimTime::from_nanos(
                 now.as_nanos()
                     .saturating_sub(self.shards[s].update_time.as_nanos()),
             );
             self.observer.shard_update(s, l, began, now);
-            self.gradients.apply(l, s);
+            self.gradients.apply(l, s, staleness);
             if self.gradients.diverged() {
                 self.finish(now);
                 return false;

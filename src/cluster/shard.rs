@@ -70,13 +70,14 @@ impl Shard {
     }
 
     /// Finishes the update in progress: records its staleness (updates applied since its
-    /// learner read the slice) and moves the slice to the next version.
-    pub fn end_apply(&mut self, now: SimTime) {
-        if let Some((start, read)) = self.busy_since.take() {
-            self.busy_ns += (now - start).as_nanos();
-            self.staleness.record(self.version.saturating_sub(read));
-            self.version += 1;
-        }
+    /// learner read the slice), moves the slice to the next version, and returns the staleness.
+    pub fn end_apply(&mut self, now: SimTime) -> Option<u64> {
+        let (start, read) = self.busy_since.take()?;
+        self.busy_ns += (now - start).as_nanos();
+        let staleness = self.version.saturating_sub(read);
+        self.staleness.record(staleness);
+        self.version += 1;
+        Some(staleness)
     }
 
     /// Core time spent applying updates, including one in progress up to `now`.

@@ -117,9 +117,10 @@ impl ComputeModel {
     }
 }
 
-/// Time for a host core to apply an update to `bytes` of parameters.
-pub fn update_time(bytes: u64, memory_bandwidth_gb_per_s: f64) -> SimDuration {
-    SimDuration::from_nanos_ceil(bytes as f64 * UPDATE_MEMORY_PASSES / memory_bandwidth_gb_per_s)
+/// Time for a host core to apply an update to `bytes` of parameters, streaming `passes` bytes
+/// through memory per parameter byte ([`UPDATE_MEMORY_PASSES`] for plain SGD).
+pub fn update_time(bytes: u64, memory_bandwidth_gb_per_s: f64, passes: f64) -> SimDuration {
+    SimDuration::from_nanos_ceil(bytes as f64 * passes / memory_bandwidth_gb_per_s)
 }
 
 #[cfg(test)]
@@ -138,7 +139,10 @@ mod tests {
         let mut rng = SimRng::seed_from_u64(1);
         assert_eq!(m.sample(&mut rng), SimDuration::from_nanos(1_001_000_000));
         // 1 GB through 3 memory passes at 10 GB/s: 0.3 s.
-        assert_eq!(update_time(1_000_000_000, 10.0).as_nanos(), 300_000_000);
+        assert_eq!(
+            update_time(1_000_000_000, 10.0, UPDATE_MEMORY_PASSES).as_nanos(),
+            300_000_000
+        );
     }
 
     #[test]

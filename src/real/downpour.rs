@@ -317,6 +317,12 @@ fn shard_loop(
     } else {
         vec![]
     };
+    // Delay compensation needs the slice as each learner last read it.
+    let mut backups: Vec<Vec<f32>> = if setup.rule.needs_backup() {
+        vec![vec![]; setup.learners]
+    } else {
+        vec![]
+    };
     let mut end = ShardEnd {
         slice: vec![],
         staleness: Histogram::default(),
@@ -330,6 +336,10 @@ fn shard_loop(
             ToShard::Pull { learner, mut buf } => {
                 buf.clear();
                 buf.extend_from_slice(&slice);
+                if let Some(b) = backups.get_mut(learner) {
+                    b.clear();
+                    b.extend_from_slice(&slice);
+                }
                 let _ = replies[learner].send(FromShard::Slice {
                     shard: k,
                     version: end.updates,
@@ -343,17 +353,20 @@ fn shard_loop(
                 arrived,
             } => {
                 let started = shared.now();
-                update::apply(
+                let staleness = end.updates.saturating_sub(read_version);
+                update::apply_rule(
+                    setup.rule,
                     &mut slice,
                     &mut velocity,
                     &grad,
+                    backups.get(learner).map_or(&[][..], Vec::as_slice),
+                    staleness,
                     setup.learning_rate,
                     setup.momentum,
                     setup.weight_decay,
                 );
                 let finished = shared.now();
-                end.staleness
-                    .record(end.updates.saturating_sub(read_version));
+                end.staleness.record(staleness);
                 end.updates += 1;
                 end.busy_ns += finished - started;
                 let _ = replies[learner].send(FromShard::Applied {

@@ -44,6 +44,8 @@ pub struct RealSetup {
     pub momentum: f32,
     /// L2 weight decay added to the gradient by the server.
     pub weight_decay: f32,
+    /// How the server turns a gradient into an update.
+    pub rule: super::update::Rule,
     pub seed: u64,
     /// Worker threads for gradient and evaluation jobs (0: on the event loop's thread).
     pub workers: usize,
@@ -274,7 +276,7 @@ impl Gradients for RealGradients {
         )));
     }
 
-    fn apply(&mut self, l: usize, s: usize) {
+    fn apply(&mut self, l: usize, s: usize, staleness: u64) {
         self.gradient_of(l);
         let Some(grad) = self.ready[l].as_ref() else {
             self.diverged = true;
@@ -291,7 +293,19 @@ impl Gradients for RealGradients {
         } else {
             &mut self.velocity[r.clone()]
         };
-        super::update::apply(&mut self.server[r.clone()], v, &grad[r], lr, mu, wd);
+        // The learner's parameters are still the ones it read: it pulls again only once every
+        // shard has applied this gradient.
+        super::update::apply_rule(
+            self.setup.rule,
+            &mut self.server[r.clone()],
+            v,
+            &grad[r.clone()],
+            &self.learner_params[l][r],
+            staleness,
+            lr,
+            mu,
+            wd,
+        );
         // Parameters that overflow show up in the next loss, which is checked when it comes
         // back; scanning the slice here would double the server's memory traffic.
         self.applied[l] += 1;

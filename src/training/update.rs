@@ -2,6 +2,75 @@
 //! backend's shard threads apply a gradient slice through it, so the two cannot drift apart.
 //! Pure arithmetic on slices; it never decides when an update happens.
 
+/// How a shard turns a gradient into an update. Closed set: the algorithm picks one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// The gradient as it is (Downpour).
+    Sgd,
+    /// The learning rate divided by the update's staleness when it is above 1 (Zhang, Gupta,
+    /// Lian & Liu, IJCAI 2016).
+    StalenessAware,
+    /// The gradient compensated for the parameters' change since the learner read them:
+    /// `g + lambda g (.) g (.) (x_now - x_read)` (Zheng et al., ICML 2017, DC-ASGD).
+    DelayCompensated { lambda: f32 },
+}
+
+impl Rule {
+    /// Bytes streamed through memory per parameter byte by one update: read x, read g, write x;
+    /// delay compensation also reads the learner's copy of x and, at the pull, writes it.
+    pub fn memory_passes(self) -> f64 {
+        match self {
+            Rule::Sgd | Rule::StalenessAware => 3.0,
+            Rule::DelayCompensated { .. } => 5.0,
+        }
+    }
+
+    /// Whether a shard must keep a copy of the slice each learner read.
+    pub fn needs_backup(self) -> bool {
+        matches!(self, Rule::DelayCompensated { .. })
+    }
+}
+
+/// Applies gradient slice `g` by `rule`: `staleness` is the update's (updates applied since the
+/// learner read the slice) and `read` the slice as the learner read it (used by delay
+/// compensation only; may be empty otherwise). With [`Rule::Sgd`] this is exactly [`apply`].
+#[allow(clippy::too_many_arguments)]
+pub fn apply_rule(
+    rule: Rule,
+    x: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    read: &[f32],
+    staleness: u64,
+    lr: f32,
+    mu: f32,
+    wd: f32,
+) {
+    match rule {
+        Rule::Sgd => apply(x, v, g, lr, mu, wd),
+        Rule::StalenessAware => {
+            let lr = if staleness > 1 {
+                lr / staleness as f32
+            } else {
+                lr
+            };
+            apply(x, v, g, lr, mu, wd)
+        }
+        Rule::DelayCompensated { lambda } => {
+            for (i, (x, &g)) in x.iter_mut().zip(g).enumerate() {
+                let b = read.get(i).copied().unwrap_or(*x);
+                let g = g + lambda * g * g * (*x - b) + wd * *x;
+                if mu == 0.0 {
+                    *x -= lr * g;
+                } else if let Some(v) = v.get_mut(i) {
+                    *v = mu * *v + g;
+                    *x -= lr * *v;
+                }
+            }
+        }
+    }
+}
+
 /// Applies gradient slice `g` to parameter slice `x`: plain SGD `x <- x - lr g`, with L2 weight
 /// decay `g + wd x`, and with heavy-ball momentum `v <- mu v + (g + wd x); x <- x - lr v` when
 /// `mu != 0` (then `v` is the slice's velocity, as long as `x`).
@@ -26,6 +95,73 @@ pub fn apply(x: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, mu: f32, wd: f32)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staleness_aware_and_delay_compensated_follow_their_formulas() {
+        let g = [0.5f32, -1.0];
+        // Staleness 0 and 1 leave the rate alone; 4 divides it by 4.
+        for t in [0, 1] {
+            let (mut a, mut b) = (vec![1.0f32, 2.0], vec![1.0f32, 2.0]);
+            apply_rule(
+                Rule::StalenessAware,
+                &mut a,
+                &mut [],
+                &g,
+                &[],
+                t,
+                0.1,
+                0.0,
+                0.0,
+            );
+            apply(&mut b, &mut [], &g, 0.1, 0.0, 0.0);
+            assert_eq!(a, b);
+        }
+        let mut x = vec![1.0f32, 2.0];
+        apply_rule(
+            Rule::StalenessAware,
+            &mut x,
+            &mut [],
+            &g,
+            &[],
+            4,
+            0.1,
+            0.0,
+            0.0,
+        );
+        assert_eq!(x, [1.0 - 0.025 * 0.5, 2.0 + 0.025]);
+        // Delay compensation: g + lambda g^2 (x - read).
+        let mut x = vec![1.0f32, 2.0];
+        let read = [0.5f32, 2.5];
+        apply_rule(
+            Rule::DelayCompensated { lambda: 2.0 },
+            &mut x,
+            &mut [],
+            &g,
+            &read,
+            3,
+            0.1,
+            0.0,
+            0.0,
+        );
+        let c0 = 0.5 + 2.0 * 0.25 * 0.5;
+        let c1 = -1.0 + 2.0 * 1.0 * -0.5;
+        assert_eq!(x, [1.0 - 0.1 * c0, 2.0 - 0.1 * c1]);
+        // With lambda 0 it is plain SGD, bit for bit.
+        let (mut a, mut b) = (vec![0.3f32, -0.7], vec![0.3f32, -0.7]);
+        apply_rule(
+            Rule::DelayCompensated { lambda: 0.0 },
+            &mut a,
+            &mut [],
+            &g,
+            &read,
+            5,
+            0.05,
+            0.0,
+            0.0,
+        );
+        apply(&mut b, &mut [], &g, 0.05, 0.0, 0.0);
+        assert_eq!(a, b);
+    }
 
     #[test]
     fn sgd_decay_and_momentum_follow_their_formulas() {
