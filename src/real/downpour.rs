@@ -2,8 +2,9 @@
 //! push -> wait for acknowledgements, every parameter-server shard a thread that owns its slice
 //! of the parameters and serves one message at a time in arrival order. Pulls and pushes copy
 //! the slices into new buffers sent over channels, as a network would; the shards apply the
-//! update rule the simulator's shards use (`training::update`), and record the staleness of each
-//! update the same way (the shard's version at apply minus the version the learner read).
+//! update rule the simulator's shards use (`training::update`; for DC-ASGD each shard also keeps
+//! the slice as each learner last read it), and record the staleness of each update the same way
+//! (the shard's version at apply minus the version the learner read).
 //!
 //! Times are measured with the monotonic clock. Evaluation of the parameters at epoch ends is
 //! done after training, on snapshots taken at the epoch ends, so it costs the run no time.
