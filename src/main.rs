@@ -941,7 +941,7 @@ fn validate_command(
     fixed.push(v::real_gradients());
     let base = scenario::load(spec, &fixed)?;
     let lists: Vec<String> = lists.into_iter().cloned().collect();
-    let sweep = asgd_sim::sweep::SweepSpec::from_command_line(spec, base.name(), fixed, &lists)?;
+    let sweep = asgd_sim::sweep::SweepSpec::from_lists(spec, base.name(), fixed, &lists, "--set")?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-validate", base.name())));
     let points = sweep.points();

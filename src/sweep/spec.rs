@@ -221,10 +221,21 @@ impl SweepSpec {
         fixed: Vec<Override>,
         sweeps: &[String],
     ) -> Result<Self, InputError> {
+        Self::from_lists(scenario, name, fixed, sweeps, "--sweep")
+    }
+
+    /// As [`SweepSpec::from_command_line`], the lists given with `flag` (named in messages).
+    pub fn from_lists(
+        scenario: &str,
+        name: &str,
+        fixed: Vec<Override>,
+        sweeps: &[String],
+        flag: &str,
+    ) -> Result<Self, InputError> {
         let mut axes = vec![];
         for text in sweeps {
             let bad = |message: &str| InputError::BadOverride {
-                text: format!("--sweep {text}"),
+                text: format!("{flag} {text}"),
                 message: message.into(),
             };
             let (key, list) = text
@@ -248,14 +259,14 @@ impl SweepSpec {
             axes.push(Axis {
                 key: key.to_string(),
                 values,
-                from: "--sweep".into(),
+                from: flag.into(),
             });
         }
         let mut problems = vec![];
         check_axes(&axes, &mut problems);
         if let Some((key, message)) = problems.into_iter().next() {
             return Err(InputError::BadOverride {
-                text: format!("--sweep {key}"),
+                text: format!("{flag} {key}"),
                 message,
             });
         }
