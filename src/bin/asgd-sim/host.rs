@@ -1,0 +1,204 @@
+//! `calibrate` and `validate`: this host measured, and the simulator checked against it.
+
+use super::*;
+
+/// Loads `specs` (default: the quick scenario) with real gradients, for timing them.
+pub(crate) fn calibration_scenarios(
+    specs: &[String],
+    overrides: &[Override],
+) -> anyhow::Result<Vec<scenario::Scenario>> {
+    let default = ["builtin:quick".to_string()];
+    let specs = if specs.is_empty() {
+        &default[..]
+    } else {
+        specs
+    };
+    let mut all = overrides.to_vec();
+    all.push(asgd_sim::validate::real_gradients());
+    Ok(specs
+        .iter()
+        .map(|s| scenario::load(s, &all))
+        .collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn calibrate_command(
+    specs: &[String],
+    out: &std::path::Path,
+    set: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let scenarios = calibration_scenarios(specs, &parse_overrides(set)?)?;
+    if !quiet {
+        eprintln!("measuring this host (a few seconds; leave it otherwise idle)");
+    }
+    let cal = asgd_sim::calibrate::measure(&scenarios)?;
+    write_atomic(out, cal.topology_toml("localhost").as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    if !quiet {
+        emit(&format!("{}wrote {}\n", cal.table(), out.display()))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_command(
+    spec: &str,
+    set: &[String],
+    host: Option<PathBuf>,
+    out: Option<PathBuf>,
+    repeats: usize,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::validate::{self as v, Validation};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // KEY=V1,V2,... is a list of points; anything else (arrays and strings included) is fixed.
+    let (lists, fixed): (Vec<&String>, Vec<&String>) = set.iter().partition(|s| {
+        s.split_once('=').is_some_and(|(_, v)| {
+            let v = v.trim_start();
+            v.contains(',') && !v.starts_with(['[', '"', '\''])
+        })
+    });
+    let mut fixed = fixed
+        .into_iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    fixed.push(v::real_gradients());
+    let base = scenario::load(spec, &fixed)?;
+    let lists: Vec<String> = lists.into_iter().cloned().collect();
+    let sweep = asgd_sim::sweep::SweepSpec::from_lists(spec, base.name(), fixed, &lists, "--set")?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-validate", base.name())));
+    let points = sweep.points();
+    // Every point is checked before anything runs.
+    let real: Vec<scenario::Scenario> = points
+        .iter()
+        .map(|p| scenario::load(spec, &sweep.overrides(p)))
+        .collect::<Result<_, _>>()?;
+    // A given host file is checked before anything is written.
+    let given = match host {
+        Some(h) => {
+            let file = std::path::absolute(&h).unwrap_or(h);
+            Some((file.clone(), host_topology(&file)?))
+        }
+        None => None,
+    };
+    // Each point on the host; on a given host checked before anything runs.
+    let load_on_host = |file: &std::path::Path| -> Result<Vec<scenario::Scenario>, InputError> {
+        let text = file.to_string_lossy();
+        points
+            .iter()
+            .map(|p| {
+                let mut o = sweep.overrides(p);
+                o.extend(v::host_overrides(&text));
+                scenario::load(spec, &o)
+            })
+            .collect()
+    };
+    let early = match &given {
+        Some((file, _)) => Some(load_on_host(file)?),
+        None => None,
+    };
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let say = |what: &str| {
+        if !quiet {
+            eprintln!("{what}");
+        }
+    };
+    let named: Vec<(&str, &scenario::Scenario)> = points
+        .iter()
+        .zip(&real)
+        .map(|(p, r)| (p.name.as_str(), r))
+        .collect();
+    let runs = v::run_real(&named, repeats, given.is_none(), &stop, say)?;
+    let (host_file, machine, calibration) = match given {
+        Some((file, topology)) => (file, topology, None),
+        None => {
+            let Some(cal) = asgd_sim::calibrate::Calibration::mean(&runs.calibrations) else {
+                anyhow::bail!(
+                    "validation stopped before the host was calibrated: {}",
+                    runs.stopped.as_deref().unwrap_or("interrupted")
+                );
+            };
+            dir.write("localhost.toml", cal.topology_toml("localhost").as_bytes())
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+            let file = dir.staging().join("localhost.toml");
+            let file = std::path::absolute(&file).unwrap_or(file);
+            let topology = host_topology(&file)?;
+            (file, topology, Some(cal))
+        }
+    };
+    let host_text = host_file.to_string_lossy().into_owned();
+    let simulated = match early {
+        Some(s) => s,
+        None => load_on_host(&host_file)?,
+    };
+    let named: Vec<(&str, &scenario::Scenario)> = points
+        .iter()
+        .zip(&simulated)
+        .map(|(p, s)| (p.name.as_str(), s))
+        .collect();
+    let results = v::compare(&named, &runs, say)?;
+    let stopped = runs.stopped;
+    // Where the host file will be once the directory is in place.
+    let recorded = match &calibration {
+        Some(_) => out.join("localhost.toml").to_string_lossy().into_owned(),
+        None => host_text.clone(),
+    };
+    let validation = Validation::new(base.name(), &recorded, machine.cores().len(), results);
+    dir.write("validation.json", validation.to_json().as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    if !validation.points.is_empty() {
+        for f in validation.figures()? {
+            dir.write(&format!("{}.svg", f.name), f.svg.as_bytes())
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+            dir.write(&format!("{}.png", f.name), &f.png)
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+        }
+    }
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if !quiet {
+        let mut text = String::new();
+        if let Some(c) = &calibration {
+            text.push_str(&c.table());
+        }
+        text.push_str(&validation.table());
+        text.push_str(&format!(
+            "wrote {}\n",
+            written.join("validation.json").display()
+        ));
+        emit(&text)?;
+    }
+    if let Some(why) = stopped {
+        anyhow::bail!(
+            "validation stopped ({why}) with {} of {} points compared; they are in {}",
+            validation.points.len(),
+            points.len(),
+            written.display()
+        );
+    }
+    Ok(())
+}
+
+/// A topology file that describes a shared-memory host (has a `[host]` table).
+pub(crate) fn host_topology(file: &std::path::Path) -> anyhow::Result<Topology> {
+    let text = file.to_string_lossy();
+    let topology = topology_file::load(&text)?;
+    if topology.host().is_none() {
+        let source = asgd_sim::input::Source::read(file)?;
+        return Err(source
+            .invalid(vec![(
+                "host".into(),
+                "this topology has no [host] table: give a file written by `asgd-sim calibrate`"
+                    .into(),
+            )])
+            .into());
+    }
+    Ok(topology)
+}

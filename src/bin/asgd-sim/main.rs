@@ -1,0 +1,589 @@
+//! The `asgd-sim` command line: parse, run, print the error chain, return an exit code
+//! (0 success, 1 failure while running or writing, 2 bad input).
+
+mod bench;
+mod host;
+mod single;
+mod sweep;
+
+use bench::*;
+use host::*;
+use single::*;
+use sweep::*;
+
+use anyhow::Context as _;
+use asgd_sim::input::{InputError, Override};
+use asgd_sim::machine::topology::generators::Generator;
+use asgd_sim::machine::topology::{Topology, file as topology_file};
+use asgd_sim::observe::Observer;
+use asgd_sim::report::output::{OutputDir, write_atomic};
+use asgd_sim::report::sweep as report_sweep;
+use asgd_sim::report::{curve, table, trace::TraceRecorder};
+use asgd_sim::time::SimTime;
+use asgd_sim::{run, scenario, workload};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "asgd-sim",
+    version,
+    about = "Discrete-event simulator of asynchronous SGD on HPC machines"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario and write summary.json to the output directory.
+    Run {
+        /// Scenario file, or builtin:paper-cifar10 / builtin:paper-nlc.
+        scenario: String,
+        /// Output directory [default: runs/<scenario name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scenario key, e.g. --set cluster.learners=8 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Also write the event timeline as Chrome Trace Event JSON (open in Perfetto).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Threads for the gradient arithmetic [default: all cores]; results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Sweep a key over values, e.g. --sweep cluster.learners=2,4,8,16 (repeatable; the
+        /// points are the product). Results go to OUT/points/<point>/ and a report to
+        /// OUT/report/ [OUT default: runs/<scenario name>-sweep].
+        #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with = "trace")]
+        sweep: Vec<String>,
+        /// With --sweep: points run at once [default: one per core].
+        #[arg(long, requires = "sweep")]
+        jobs: Option<usize>,
+        /// With --sweep: run only the I-th of N shares of the points (1 <= I <= N).
+        #[arg(long, value_name = "I/N", requires = "sweep")]
+        shard: Option<String>,
+    },
+    /// Run the scenario's algorithm for real on this host: learner and shard threads, real
+    /// copies of parameters and gradients, real gradients; writes summary.json (backend "real",
+    /// measured seconds) and curve.csv like `run`. Ctrl-C stops it and writes what it measured.
+    Real {
+        scenario: String,
+        /// Output directory [default: runs/<scenario name>-real].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scenario key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Measure this host as the real backend uses it (cores, memory copy rate, update rate,
+    /// message latency between threads, one thread's gradient time for each scenario's model
+    /// and batch size) and write a topology file with a [host] table, so that the simulator
+    /// can model this host.
+    Calibrate {
+        /// Scenarios whose model and batch size to time; the first sets the slice size
+        /// [default: builtin:quick].
+        scenarios: Vec<String>,
+        /// Topology file to write.
+        #[arg(long, default_value = "topologies/localhost.toml")]
+        out: PathBuf,
+        /// Override a key of every scenario (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check the simulator against real runs on this host: for each point, run the scenario
+    /// for real, simulate it on the calibrated host, and report the errors of the epoch time
+    /// and its phases, the KS distance between the staleness distributions and the difference
+    /// in final accuracy; writes validation.json and comparison figures.
+    Validate {
+        scenario: String,
+        /// KEY=VALUE fixes a key; KEY=V1,V2,... makes one point per value, e.g.
+        /// --set cluster.learners=1,2,4 (repeatable; the points are the product).
+        #[arg(long = "set", value_name = "KEY=VALUE[,VALUE...]")]
+        set: Vec<String>,
+        /// A host file written by `calibrate` [default: calibrate now, into OUT/localhost.toml].
+        #[arg(long)]
+        host: Option<PathBuf>,
+        /// Output directory [default: runs/<scenario name>-validate].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Real runs of each point, averaged (the points take turns).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run a sweep file: a base scenario, fixed keys and axes whose product are the points.
+    /// Finished points are kept: a stopped sweep started again runs only the rest.
+    Sweep {
+        /// The sweep file (see scenarios/sweeps/).
+        sweep: PathBuf,
+        /// Sweep directory [default: runs/<sweep name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Fix a key for every point, after the sweep file's [set] (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Points run at once [default: one per core, each with one arithmetic thread].
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Threads for all points together [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run only the I-th of N shares of the points (1 <= I <= N), e.g. one Slurm array task.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Print an sbatch script that runs the sweep as a Slurm job array, and run nothing.
+        #[arg(long)]
+        slurm: bool,
+        /// With --slurm: array tasks [default: one per point].
+        #[arg(long, requires = "slurm")]
+        slurm_tasks: Option<usize>,
+        /// With --slurm: cores per array task.
+        #[arg(long, default_value_t = 4, requires = "slurm")]
+        slurm_cpus: usize,
+        /// Print nothing but errors and the final line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Merge the results of sweep directories (one sweep, or its shards) into one report:
+    /// figures as SVG and PNG, and index.html.
+    Report {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Report directory [default: DIR/report of the first DIR].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-run the seed paper's experiments (scenarios/sweeps/paper-*.toml) and write their
+    /// reports, with the guarantee-ratio figure, under figures/.
+    Reproduce {
+        /// Where the reports go.
+        #[arg(long, default_value = "figures")]
+        out: PathBuf,
+        /// Where the sweeps' points go (kept, so a stopped reproduction resumes).
+        #[arg(long, default_value = "runs/reproduce")]
+        runs: PathBuf,
+        /// The sweep files to run.
+        #[arg(long, default_values = ["scenarios/sweeps/paper-cifar10.toml", "scenarios/sweeps/paper-nlc.toml"])]
+        sweeps: Vec<PathBuf>,
+        /// Fix a key for every point of every sweep (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Describe a machine: a topology file, builtin:NAME, or a generator such as
+    /// fat-tree:k=4,host.gpus_per_node=4 or nvlink:mesh=true.
+    Topology {
+        source: String,
+        /// Print Graphviz DOT instead of a summary.
+        #[arg(long)]
+        dot: bool,
+    },
+    /// List the built-in models with their parameter counts and FLOPs.
+    Models,
+    /// Predict the learning rate of LHL15's analysis from sigma^2, L and D_f measured at the
+    /// scenario's initial point.
+    PredictLr {
+        /// Scenario file (or builtin:NAME, without --apply).
+        scenario: String,
+        /// Override a scenario key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Also write the prediction as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a copy of the scenario with algorithm.learning_rate set to the prediction.
+        #[arg(long, value_name = "OUT.toml")]
+        apply: Option<PathBuf>,
+        /// Mini-batches probed for sigma^2.
+        #[arg(long, default_value_t = 64)]
+        probes: usize,
+        /// Threads for the arithmetic [default: all cores]; results do not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Convergence-guarantee analysis (LHL15 bound as restated by the seed paper).
+    Theory {
+        #[command(subcommand)]
+        command: TheoryCommand,
+    },
+    /// Data sets: `data get cifar10|mnist [--dir DIR]` downloads the official archive and
+    /// verifies its checksum.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Measure speed: simulated events per second (default), the gradient arithmetic
+    /// (--numerics), or a real-gradient run against its arithmetic alone (--overhead).
+    Bench {
+        /// Training steps of the paper's CIFAR-10 network at batch 128, in samples/s.
+        #[arg(long, conflicts_with = "overhead")]
+        numerics: bool,
+        /// Wall time of a real-gradient scenario against the same arithmetic without the
+        /// simulation.
+        #[arg(long, value_name = "SCENARIO")]
+        overhead: Option<String>,
+        /// Learners (events mode; 1 to 16).
+        #[arg(long, default_value_t = 16)]
+        learners: usize,
+        /// Epochs of paper-cifar10 per repetition (events mode).
+        #[arg(long, default_value_t = 3)]
+        epochs: u64,
+        /// Repetitions or measured steps; the best (events) or median (numerics) is reported.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Threads for the arithmetic [default: all cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Override a key of the --overhead scenario (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TheoryCommand {
+    /// Ratio of the optimal guarantees of p learners and of one, over alpha and p (lists
+    /// `1,2,4` or log grids `start:stop:count`).
+    Ratio {
+        #[arg(long)]
+        alpha: String,
+        #[arg(long)]
+        p: String,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Samples p learners need to reach the optimal guarantee one learner reaches with its
+    /// budget (give --alpha, or --d-f, --l, --sigma2, --m and --k1).
+    Samples {
+        #[arg(long)]
+        p: String,
+        #[arg(long)]
+        alpha: Option<f64>,
+        #[arg(long = "d-f")]
+        d_f: Option<f64>,
+        #[arg(long)]
+        l: Option<f64>,
+        #[arg(long)]
+        sigma2: Option<f64>,
+        #[arg(long)]
+        m: Option<f64>,
+        #[arg(long)]
+        k1: Option<f64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Largest worker counts for linear speedup: LHL15 and the second seed paper.
+    Workers {
+        #[arg(long)]
+        k: f64,
+        #[arg(long)]
+        m: f64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download, verify (MD5) and unpack an official data set.
+    Get {
+        #[arg(value_parser = ["cifar10", "mnist"])]
+        name: String,
+        /// Directory to put it in.
+        #[arg(long, default_value = asgd_sim::data::download::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if e.chain().any(is_bad_input) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Errors caused by what the user gave (exit status 2), as opposed to failures while running.
+fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
+    use asgd_sim::report::sweep::ReportError;
+    use asgd_sim::sweep::runner::SweepError;
+    e.downcast_ref::<InputError>().is_some()
+        || e.downcast_ref::<asgd_sim::theory::TheoryError>().is_some()
+        || matches!(e.downcast_ref::<SweepError>(), Some(SweepError::Input(_)))
+        || matches!(
+            e.downcast_ref::<ReportError>(),
+            Some(
+                ReportError::Read { .. } | ReportError::Mismatch { .. } | ReportError::Empty { .. }
+            )
+        )
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run {
+            scenario,
+            out,
+            set,
+            trace,
+            quiet,
+            threads,
+            sweep,
+            jobs,
+            shard,
+        } => {
+            if sweep.is_empty() {
+                return run_command(&scenario, out, &set, trace, quiet, threads);
+            }
+            let fixed = parse_overrides(&set)?;
+            let base = scenario::load(&scenario, &fixed)?;
+            let spec = asgd_sim::sweep::SweepSpec::from_command_line(
+                &scenario,
+                &format!("{}-sweep", base.name()),
+                fixed,
+                &sweep,
+            )?;
+            drop(base);
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+            sweep_command(&spec, &out, shard.as_deref(), jobs, threads, quiet)
+        }
+        Command::Sweep {
+            sweep,
+            out,
+            set,
+            jobs,
+            threads,
+            shard,
+            slurm,
+            slurm_tasks,
+            slurm_cpus,
+            quiet,
+        } => {
+            let mut spec = asgd_sim::sweep::SweepSpec::read(&sweep)?;
+            spec.fixed.extend(parse_overrides(&set)?);
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+            if slurm {
+                let absolute = |p: &std::path::Path| {
+                    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+                };
+                let file = absolute(&sweep);
+                let out = absolute(&out);
+                return emit(&asgd_sim::sweep::slurm::script(
+                    &spec,
+                    &asgd_sim::sweep::slurm::SlurmOptions {
+                        tasks: slurm_tasks,
+                        cpus_per_task: slurm_cpus,
+                        sweep_file: &file,
+                        out: &out,
+                    },
+                ));
+            }
+            sweep_command(&spec, &out, shard.as_deref(), jobs, threads, quiet)
+        }
+        Command::Real {
+            scenario,
+            out,
+            set,
+            quiet,
+        } => real_command(&scenario, out, &set, quiet),
+        Command::Calibrate {
+            scenarios,
+            out,
+            set,
+            quiet,
+        } => calibrate_command(&scenarios, &out, &set, quiet),
+        Command::Validate {
+            scenario,
+            set,
+            host,
+            out,
+            repeats,
+            quiet,
+        } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
+        Command::Report { dirs, out } => {
+            let out = out.unwrap_or_else(|| dirs[0].join("report"));
+            let results = report_sweep::gather(&dirs)?;
+            let written = report_sweep::write(&results, &out)?;
+            let mut text = format!(
+                "report of {} ({} of {} points): {}\n",
+                results.sweep.name,
+                results.points.len(),
+                results.sweep.points.len(),
+                written.join("index.html").display()
+            );
+            if !results.missing.is_empty() {
+                text.push_str(&format!("missing points: {}\n", results.missing.join(" ")));
+            }
+            emit(&text)
+        }
+        Command::Reproduce {
+            out,
+            runs,
+            sweeps,
+            set,
+            jobs,
+            threads,
+            quiet,
+        } => reproduce(&out, &runs, &sweeps, &set, jobs, threads, quiet),
+        Command::Topology { source, dot } => {
+            let t = load_topology(&source)?;
+            if dot {
+                emit(&t.to_dot())
+            } else {
+                emit(&format!("{}\n{}\n", t.summary(), t.description()))
+            }
+        }
+        Command::Models => {
+            // Each model is shown on the data it was made for; its input layer and classes follow
+            // the scenario's data set.
+            let image = workload::Shape::Image { c: 3, h: 32, w: 32 };
+            let text_bags = workload::Shape::Tokens {
+                vocabulary: 100_000,
+                tokens: 40,
+            };
+            let mut text = format!(
+                "{:<12} {:<26} {:>12} {:>18}  description\n",
+                "model", "shown on", "params", "train FLOP/sample"
+            );
+            for name in workload::model::NAMES {
+                let (input, classes, data) = if *name == "nlc-text" {
+                    (text_bags, 20, "100k-word bags, 20 classes")
+                } else {
+                    (image, 10, "3x32x32 images, 10 classes")
+                };
+                if *name == "quadratic" {
+                    let q = workload::model::ModelSpec::Quadratic(Default::default());
+                    text.push_str(&format!(
+                        "{:<12} {:<26} {:>12} {:>18.3e}  {}\n",
+                        q.name(),
+                        "no data (kind = \"none\")",
+                        q.params(),
+                        q.train_flops_per_sample(),
+                        "noisy quadratic 1/2 sum h_i x_i^2, [workload.quadratic]"
+                    ));
+                }
+                if let Some(m) = workload::model::builtin(name, input, classes) {
+                    text.push_str(&format!(
+                        "{:<12} {:<26} {:>12} {:>18.3e}  {}\n",
+                        m.name,
+                        data,
+                        m.params(),
+                        m.train_flops_per_sample(),
+                        m.description
+                    ));
+                }
+            }
+            emit(&text)
+        }
+        Command::Bench {
+            numerics,
+            overhead,
+            learners,
+            epochs,
+            repeat,
+            threads,
+            set,
+        } => {
+            let threads = threads.unwrap_or_else(run::default_threads);
+            match (numerics, overhead) {
+                (true, _) => bench_numerics(repeat, threads),
+                (false, Some(spec)) => bench_overhead(&spec, &set, threads),
+                (false, None) => bench(learners, epochs, repeat),
+            }
+        }
+        Command::Theory { command } => {
+            use asgd_sim::theory::command::{self as th, Budget, Format};
+            let fmt = |j: bool| if j { Format::Json } else { Format::Text };
+            let text = match command {
+                TheoryCommand::Ratio { alpha, p, json } => th::ratio(&alpha, &p, fmt(json))?,
+                TheoryCommand::Samples {
+                    p,
+                    alpha,
+                    d_f,
+                    l,
+                    sigma2,
+                    m,
+                    k1,
+                    json,
+                } => {
+                    let budget = Budget::from_options(alpha, d_f, l, sigma2, m, k1)?;
+                    th::samples(&budget, &p, fmt(json))?
+                }
+                TheoryCommand::Workers { k, m, json } => th::workers(k, m, fmt(json))?,
+            };
+            emit(&text)
+        }
+        Command::PredictLr {
+            scenario,
+            set,
+            json,
+            apply,
+            probes,
+            threads,
+        } => predict_lr(&scenario, &set, json, apply, probes, threads),
+        Command::Data {
+            command: DataCommand::Get { name, dir },
+        } => {
+            let mut bar = DownloadBar(ProgressBar::no_length());
+            let got = asgd_sim::data::download::get(&name, &dir, &mut bar)?;
+            bar.0.finish_and_clear();
+            emit(&format!(
+                "{}: {}\n",
+                name,
+                if got.fetched {
+                    format!(
+                        "downloaded, verified and unpacked into {}",
+                        got.path.display()
+                    )
+                } else {
+                    format!("already present in {}", got.path.display())
+                }
+            ))
+        }
+    }
+}
+
+fn parse_overrides(set: &[String]) -> anyhow::Result<Vec<Override>> {
+    Ok(set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Writes to standard output; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to standard output"),
+    }
+}

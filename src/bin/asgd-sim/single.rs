@@ -1,0 +1,194 @@
+//! `run`, `real` and `topology`: one scenario simulated or run for real, one machine described.
+
+use super::*;
+
+pub(crate) fn load_topology(source: &str) -> anyhow::Result<Topology> {
+    let is_generator = !source.starts_with("builtin:")
+        && !std::path::Path::new(source).exists()
+        && ["fat-tree", "nvlink"]
+            .iter()
+            .any(|g| source == *g || source.starts_with(&format!("{g}:")));
+    if is_generator {
+        let g = Generator::parse_spec(source).map_err(|m| InputError::BadGenerator {
+            spec: source.into(),
+            message: m,
+        })?;
+        return g.build().map_err(|ps| {
+            InputError::BadGenerator {
+                spec: source.into(),
+                message: ps
+                    .into_iter()
+                    .map(|(k, m)| format!("{k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+            .into()
+        });
+    }
+    Ok(topology_file::load(source)?)
+}
+
+/// Shows a download's bytes.
+pub(crate) struct DownloadBar(pub(crate) ProgressBar);
+
+impl asgd_sim::data::download::DownloadObserver for DownloadBar {
+    fn start(&mut self, url: &str, total: Option<u64>) {
+        self.0.reset();
+        self.0.set_length(total.unwrap_or(0));
+        self.0.set_style(
+            ProgressStyle::with_template("{msg} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        self.0.set_message(url.to_string());
+    }
+    fn progress(&mut self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}
+
+/// Advances a progress bar by epochs.
+pub(crate) struct Progress(ProgressBar);
+
+impl Observer for Progress {
+    fn epoch_end(&mut self, epoch: u64, _time: SimTime) {
+        self.0.set_position(epoch);
+    }
+}
+
+pub(crate) fn run_command(
+    spec: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+    trace: Option<PathBuf>,
+    quiet: bool,
+    threads: Option<usize>,
+) -> anyhow::Result<()> {
+    let threads = threads.unwrap_or_else(run::default_threads);
+    let overrides = set
+        .iter()
+        .map(|s| Override::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sc = scenario::load(spec, &overrides)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(sc.name()));
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(sc.file.workload.epochs)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(sc.name().to_string());
+    let recorder = trace.as_ref().map(|_| {
+        let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
+            nodes
+                .iter()
+                .map(|&n| sc.topology.node(n).id.clone())
+                .collect()
+        };
+        TraceRecorder::new(
+            &ids(&sc.placement.learner_gpus),
+            &ids(&sc.placement.shard_cores),
+        )
+    });
+    let started = Instant::now();
+    let result = match recorder {
+        Some(r) => {
+            let res = run::simulate_with(&sc, (Progress(bar.clone()), r), threads)?;
+            (res.summary, res.curve, res.events, Some(res.observer.1))
+        }
+        None => {
+            let res = run::simulate_with(&sc, Progress(bar.clone()), threads)?;
+            (res.summary, res.curve, res.events, None)
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let (summary, curve, events, recorder) = result;
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    dir.write("summary.json", summary.to_json().as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    if !curve.is_empty() {
+        dir.write("curve.csv", curve::to_csv(&curve).as_bytes())
+            .with_context(|| format!("cannot write into {}", out.display()))?;
+    }
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if let (Some(path), Some(r)) = (&trace, recorder) {
+        write_atomic(path, r.to_json().as_bytes())
+            .with_context(|| format!("cannot write trace {}", path.display()))?;
+    }
+    if !quiet {
+        let mut text = table::render(&summary);
+        text.push_str(&format!(
+            "{events} events in {wall:.3} s wall ({:.2} M events/s); wrote {}\n",
+            events as f64 / wall.max(1e-9) / 1e6,
+            written.join("summary.json").display()
+        ));
+        if let Some(path) = &trace {
+            text.push_str(&format!("trace: {}\n", path.display()));
+        }
+        emit(&text)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn real_command(
+    spec: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let sc = scenario::load(spec, &parse_overrides(set)?)?;
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C while the results are written falls through to the default.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(sc.file.workload.epochs)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{} (real)", sc.name()));
+    let res = asgd_sim::real::run(&sc, Progress(bar.clone()), &stop)?;
+    bar.finish_and_clear();
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    dir.write("summary.json", res.summary.to_json().as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    if !res.curve.is_empty() {
+        dir.write("curve.csv", curve::to_csv(&res.curve).as_bytes())
+            .with_context(|| format!("cannot write into {}", out.display()))?;
+    }
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if !quiet {
+        let mut text = table::render(&res.summary);
+        text.push_str(&format!(
+            "{} gradients on {} learner threads and {} shard threads, measured; wrote {}\n",
+            res.gradients,
+            res.summary.learners,
+            res.summary.shards,
+            written.join("summary.json").display()
+        ));
+        emit(&text)?;
+    }
+    if let Some(why) = res.stopped {
+        anyhow::bail!(
+            "the real run stopped early: {why}; what it measured is in {}",
+            written.display()
+        );
+    }
+    Ok(())
+}
