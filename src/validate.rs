@@ -391,7 +391,7 @@ pub fn run_real(
         calibrations: vec![],
         stopped: None,
     };
-    let all: Vec<Scenario> = scenarios.iter().map(|(_, s)| (*s).clone()).collect();
+    let all: Vec<&Scenario> = scenarios.iter().map(|&(_, s)| s).collect();
     'rounds: for r in 0..repeats {
         if calibrate {
             progress(&format!("calibrating this host ({} of {repeats})", r + 1));

@@ -31,7 +31,7 @@ pub(crate) fn calibrate_command(
     if !quiet {
         eprintln!("measuring this host (a few seconds; leave it otherwise idle)");
     }
-    let cal = asgd_sim::calibrate::measure(&scenarios)?;
+    let cal = asgd_sim::calibrate::measure(&scenarios.iter().collect::<Vec<_>>())?;
     write_atomic(out, cal.topology_toml("localhost").as_bytes())
         .with_context(|| format!("cannot write {}", out.display()))?;
     if !quiet {
@@ -49,8 +49,6 @@ pub(crate) fn validate_command(
     quiet: bool,
 ) -> anyhow::Result<()> {
     use asgd_sim::validate::{self as v, Validation};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     // KEY=V1,V2,... is a list of points; anything else (arrays and strings included) is fixed.
     let (lists, fixed): (Vec<&String>, Vec<&String>) = set.iter().partition(|s| {
         s.split_once('=').is_some_and(|(_, v)| {
@@ -99,11 +97,7 @@ pub(crate) fn validate_command(
         None => None,
     };
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
+    let stop = stop_on_ctrl_c();
     let say = |what: &str| {
         if !quiet {
             eprintln!("{what}");

@@ -47,6 +47,32 @@ impl asgd_sim::data::download::DownloadObserver for DownloadBar {
 }
 
 /// Advances a progress bar by epochs.
+/// A bar of the scenario's epochs, hidden when `quiet`.
+pub(crate) fn epoch_bar(sc: &scenario::Scenario, prefix: String, quiet: bool) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(sc.file.workload.epochs)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(prefix);
+    bar
+}
+
+/// A flag that Ctrl-C sets, for a run that stops and writes what it measured. A second Ctrl-C
+/// while the results are written falls through to the default.
+pub(crate) fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    stop
+}
+
 pub(crate) struct Progress(ProgressBar);
 
 impl Observer for Progress {
@@ -64,22 +90,9 @@ pub(crate) fn run_command(
     threads: Option<usize>,
 ) -> anyhow::Result<()> {
     let threads = threads.unwrap_or_else(run::default_threads);
-    let overrides = set
-        .iter()
-        .map(|s| Override::parse(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let sc = scenario::load(spec, &overrides)?;
+    let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(sc.name()));
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(sc.file.workload.epochs)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(sc.name().to_string());
+    let bar = epoch_bar(&sc, sc.name().to_string(), quiet);
     let recorder = trace.as_ref().map(|_| {
         let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
             nodes
@@ -141,26 +154,10 @@ pub(crate) fn real_command(
     set: &[String],
     quiet: bool,
 ) -> anyhow::Result<()> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        // A second Ctrl-C while the results are written falls through to the default.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
-    }
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(sc.file.workload.epochs)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(format!("{} (real)", sc.name()));
+    let stop = stop_on_ctrl_c();
+    let bar = epoch_bar(&sc, format!("{} (real)", sc.name()), quiet);
     let res = asgd_sim::real::run(&sc, Progress(bar.clone()), &stop)?;
     bar.finish_and_clear();
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
