@@ -38,7 +38,10 @@ pub fn run<O: Observer + Send>(
     let parts = real_parts(scenario, learners)?;
     let f = &scenario.file;
     match scenario.algorithm() {
-        AlgorithmKind::Downpour | AlgorithmKind::StalenessAware | AlgorithmKind::DcAsgd => {
+        AlgorithmKind::Downpour
+        | AlgorithmKind::StalenessAware
+        | AlgorithmKind::DcAsgd
+        | AlgorithmKind::Partitioned => {
             let (run, observer) = downpour::run(
                 &parts.setup,
                 parts.objective,
@@ -60,5 +63,9 @@ pub fn run<O: Observer + Send>(
                 observer,
             })
         }
+        other => Err(RunError::NoRealBackend {
+            scenario: scenario.name().to_string(),
+            kind: other.name(),
+        }),
     }
 }

@@ -2,10 +2,11 @@
 //! attaches the numerics when gradients are real, drives the engine to the end, and returns the
 //! measured summary and convergence curve. Writes nothing.
 
-use crate::algorithm::AlgorithmKind;
-use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome};
+use crate::algorithm::allreduce::{AllReduce, AllReduceSetup};
+use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome, Protocol};
+use crate::algorithm::{Algorithm, Simulated};
 use crate::data::Dataset;
-use crate::engine::{Model, Simulation};
+use crate::engine::Simulation;
 use crate::numerics::quadratic::NoisyQuadratic;
 use crate::numerics::{Net, NumericsError, Objective};
 use crate::observe::Observer;
@@ -34,6 +35,12 @@ pub enum RunError {
     /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
     #[error("{scenario}: real gradients need a data set")]
     NoData { scenario: String },
+    /// The real backend cannot run this algorithm.
+    #[error("{scenario}: the real backend does not run `{kind}`")]
+    NoRealBackend {
+        scenario: String,
+        kind: &'static str,
+    },
     /// `calibrate` was given no scenario to time.
     #[error("nothing to calibrate: give at least one scenario")]
     NoScenario,
@@ -144,12 +151,18 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
     let f = &scenario.file;
     let setup = RealSetup {
         learners,
-        shard_ranges: scenario.placement.shard_ranges.clone(),
+        // A ring all-reduce cuts the vector into one chunk per learner.
+        shard_ranges: match scenario.spec() {
+            Algorithm::SsgdAllreduce => {
+                crate::cluster::split_even(scenario.model.params() as usize, learners)
+            }
+            _ => scenario.placement.shard_ranges.clone(),
+        },
         batch_size: f.algorithm.batch_size as usize,
         learning_rate: f.algorithm.learning_rate as f32,
         momentum: f.algorithm.momentum as f32,
         weight_decay: f.algorithm.weight_decay as f32,
-        rule: scenario.rule(),
+        algorithm: scenario.spec(),
         seed: f.seed,
         workers,
         eval_train_samples: f.workload.eval_train_samples as usize,
@@ -205,38 +218,61 @@ fn drive<O: Observer, G: Gradients>(
     observer: O,
     gradients: G,
 ) -> Result<(Outcome, u64, O, G), RunError> {
-    match scenario.algorithm() {
-        // Downpour's variants differ only in their shards' update rule.
-        AlgorithmKind::Downpour | AlgorithmKind::StalenessAware | AlgorithmKind::DcAsgd => {
-            let setup = DownpourSetup {
-                placement: scenario.placement.clone(),
+    let unroutable = |p: Vec<(String, String)>| RunError::Unroutable {
+        scenario: scenario.name().to_string(),
+        message: p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "),
+    };
+    let spec = scenario.spec();
+    let protocol = match spec {
+        Algorithm::SsgdAllreduce => {
+            let setup = AllReduceSetup {
+                learner_gpus: scenario.placement.learner_gpus.clone(),
                 compute: scenario.compute.clone(),
+                params: scenario.model.params() as usize,
                 iterations_per_epoch: scenario.iterations_per_epoch,
-                update_passes: scenario.rule().memory_passes(),
                 epochs: scenario.file.workload.epochs,
             };
-            let model =
-                Downpour::new(&scenario.topology, setup, observer, gradients).map_err(|p| {
-                    RunError::Unroutable {
-                        scenario: scenario.name().to_string(),
-                        message: p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "),
-                    }
-                })?;
-            let mut sim = Simulation::new(model, scenario.file.seed);
-            sim.run();
-            let events = sim.events_handled();
-            let outcome = sim.model().outcome(sim.now());
-            let completed: u64 = outcome.learner_iterations.iter().sum();
-            let target = scenario.iterations_per_epoch * scenario.file.workload.epochs;
-            if !sim.model().finished() && !outcome.diverged {
-                return Err(RunError::Stalled {
-                    scenario: scenario.name().to_string(),
-                    completed,
-                    target,
-                });
-            }
-            let (observer, gradients) = sim.into_model().into_parts();
-            Ok((outcome, events, observer, gradients))
+            let model = AllReduce::new(&scenario.topology, setup, observer, gradients)
+                .map_err(unroutable)?;
+            return run_to_end(scenario, model);
         }
+        Algorithm::Downpour { .. } => Protocol::Async,
+        Algorithm::Partitioned => Protocol::Partitioned,
+        Algorithm::SsgdPs => Protocol::Synchronous,
+        Algorithm::Elastic { tau, .. } => Protocol::Elastic { tau },
+        Algorithm::Hogwild => Protocol::LockFree,
+    };
+    let setup = DownpourSetup {
+        placement: scenario.placement.clone(),
+        compute: scenario.compute.clone(),
+        iterations_per_epoch: scenario.iterations_per_epoch,
+        update_passes: spec.memory_passes(),
+        epochs: scenario.file.workload.epochs,
+        protocol,
+    };
+    let model =
+        Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;
+    run_to_end(scenario, model)
+}
+
+/// Drives a model to its end and checks that it got there.
+fn run_to_end<O, G, M: Simulated<O, G>>(
+    scenario: &Scenario,
+    model: M,
+) -> Result<(Outcome, u64, O, G), RunError> {
+    let mut sim = Simulation::new(model, scenario.file.seed);
+    sim.run();
+    let events = sim.events_handled();
+    let outcome = sim.model().outcome(sim.now());
+    let completed: u64 = outcome.learner_iterations.iter().sum();
+    let target = scenario.iterations_per_epoch * scenario.file.workload.epochs;
+    if !sim.model().finished() && !outcome.diverged {
+        return Err(RunError::Stalled {
+            scenario: scenario.name().to_string(),
+            completed,
+            target,
+        });
     }
+    let (observer, gradients) = sim.into_model().into_parts();
+    Ok((outcome, events, observer, gradients))
 }

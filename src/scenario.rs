@@ -3,7 +3,7 @@
 //! value, loads the machine and the model, and returns a [`Scenario`] ready to run, or every
 //! problem found with its key path and line. Nothing here runs a simulation or writes a file.
 
-use crate::algorithm::AlgorithmKind;
+use crate::algorithm::{Algorithm, AlgorithmKind};
 use crate::cluster::Placement;
 use crate::data::Dataset;
 use crate::input::{InputError, Override, Source};
@@ -93,6 +93,17 @@ pub struct AlgorithmSection {
     /// DC-ASGD's delay-compensation coefficient: `g + lambda g (.) g (.) (x_now - x_read)`.
     /// Required by `dc-asgd`, read by no other kind (so one sweep can cover every kind).
     pub lambda: Option<f64>,
+    /// EASGD's and EAMSGD's communication period: local mini-batches between two elastic
+    /// exchanges with the centre. Required by those kinds, read by no other.
+    pub tau: Option<u64>,
+    /// EASGD's and EAMSGD's elastic coefficient (default 0.9 / p: the paper's beta = p alpha
+    /// = 0.9).
+    pub alpha: Option<f64>,
+    /// EAMSGD's Nesterov momentum (default 0.99, the paper's).
+    pub delta: Option<f64>,
+    /// The partitioned model's blocks: this many even blocks of parameters, each with its own
+    /// server (default: one block per layer with parameters). Read by `partitioned` only.
+    pub blocks: Option<usize>,
 }
 
 /// Whether gradients are computed for real or only timed.
@@ -329,6 +340,37 @@ impl ScenarioFile {
             )),
             _ => {}
         }
+        let elastic = matches!(a.kind, AlgorithmKind::Easgd | AlgorithmKind::Eamsgd);
+        match a.tau {
+            None if elastic => problems.push((
+                "algorithm.tau".into(),
+                format!(
+                    "{} needs its communication period tau (local mini-batches between exchanges with the centre, at least 1)",
+                    a.kind.name()
+                ),
+            )),
+            Some(0) => problems.push(("algorithm.tau".into(), "must be at least 1".into())),
+            _ => {}
+        }
+        if let Some(alpha) = a.alpha {
+            need(
+                &mut problems,
+                alpha.is_finite() && alpha > 0.0 && alpha < 1.0,
+                "algorithm.alpha",
+                format!("must be in (0, 1), got {alpha}"),
+            );
+        }
+        if let Some(delta) = a.delta {
+            need(
+                &mut problems,
+                delta.is_finite() && (0.0..1.0).contains(&delta),
+                "algorithm.delta",
+                format!("must be in [0, 1), got {delta}"),
+            );
+        }
+        if a.blocks == Some(0) {
+            problems.push(("algorithm.blocks".into(), "must be at least 1".into()));
+        }
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
@@ -356,15 +398,28 @@ impl ScenarioFile {
         let (Some(topology), Some(model), Some(data)) = (topology, model, data) else {
             return Err(source.invalid(problems));
         };
-        let placement = Placement::new(
+        // The partitioned model has one server per block; every other kind splits the
+        // parameters evenly over `cluster.shards`.
+        let blocks = match a.kind {
+            AlgorithmKind::Partitioned => Some(
+                block_ranges(&model, a.blocks).map_err(|m| {
+                    source.invalid(vec![("algorithm.blocks".into(), m)])
+                })?,
+            ),
+            _ => None,
+        };
+        let mut placement = Placement::new(
             &topology,
             c.learners,
-            c.shards,
+            blocks.as_ref().map_or(c.shards, Vec::len),
             model.params() as usize,
             c.learner_gpus.as_deref(),
             c.shard_cores.as_deref(),
         )
         .map_err(|p| source.invalid(p))?;
+        if let Some(ranges) = blocks {
+            placement.shard_ranges = ranges;
+        }
         let flops = model.train_flops_per_sample() * a.batch_size as f64;
         // On a shared-memory host a learner is one thread, whose gradient time was measured.
         let host_seconds = match (topology.host(), d.compute_time_s) {
@@ -551,11 +606,66 @@ impl Scenario {
         self.file.algorithm.kind
     }
 
-    /// How the server turns gradients into updates.
-    pub fn rule(&self) -> crate::training::update::Rule {
+    /// The algorithm with its parameters (checked when the scenario was loaded).
+    pub fn spec(&self) -> Algorithm {
+        use crate::training::update::Rule;
         let a = &self.file.algorithm;
-        a.kind.rule(a.lambda.unwrap_or(0.0))
+        let p = self.placement.learner_gpus.len().max(1);
+        let elastic = |delta| Algorithm::Elastic {
+            tau: a.tau.unwrap_or(1),
+            alpha: a.alpha.unwrap_or(0.9 / p as f64) as f32,
+            delta,
+        };
+        match a.kind {
+            AlgorithmKind::Downpour => Algorithm::Downpour { rule: Rule::Sgd },
+            AlgorithmKind::StalenessAware => Algorithm::Downpour {
+                rule: Rule::StalenessAware,
+            },
+            AlgorithmKind::DcAsgd => Algorithm::Downpour {
+                rule: Rule::DelayCompensated {
+                    lambda: a.lambda.unwrap_or(0.0) as f32,
+                },
+            },
+            AlgorithmKind::SsgdPs => Algorithm::SsgdPs,
+            AlgorithmKind::SsgdAllreduce => Algorithm::SsgdAllreduce,
+            AlgorithmKind::Easgd => elastic(None),
+            AlgorithmKind::Eamsgd => elastic(Some(a.delta.unwrap_or(0.99) as f32)),
+            AlgorithmKind::Hogwild => Algorithm::Hogwild,
+            AlgorithmKind::Partitioned => Algorithm::Partitioned,
+        }
     }
+}
+
+/// The partitioned model's blocks: `blocks` even ones, or one per layer with parameters.
+fn block_ranges(
+    model: &ModelSpec,
+    blocks: Option<usize>,
+) -> Result<Vec<std::ops::Range<usize>>, String> {
+    let n = model.params() as usize;
+    if let Some(b) = blocks {
+        if b > n {
+            return Err(format!(
+                "{b} blocks for a model of {n} parameters; at most one block per parameter"
+            ));
+        }
+        return Ok(crate::cluster::split_even(n, b));
+    }
+    let Some(stats) = model.layers().and_then(|m| m.layer_stats().ok()) else {
+        return Err(format!(
+            "model `{}` has no layers to cut the blocks at; give the number of blocks",
+            model.name()
+        ));
+    };
+    let mut start = 0;
+    Ok(stats
+        .iter()
+        .filter(|l| l.params > 0)
+        .map(|l| {
+            let r = start..start + l.params as usize;
+            start = r.end;
+            r
+        })
+        .collect())
 }
 
 fn need(problems: &mut Vec<(String, String)>, ok: bool, key: &str, message: String) {

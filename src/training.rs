@@ -3,6 +3,7 @@
 //! the real-gradient backend that answers them. The algorithms' timing never reads a value from
 //! here; only whether the run diverged can stop it.
 
+pub mod elastic;
 pub mod pool;
 pub mod real;
 pub mod replay;
@@ -15,11 +16,23 @@ use crate::time::SimTime;
 pub trait Gradients {
     /// Shard `shard` sends learner `learner` its current slice.
     fn pull(&mut self, _learner: usize, _shard: usize) {}
-    /// Learner `learner` has all its slices and starts its gradient.
+    /// As [`Gradients::pull`], while updates are being written into the slice without a lock
+    /// (Hogwild): each `(writer, fraction)` is a learner whose update has reached that fraction
+    /// of the slice's coordinates, in order, so the read sees those written and the rest not.
+    fn pull_partial(&mut self, learner: usize, shard: usize, _in_flight: &[(usize, f64)]) {
+        self.pull(learner, shard);
+    }
+    /// Learner `learner` has what it needs and starts its gradient (or, for elastic
+    /// averaging, its local steps).
     fn compute(&mut self, _learner: usize) {}
-    /// Shard `shard` has applied learner `learner`'s gradient slice, `staleness` updates after
-    /// the learner read it.
+    /// Shard `shard` has applied learner `learner`'s message (a gradient slice, or an elastic
+    /// difference), `staleness` updates after the learner read the slice.
     fn apply(&mut self, _learner: usize, _shard: usize, _staleness: u64) {}
+    /// Synchronous SGD: slice `shard` takes one step by the mean of the gradients of the
+    /// learners in `order`, summed in that order.
+    fn apply_round(&mut self, _shard: usize, _order: &[usize]) {}
+    /// Learner `learner` finished an iteration: everything it sent has been applied.
+    fn iteration_done(&mut self, _learner: usize) {}
     /// `epoch` epochs (1-based) have completed at `time`.
     fn epoch_end(&mut self, _epoch: u64, _time: SimTime) {}
     /// True once a loss or a parameter became NaN or infinite; the run stops.

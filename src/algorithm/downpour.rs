@@ -35,6 +35,41 @@ use crate::workload::model::BYTES_PER_PARAM;
 use host::{Host, Task};
 use std::collections::HashMap;
 
+/// Stands for "the round" where a shard's busy span is a synchronous step, not one learner's.
+const STEP: usize = usize::MAX;
+
+/// How learners and shards exchange: Downpour's protocol and the ones that differ from it in
+/// a step or two. Closed set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Downpour and its update-rule variants: pull everything, compute, push everything; each
+    /// shard applies one update at a time, in arrival order.
+    Async,
+    /// The partitioned model: as `Async`, but a learner's step updates one block (shard),
+    /// learner `l`'s step `k` block `(l + k) mod S`.
+    Partitioned,
+    /// Synchronous SGD through the server: each shard sums the p gradients of a round as
+    /// they arrive, then takes one step by their mean and acknowledges them all.
+    Synchronous,
+    /// Elastic averaging: `tau` local mini-batches, then pull the centre and push the elastic
+    /// difference, which the shard adds.
+    Elastic { tau: u64 },
+    /// Hogwild: updates start as they arrive, several at once, no lock; a pull during an
+    /// update reads it partly written. On a host the learners read and write the shared vector
+    /// themselves.
+    LockFree,
+}
+
+impl Protocol {
+    /// Mini-batches a learner computes per exchange.
+    pub fn batches_per_round(self) -> u64 {
+        match self {
+            Protocol::Elastic { tau } => tau.max(1),
+            _ => 1,
+        }
+    }
+}
+
 /// Everything Downpour needs to know about a run, already checked.
 #[derive(Clone, Debug)]
 pub struct DownpourSetup {
@@ -46,6 +81,7 @@ pub struct DownpourSetup {
     /// Bytes a shard streams through memory per parameter byte of an update.
     pub update_passes: f64,
     pub epochs: u64,
+    pub protocol: Protocol,
 }
 
 /// The model's events: a closed set.
@@ -57,8 +93,10 @@ pub enum Event {
     Deliver(Message),
     /// A learner's GPU finished its gradient.
     ComputeDone { learner: usize },
-    /// A shard finished applying the update it was working on.
-    ApplyDone { shard: usize },
+    /// A shard finished applying a learner's update.
+    ApplyDone { shard: usize, learner: usize },
+    /// A shard finished a synchronous round's step.
+    StepDone { shard: usize },
     /// A task of a host's threads ends now.
     ThreadsWake,
 }
@@ -110,8 +148,6 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     fabric: Fabric,
     learners: Vec<Learner>,
     shards: Vec<Shard>,
-    /// Learner each busy shard is applying an update for.
-    applying_for: Vec<Option<usize>>,
     completed: u64,
     epoch_ends: Vec<SimTime>,
     finished_at: Option<SimTime>,
@@ -165,7 +201,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             fabric,
             learners,
             shards,
-            applying_for: vec![None; ns],
             completed: 0,
             epoch_ends: vec![],
             finished_at: None,
@@ -307,52 +342,104 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         }
     }
 
+    /// Whether learners read and write the shared vector themselves (Hogwild on a host).
+    fn self_served(&self) -> bool {
+        self.setup.protocol == Protocol::LockFree && matches!(self.fabric, Fabric::Host(_))
+    }
+
     fn start_pull(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         let shards = self.shards.len();
         let learner = &mut self.learners[l];
         learner.phase = Phase::Pulling;
         learner.pending = shards as u32;
         for s in 0..shards {
-            self.send(ctx, MessageKind::PullRequest, l, s);
-        }
-        self.refresh(l);
-    }
-
-    /// The learner reads shard `s`'s slice as it is now.
-    fn read_slice(&mut self, l: usize, s: usize) {
-        self.learners[l].versions_read[s] = self.shards[s].version;
-        self.gradients.pull(l, s);
-    }
-
-    /// A slice is in the learner's parameters; with the last one it starts its gradient.
-    fn slice_in(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        let learner = &mut self.learners[l];
-        learner.pending -= 1;
-        if learner.pending == 0 {
-            learner.phase = Phase::Computing;
-            self.gradients.compute(l);
-            let dt = self.setup.compute[l].sample(ctx.rng());
             match &self.fabric {
-                Fabric::Links { .. } => ctx.schedule_in(dt, Event::ComputeDone { learner: l }),
-                Fabric::Host(h) => {
-                    let thread = h.learner_thread(l);
-                    self.run_task(ctx, thread, Task::Compute, dt);
+                Fabric::Host(h) if self.setup.protocol == Protocol::LockFree => {
+                    let (thread, work) = (h.learner_thread(l), h.copy_time(self.shards[s].bytes));
+                    self.run_task(ctx, thread, Task::Read { shard: s }, work);
                 }
+                _ => self.send(ctx, MessageKind::PullRequest, l, s),
             }
         }
         self.refresh(l);
     }
 
-    /// The learner's gradient is ready: it sends each shard its slice (on a host, copying each
-    /// into its message first).
+    /// The learner reads shard `s`'s slice as it is now (lock-free: with the updates in
+    /// progress partly written).
+    fn read_slice(&mut self, l: usize, s: usize) {
+        self.learners[l].versions_read[s] = self.shards[s].version;
+        if self.setup.protocol == Protocol::LockFree {
+            let in_flight = self.shards[s].in_flight(self.now);
+            self.gradients.pull_partial(l, s, &in_flight);
+        } else {
+            self.gradients.pull(l, s);
+        }
+    }
+
+    /// A slice is in the learner's parameters; with the last one it starts its gradient (or,
+    /// elastic averaging, sends its difference).
+    fn slice_in(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        let learner = &mut self.learners[l];
+        learner.pending -= 1;
+        if learner.pending == 0 {
+            match self.setup.protocol {
+                Protocol::Elastic { .. } => self.start_push(ctx, l),
+                _ => self.start_compute(ctx, l),
+            }
+        }
+        self.refresh(l);
+    }
+
+    /// The learner computes its mini-batch gradient (elastic averaging: its `tau` local steps).
+    fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        self.learners[l].phase = Phase::Computing;
+        self.gradients.compute(l);
+        let mut dt = SimDuration::ZERO;
+        for _ in 0..self.setup.protocol.batches_per_round() {
+            dt += self.setup.compute[l].sample(ctx.rng());
+        }
+        match &self.fabric {
+            Fabric::Links { .. } => ctx.schedule_in(dt, Event::ComputeDone { learner: l }),
+            Fabric::Host(h) => {
+                let thread = h.learner_thread(l);
+                self.run_task(ctx, thread, Task::Compute, dt);
+            }
+        }
+        self.refresh(l);
+    }
+
+    /// The learner's computation is done.
     fn gradient_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        match self.setup.protocol {
+            Protocol::Elastic { .. } => self.start_pull(ctx, l),
+            _ => self.start_push(ctx, l),
+        }
+    }
+
+    /// The learner sends each shard its slice (on a host, copying each into its message
+    /// first); the partitioned model's learner only its step's block, Hogwild's learner on a
+    /// host writes the shared vector itself.
+    fn start_push(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         let shards = self.shards.len();
+        let targets = match self.setup.protocol {
+            Protocol::Partitioned => {
+                let k = self.learners[l].iterations as usize;
+                (l + k) % shards..(l + k) % shards + 1
+            }
+            _ => 0..shards,
+        };
         let learner = &mut self.learners[l];
         learner.phase = Phase::Pushing;
-        learner.pending = shards as u32;
-        for s in 0..shards {
+        learner.pending = targets.len() as u32;
+        let own = self.self_served();
+        for s in targets {
             match &self.fabric {
                 Fabric::Links { .. } => self.send(ctx, MessageKind::Gradient, l, s),
+                Fabric::Host(h) if own => {
+                    let (thread, work) = (h.learner_thread(l), self.shards[s].update_time);
+                    self.learners[l].queued += 1;
+                    self.run_task(ctx, thread, Task::Write { shard: s }, work);
+                }
                 Fabric::Host(h) => {
                     let (thread, work) = (h.learner_thread(l), h.copy_time(self.shards[s].bytes));
                     // Counted from the start of the copy: the message is being made.
@@ -408,6 +495,11 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                         let work = self.shards[s].update_time;
                         self.run_task(ctx, thread, Task::Apply { learner: l }, work);
                     }
+                    None if self.setup.protocol == Protocol::LockFree => {
+                        self.begin_update(now, s, l);
+                        let dt = self.shards[s].update_time;
+                        ctx.schedule_in(dt, Event::ApplyDone { shard: s, learner: l });
+                    }
                     None => {
                         self.shards[s].enqueue_update(l);
                         self.run_shard(ctx, s);
@@ -421,29 +513,39 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                 }
                 None => self.slice_in(ctx, l),
             },
-            MessageKind::Ack => {
-                let learner = &mut self.learners[l];
-                learner.pending -= 1;
-                if learner.pending > 0 {
-                    self.refresh(l);
-                    return;
-                }
-                learner.iterations += 1;
-                self.completed += 1;
-                if self
-                    .completed
-                    .is_multiple_of(self.setup.iterations_per_epoch)
-                {
-                    self.epoch_ends.push(now);
-                    let epoch = self.epoch_ends.len() as u64;
-                    self.gradients.epoch_end(epoch, now);
-                    self.observer.epoch_end(epoch, now);
-                }
-                if self.completed >= self.target() || self.gradients.diverged() {
-                    self.finish(now);
-                } else {
-                    self.start_pull(ctx, l);
-                }
+            MessageKind::Ack => self.acked(ctx, l),
+        }
+    }
+
+    /// One of the learner's updates is acknowledged (or, Hogwild on a host, written); with
+    /// the last one its iteration is complete and it starts the next.
+    fn acked(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        let now = ctx.now();
+        let learner = &mut self.learners[l];
+        learner.pending -= 1;
+        if learner.pending > 0 {
+            self.refresh(l);
+            return;
+        }
+        let batches = self.setup.protocol.batches_per_round();
+        learner.iterations += batches;
+        self.gradients.iteration_done(l);
+        self.completed += batches;
+        let per_epoch = self.setup.iterations_per_epoch;
+        while self.completed >= (self.epoch_ends.len() as u64 + 1) * per_epoch
+            && (self.epoch_ends.len() as u64) < self.setup.epochs
+        {
+            self.epoch_ends.push(now);
+            let epoch = self.epoch_ends.len() as u64;
+            self.gradients.epoch_end(epoch, now);
+            self.observer.epoch_end(epoch, now);
+        }
+        if self.completed >= self.target() || self.gradients.diverged() {
+            self.finish(now);
+        } else {
+            match self.setup.protocol {
+                Protocol::Elastic { .. } => self.start_compute(ctx, l),
+                _ => self.start_pull(ctx, l),
             }
         }
     }
@@ -452,7 +554,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     fn run_shard(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
         if let Some(learner) = self.shards[s].next_update() {
             self.begin_update(ctx.now(), s, learner);
-            ctx.schedule_in(self.shards[s].update_time, Event::ApplyDone { shard: s });
+            let dt = self.shards[s].update_time;
+            ctx.schedule_in(dt, Event::ApplyDone { shard: s, learner });
         }
     }
 
@@ -460,32 +563,92 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let read = self.learners[learner].versions_read[s];
         self.learners[learner].queued -= 1;
         self.learners[learner].applying += 1;
-        self.shards[s].begin_apply(now, read);
-        self.applying_for[s] = Some(learner);
+        self.shards[s].begin_apply(now, learner, read);
         self.refresh(learner);
     }
 
-    /// The shard's update in progress is done: the numerics apply it and the learner is told.
-    /// Returns false if the numerics diverged and the run stopped.
-    fn end_update(&mut self, ctx: &mut Context<'_, Event>, s: usize) -> bool {
+    /// Learner `l`'s update on shard `s` is done: the numerics apply it and the learner is
+    /// told (synchronous SGD: its gradient is in the round's sum, and with the round's last
+    /// one the shard takes its step). Returns false if the numerics diverged and the run
+    /// stopped.
+    fn end_update(&mut self, ctx: &mut Context<'_, Event>, s: usize, l: usize) -> bool {
         let now = ctx.now();
-        let staleness = self.shards[s].end_apply(now).unwrap_or(0);
-        if let Some(l) = self.applying_for[s].take() {
-            let began = SimTime::from_nanos(
-                now.as_nanos()
-                    .saturating_sub(self.shards[s].update_time.as_nanos()),
-            );
-            self.observer.shard_update(s, l, began, now);
-            self.gradients.apply(l, s, staleness);
-            if self.gradients.diverged() {
-                self.finish(now);
-                return false;
+        let Some(read) = self.shards[s].end_apply(now, l) else {
+            return true;
+        };
+        let began = SimTime::from_nanos(
+            now.as_nanos()
+                .saturating_sub(self.shards[s].update_time.as_nanos()),
+        );
+        self.observer.shard_update(s, l, began, now);
+        self.learners[l].applying -= 1;
+        if self.setup.protocol == Protocol::Synchronous {
+            // Waits at the barrier for the other learners' gradients.
+            self.learners[l].queued += 1;
+            self.shards[s].round.push(l);
+            self.refresh(l);
+            if self.shards[s].round.len() == self.learners.len() {
+                self.start_step(ctx, s);
             }
-            self.learners[l].applying -= 1;
+            return true;
+        }
+        let staleness = self.shards[s].commit(read);
+        self.gradients.apply(l, s, staleness);
+        if self.gradients.diverged() {
+            self.finish(now);
+            return false;
+        }
+        if self.self_served() {
+            self.refresh(l);
+            self.acked(ctx, l);
+        } else {
             self.send(ctx, MessageKind::Ack, l, s);
             self.refresh(l);
         }
         true
+    }
+
+    /// Every learner's gradient is in shard `s`'s sum: it takes the round's step.
+    fn start_step(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
+        for l in self.shards[s].round.clone() {
+            self.learners[l].queued -= 1;
+            self.learners[l].applying += 1;
+            self.refresh(l);
+        }
+        let work = self.shards[s].update_time;
+        match &self.fabric {
+            Fabric::Links { .. } => {
+                let version = self.shards[s].version;
+                self.shards[s].begin_apply(ctx.now(), STEP, version);
+                ctx.schedule_in(work, Event::StepDone { shard: s });
+            }
+            Fabric::Host(h) => {
+                let thread = h.shard_thread(s);
+                self.run_task(ctx, thread, Task::Step, work);
+            }
+        }
+    }
+
+    /// Shard `s` has taken its round's step by the mean of the round's gradients, summed in
+    /// learner order; every learner of the round is acknowledged.
+    fn step_done(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
+        let now = ctx.now();
+        self.shards[s].end_apply(now, STEP);
+        let mut order = std::mem::take(&mut self.shards[s].round);
+        order.sort_unstable();
+        self.shards[s].commit_round(order.len());
+        self.gradients.apply_round(s, &order);
+        if self.gradients.diverged() {
+            self.finish(now);
+            return;
+        }
+        for &l in &order {
+            self.learners[l].applying -= 1;
+            self.send(ctx, MessageKind::Ack, l, s);
+            self.refresh(l);
+        }
+        order.clear();
+        self.shards[s].round = order;
     }
 
     /// Queues a task on a host thread, starting it at once if the thread is idle.
@@ -510,13 +673,20 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let Fabric::Host(h) = &self.fabric else {
             return;
         };
-        let Err(s) = h.role(thread) else {
-            return;
+        let s = match (h.role(thread), task) {
+            (Ok(l), Task::Read { shard }) => return self.read_slice(l, shard),
+            (Ok(l), Task::Write { shard }) => return self.begin_update(ctx.now(), shard, l),
+            (Ok(_), _) => return,
+            (Err(s), _) => s,
         };
         match task {
             Task::Serve { learner } => self.read_slice(learner, s),
             Task::Apply { learner } => self.begin_update(ctx.now(), s, learner),
-            Task::CopyIn { .. } | Task::Compute | Task::CopyOut { .. } | Task::Receive(_) => {}
+            Task::Step => {
+                let version = self.shards[s].version;
+                self.shards[s].begin_apply(ctx.now(), STEP, version);
+            }
+            _ => {}
         }
     }
 
@@ -534,9 +704,14 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             (Err(s), Task::Serve { learner }) => {
                 self.send(ctx, MessageKind::Parameters, learner, s);
             }
-            (Err(s), Task::Apply { .. }) => {
-                self.end_update(ctx, s);
+            (Ok(l), Task::Read { .. }) => self.slice_in(ctx, l),
+            (Ok(l), Task::Write { shard }) => {
+                self.end_update(ctx, shard, l);
             }
+            (Err(s), Task::Apply { learner }) => {
+                self.end_update(ctx, s, learner);
+            }
+            (Err(s), Task::Step) => self.step_done(ctx, s),
             (_, Task::Receive(msg)) => self.deliver(ctx, msg),
             // A learner never serves or applies, a shard never computes or copies for itself.
             _ => {}
@@ -585,8 +760,15 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         &self.observer
     }
 
+}
+
+impl<O: Observer, G: Gradients> super::Simulated<O, G> for Downpour<O, G> {
+    fn outcome(&self, now: SimTime) -> Outcome {
+        Downpour::outcome(self, now)
+    }
+
     /// The observer and the numerics, handed back at the end of a run.
-    pub fn into_parts(self) -> (O, G) {
+    fn into_parts(self) -> (O, G) {
         (self.observer, self.gradients)
     }
 }
@@ -601,7 +783,10 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
             return;
         }
         for l in 0..self.learners.len() {
-            self.start_pull(ctx, l);
+            match self.setup.protocol {
+                Protocol::Elastic { .. } => self.start_compute(ctx, l),
+                _ => self.start_pull(ctx, l),
+            }
         }
     }
 
@@ -674,10 +859,16 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
                 Fabric::Links { .. } => self.deliver(ctx, msg),
             },
             Event::ComputeDone { learner } => self.gradient_done(ctx, learner),
-            Event::ApplyDone { shard } => {
-                if self.end_update(ctx, shard) {
+            Event::ApplyDone { shard, learner } => {
+                if self.end_update(ctx, shard, learner)
+                    && self.setup.protocol != Protocol::LockFree
+                {
                     self.run_shard(ctx, shard);
                 }
+            }
+            Event::StepDone { shard } => {
+                self.step_done(ctx, shard);
+                self.run_shard(ctx, shard);
             }
         }
     }

@@ -125,6 +125,8 @@ impl Learner {
     pub fn activity(&self) -> Activity {
         match self.phase {
             Phase::Computing => Activity::Compute,
+            // Only a ring all-reduce's all-gather waits while pulling: for its predecessor.
+            Phase::Pulling if self.in_transfer == 0 && self.queued > 0 => Activity::Wait,
             Phase::Pulling => Activity::Pull,
             Phase::Pushing if self.in_transfer > 0 => Activity::Push,
             Phase::Pushing if self.applying > 0 => Activity::ServerUpdate,

@@ -1,7 +1,8 @@
 //! A parameter-server shard: one host core owning a slice of the parameters. It applies one
 //! update at a time, first come first served, and queues the rest; updates are atomic (as in the
 //! seed paper): a pull served during an update gets the last fully applied version, at once and
-//! without core time (the slice is read by DMA). It keeps the slice's version (updates applied so
+//! without core time (the slice is read by DMA). Lock-free updates (Hogwild) are the exception:
+//! they start as they arrive, several at once, and a read sees them partly written. It keeps the slice's version (updates applied so
 //! far) and records every update's staleness. It never schedules anything itself; the algorithm
 //! drives it.
 
@@ -22,11 +23,14 @@ pub struct Shard {
     pub version: u64,
     /// Learners whose gradients wait to be applied, in arrival order.
     queue: VecDeque<usize>,
-    /// Start of the update in progress and the version its learner read.
-    busy_since: Option<(SimTime, u64)>,
+    /// Updates in progress: (learner, start, version the learner read). One at most, except
+    /// for lock-free updates.
+    applying: Vec<(usize, SimTime, u64)>,
     busy_ns: u64,
     /// Staleness of every applied update: version at apply minus version the learner read.
     pub staleness: Histogram,
+    /// Synchronous SGD: learners whose gradients this round has summed, in arrival order.
+    pub round: Vec<usize>,
 }
 
 // Staleness is recorded when an update completes, so the histogram counts exactly the applied
@@ -41,9 +45,10 @@ impl Shard {
             update_time,
             version: 0,
             queue: VecDeque::new(),
-            busy_since: None,
+            applying: vec![],
             busy_ns: 0,
             staleness: Histogram::default(),
+            round: vec![],
         }
     }
 
@@ -52,7 +57,7 @@ impl Shard {
     }
 
     pub fn is_busy(&self) -> bool {
-        self.busy_since.is_some()
+        !self.applying.is_empty()
     }
 
     /// The learner whose update is next, if the core is free.
@@ -64,25 +69,57 @@ impl Shard {
         }
     }
 
-    /// Starts applying an update computed from the slice at `version_read`.
-    pub fn begin_apply(&mut self, now: SimTime, version_read: u64) {
-        self.busy_since = Some((now, version_read));
+    /// Starts applying `learner`'s update, computed from the slice at `version_read`.
+    pub fn begin_apply(&mut self, now: SimTime, learner: usize, version_read: u64) {
+        self.applying.push((learner, now, version_read));
     }
 
-    /// Finishes the update in progress: records its staleness (updates applied since its
-    /// learner read the slice), moves the slice to the next version, and returns the staleness.
-    pub fn end_apply(&mut self, now: SimTime) -> Option<u64> {
-        let (start, read) = self.busy_since.take()?;
+    /// Ends `learner`'s update in progress and returns the version it read; the slice moves
+    /// on only at [`Shard::commit`].
+    pub fn end_apply(&mut self, now: SimTime, learner: usize) -> Option<u64> {
+        let i = self.applying.iter().position(|a| a.0 == learner)?;
+        let (_, start, read) = self.applying.remove(i);
         self.busy_ns += (now - start).as_nanos();
-        let staleness = self.version.saturating_sub(read);
+        Some(read)
+    }
+
+    /// An update computed from `version_read` is in the slice: records its staleness
+    /// (updates applied since its learner read the slice), moves the slice to the next
+    /// version, and returns the staleness.
+    pub fn commit(&mut self, version_read: u64) -> u64 {
+        let staleness = self.version.saturating_sub(version_read);
         self.staleness.record(staleness);
         self.version += 1;
-        Some(staleness)
+        staleness
     }
 
-    /// Core time spent applying updates, including one in progress up to `now`.
+    /// A synchronous round's one step is in the slice: each of its `updates` gradients was
+    /// computed from the version before it, so their staleness is 0.
+    pub fn commit_round(&mut self, updates: usize) {
+        for _ in 0..updates {
+            self.staleness.record(0);
+        }
+        self.version += 1;
+    }
+
+    /// The updates in progress as (learner, fraction of the slice written so far), in the
+    /// order they started.
+    pub fn in_flight(&self, now: SimTime) -> Vec<(usize, f64)> {
+        let total = self.update_time.as_nanos().max(1) as f64;
+        self.applying
+            .iter()
+            .map(|&(l, start, _)| (l, (now - start).as_nanos() as f64 / total))
+            .collect()
+    }
+
+    /// Core time spent applying updates, including those in progress up to `now`.
     pub fn busy_ns(&self, now: SimTime) -> u64 {
-        self.busy_ns + self.busy_since.map_or(0, |(s, _)| (now - s).as_nanos())
+        self.busy_ns
+            + self
+                .applying
+                .iter()
+                .map(|&(_, s, _)| (now - s).as_nanos())
+                .sum::<u64>()
     }
 
     pub fn queue_len(&self) -> usize {

@@ -13,6 +13,7 @@
 //! cleanly with what was measured so far; no thread ever waits for a message that cannot come.
 
 use super::timeline::{ShardSpan, classify};
+use crate::algorithm::Algorithm;
 use crate::algorithm::downpour::Outcome;
 use crate::cluster::learner::{Activity, Breakdown};
 use crate::data::{Dataset, Split};
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a waiting thread looks at the stop flag.
-const POLL: Duration = Duration::from_millis(50);
+pub(super) const POLL: Duration = Duration::from_millis(50);
 
 enum ToShard {
     Pull {
@@ -75,12 +76,12 @@ struct ShardEnd {
 }
 
 /// The server's parameters at an epoch end (or where the run stopped), evaluated after the run.
-struct Snapshot {
-    epoch: u64,
-    at_ns: u64,
+pub(super) struct Snapshot {
+    pub epoch: u64,
+    pub at_ns: u64,
     /// Iterations completed when it was taken.
-    iterations: u64,
-    params: Vec<f32>,
+    pub iterations: u64,
+    pub params: Vec<f32>,
 }
 
 /// What a real run measured.
@@ -95,37 +96,37 @@ pub struct RealRun {
 }
 
 /// Shared state of one run.
-struct Shared<'a> {
-    start: Instant,
-    total: u64,
-    per_epoch: u64,
-    claimed: AtomicU64,
-    completed: AtomicU64,
-    stop: &'a AtomicBool,
-    diverged: AtomicBool,
-    fault: Mutex<Option<String>>,
-    snapshots: Mutex<Vec<Snapshot>>,
+pub(super) struct Shared<'a> {
+    pub start: Instant,
+    pub total: u64,
+    pub per_epoch: u64,
+    pub claimed: AtomicU64,
+    pub completed: AtomicU64,
+    pub stop: &'a AtomicBool,
+    pub diverged: AtomicBool,
+    pub fault: Mutex<Option<String>>,
+    pub snapshots: Mutex<Vec<Snapshot>>,
 }
 
 impl Shared<'_> {
-    fn now(&self) -> u64 {
+    pub fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
 
-    fn halted(&self) -> bool {
+    pub fn halted(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
             || self.diverged.load(Ordering::Relaxed)
             || self.fault.lock().map_or(true, |f| f.is_some())
     }
 
-    fn fail(&self, why: String) {
+    pub fn fail(&self, why: String) {
         if let Ok(mut f) = self.fault.lock() {
             f.get_or_insert(why);
         }
     }
 }
 
-fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+pub(super) fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
@@ -318,8 +319,12 @@ fn shard_loop(
     } else {
         vec![]
     };
+    let rule = match setup.algorithm {
+        Algorithm::Downpour { rule } => rule,
+        _ => update::Rule::Sgd,
+    };
     // Delay compensation needs the slice as each learner last read it.
-    let mut backups: Vec<Vec<f32>> = if setup.rule.needs_backup() {
+    let mut backups: Vec<Vec<f32>> = if rule.needs_backup() {
         vec![vec![]; setup.learners]
     } else {
         vec![]
@@ -356,7 +361,7 @@ fn shard_loop(
                 let started = shared.now();
                 let staleness = end.updates.saturating_sub(read_version);
                 update::apply_rule(
-                    setup.rule,
+                    rule,
                     &mut slice,
                     &mut velocity,
                     &grad,
@@ -558,7 +563,7 @@ impl<O: Observer> LearnerCtx<'_, O> {
 }
 
 /// The convergence curve from the snapshots taken at time 0 and at every epoch end.
-fn evaluate_snapshots(
+pub(super) fn evaluate_snapshots(
     setup: &RealSetup,
     objective: &Arc<dyn Objective>,
     dataset: &Arc<Dataset>,

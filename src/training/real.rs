@@ -10,6 +10,9 @@
 //! of threads. Nothing here decides when anything happens.
 
 use super::Gradients;
+use super::elastic::{LocalRule, absorb, difference, local_steps};
+use super::update::{Rule, apply, apply_rule, mean_in_order};
+use crate::algorithm::Algorithm;
 use super::pool::{Pool, Ticket};
 use super::sampler::{Sampler, gradient_seed};
 use crate::data::{Dataset, Split};
@@ -44,8 +47,8 @@ pub struct RealSetup {
     pub momentum: f32,
     /// L2 weight decay added to the gradient by the server.
     pub weight_decay: f32,
-    /// How the server turns a gradient into an update.
-    pub rule: super::update::Rule,
+    /// The algorithm whose numerics these are (its update rule, its local steps).
+    pub algorithm: crate::algorithm::Algorithm,
     pub seed: u64,
     /// Worker threads for gradient and evaluation jobs (0: on the event loop's thread).
     pub workers: usize,
@@ -66,7 +69,14 @@ pub struct CurvePoint {
     pub test_accuracy: f64,
 }
 
-type GradientResult = (f32, Vec<f32>, Vec<f32>);
+/// A finished job: its loss, the gradient buffer, and the learner's parameters and velocity
+/// (elastic averaging's local steps change them).
+pub struct JobResult {
+    pub loss: f32,
+    pub grad: Vec<f32>,
+    pub params: Vec<f32>,
+    pub velocity: Vec<f32>,
+}
 
 pub struct RealGradients {
     setup: RealSetup,
@@ -76,14 +86,20 @@ pub struct RealGradients {
     sampler: Sampler,
     server: Vec<f32>,
     velocity: Vec<f32>,
-    /// Parameters each learner pulled; lent to its gradient job while that runs.
+    /// Parameters each learner pulled (elastic averaging: the learner's own variable); lent
+    /// to its gradient job while that runs.
     learner_params: Vec<Vec<f32>>,
+    /// Elastic averaging: each learner's momentum (EAMSGD) and the centre as it last read it.
+    learner_velocity: Vec<Vec<f32>>,
+    centre_read: Vec<Vec<f32>>,
+    /// Mini-batches each learner has started.
     iterations: Vec<u64>,
-    pending: Vec<Option<Ticket<GradientResult>>>,
-    /// A learner's finished gradient, kept until every shard has applied its slice.
+    pending: Vec<Option<Ticket<JobResult>>>,
+    /// A learner's finished gradient, kept until its iteration is done.
     ready: Vec<Option<Vec<f32>>>,
-    applied: Vec<usize>,
     spare: Vec<Vec<f32>>,
+    /// Scratch for synchronous means and elastic differences.
+    sum: Vec<f32>,
     applied_updates: u64,
     curve: Vec<CurvePoint>,
     diverged: bool,
@@ -103,12 +119,18 @@ impl RealGradients {
             } else {
                 vec![]
             },
-            learner_params: vec![vec![0.0; n]; p],
+            // Elastic averaging's learners start at the centre; the others pull first.
+            learner_params: vec![server.clone(); p],
+            learner_velocity: vec![vec![]; p],
+            centre_read: match setup.algorithm {
+                Algorithm::Elastic { .. } => vec![server.clone(); p],
+                _ => vec![],
+            },
             iterations: vec![0; p],
             pending: (0..p).map(|_| None).collect(),
             ready: vec![None; p],
-            applied: vec![0; p],
             spare: vec![],
+            sum: vec![],
             applied_updates: 0,
             curve: vec![],
             diverged: false,
@@ -153,12 +175,13 @@ impl RealGradients {
             return;
         };
         match ticket.wait() {
-            Some((loss, grad, params)) => {
-                if !loss.is_finite() {
+            Some(done) => {
+                if !done.loss.is_finite() {
                     self.diverged = true;
                 }
-                self.learner_params[l] = params;
-                self.ready[l] = Some(grad);
+                self.learner_params[l] = done.params;
+                self.learner_velocity[l] = done.velocity;
+                self.ready[l] = Some(done.grad);
             }
             None => self.diverged = true,
         }
@@ -235,8 +258,8 @@ pub fn evaluate(
     (loss / n as f64, correct as f64 / n as f64)
 }
 
-/// One gradient job: gathers the batch, computes the gradient into `grad`; hands back
-/// (loss, gradient, parameters).
+/// One gradient job: gathers the batch, computes the gradient into `grad`; hands back the
+/// loss, the gradient and the parameters.
 pub fn gradient_job(
     objective: Arc<dyn Objective>,
     dataset: Arc<Dataset>,
@@ -244,45 +267,70 @@ pub fn gradient_job(
     seed: u64,
     params: Vec<f32>,
     mut grad: Vec<f32>,
-) -> impl FnOnce() -> (f32, Vec<f32>, Vec<f32>) + Send + 'static {
+) -> impl FnOnce() -> JobResult + Send + 'static {
     move || {
         let batch = dataset.gather(Split::Train, &indices);
         let loss =
             with_scratch(|scratch| objective.loss_grad(&params, &batch, seed, &mut grad, scratch));
-        (loss, grad, params)
+        JobResult {
+            loss,
+            grad,
+            params,
+            velocity: vec![],
+        }
     }
 }
 
-impl Gradients for RealGradients {
-    fn pull(&mut self, l: usize, s: usize) {
-        let r = self.setup.shard_ranges[s].clone();
-        self.learner_params[l][r.clone()].copy_from_slice(&self.server[r]);
-    }
-
-    fn compute(&mut self, l: usize) {
-        let indices = self.sampler.next_batch(l, self.setup.batch_size);
-        let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
-        self.iterations[l] += 1;
-        let params = std::mem::take(&mut self.learner_params[l]);
-        let mut grad = self.spare.pop().unwrap_or_default();
-        grad.resize(params.len(), 0.0);
-        self.pending[l] = Some(self.pool.submit(gradient_job(
-            Arc::clone(&self.objective),
-            Arc::clone(&self.dataset),
-            indices,
-            seed,
-            params,
+/// Elastic averaging's local steps as a job: one step per (batch, seed) on the learner's
+/// parameters and velocity, handed back changed.
+pub fn local_steps_job(
+    objective: Arc<dyn Objective>,
+    dataset: Arc<Dataset>,
+    batches: Vec<(Vec<usize>, u64)>,
+    rule: LocalRule,
+    mut params: Vec<f32>,
+    mut velocity: Vec<f32>,
+    mut grad: Vec<f32>,
+) -> impl FnOnce() -> JobResult + Send + 'static {
+    move || {
+        let loss = with_scratch(|scratch| {
+            local_steps(
+                &*objective,
+                &dataset,
+                &batches,
+                rule,
+                &mut params,
+                &mut velocity,
+                &mut grad,
+                scratch,
+            )
+        });
+        JobResult {
+            loss,
             grad,
-        )));
+            params,
+            velocity,
+        }
+    }
+}
+
+impl RealGradients {
+    /// The learner's finished gradient (waiting for its job), or None if the run diverged.
+    fn gradient(&mut self, l: usize) -> Option<&[f32]> {
+        self.gradient_of(l);
+        if self.ready[l].is_none() {
+            self.diverged = true;
+        }
+        self.ready[l].as_deref()
     }
 
-    fn apply(&mut self, l: usize, s: usize, staleness: u64) {
-        self.gradient_of(l);
-        let Some(grad) = self.ready[l].as_ref() else {
-            self.diverged = true;
-            return;
+    /// Applies `g` (a slice of the whole gradient, over range `r`) to the server by the
+    /// update rule, with `read` the learner's copy of the slice.
+    fn step(&mut self, r: Range<usize>, g: &[f32], read_of: Option<usize>, staleness: u64) {
+        let rule = match self.setup.algorithm {
+            Algorithm::Downpour { rule } => rule,
+            _ => Rule::Sgd,
         };
-        let r = self.setup.shard_ranges[s].clone();
         let (lr, mu, wd) = (
             self.setup.learning_rate,
             self.setup.momentum,
@@ -293,28 +341,153 @@ impl Gradients for RealGradients {
         } else {
             &mut self.velocity[r.clone()]
         };
-        // The learner's parameters are still the ones it read: it pulls again only once every
-        // shard has applied this gradient.
-        super::update::apply_rule(
-            self.setup.rule,
-            &mut self.server[r.clone()],
-            v,
-            &grad[r.clone()],
-            &self.learner_params[l][r],
-            staleness,
-            lr,
-            mu,
-            wd,
+        let read = read_of.map_or(&[][..], |l| &self.learner_params[l][r.clone()]);
+        apply_rule(rule, &mut self.server[r], v, g, read, staleness, lr, mu, wd);
+    }
+
+    /// The learners' own parameters (elastic averaging's local variables; for the other
+    /// algorithms, what each learner last read).
+    pub fn learner_parameters(&self, l: usize) -> &[f32] {
+        &self.learner_params[l]
+    }
+}
+
+impl Gradients for RealGradients {
+    fn pull(&mut self, l: usize, s: usize) {
+        let r = self.setup.shard_ranges[s].clone();
+        let into = match self.setup.algorithm {
+            // The learner keeps its own variable and reads the centre beside it.
+            Algorithm::Elastic { .. } => &mut self.centre_read[l],
+            _ => &mut self.learner_params[l],
+        };
+        into[r.clone()].copy_from_slice(&self.server[r]);
+    }
+
+    fn pull_partial(&mut self, l: usize, s: usize, in_flight: &[(usize, f64)]) {
+        self.pull(l, s);
+        let r = self.setup.shard_ranges[s].clone();
+        let (lr, mu, wd) = (
+            self.setup.learning_rate,
+            self.setup.momentum,
+            self.setup.weight_decay,
         );
+        for &(j, fraction) in in_flight {
+            let k = ((fraction.clamp(0.0, 1.0) * r.len() as f64) as usize).min(r.len());
+            if k == 0 || self.gradient(j).is_none() {
+                continue;
+            }
+            // The first k coordinates of the slice already hold j's update.
+            let written = r.start..r.start + k;
+            let mut v = if mu == 0.0 {
+                vec![]
+            } else {
+                self.velocity[written.clone()].to_vec()
+            };
+            let (params, ready) = (&mut self.learner_params, &self.ready);
+            if let Some(g) = ready[j].as_deref() {
+                apply(
+                    &mut params[l][written.clone()],
+                    &mut v,
+                    &g[written],
+                    lr,
+                    mu,
+                    wd,
+                );
+            }
+        }
+    }
+
+    fn compute(&mut self, l: usize) {
+        let params = std::mem::take(&mut self.learner_params[l]);
+        let mut grad = self.spare.pop().unwrap_or_default();
+        grad.resize(params.len(), 0.0);
+        let (objective, dataset) = (Arc::clone(&self.objective), Arc::clone(&self.dataset));
+        let ticket = match self.setup.algorithm {
+            Algorithm::Elastic { tau, delta, .. } => {
+                let batches = (0..tau)
+                    .map(|_| {
+                        let idx = self.sampler.next_batch(l, self.setup.batch_size);
+                        let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
+                        self.iterations[l] += 1;
+                        (idx, seed)
+                    })
+                    .collect();
+                let rule = LocalRule {
+                    learning_rate: self.setup.learning_rate,
+                    weight_decay: self.setup.weight_decay,
+                    delta,
+                };
+                let velocity = std::mem::take(&mut self.learner_velocity[l]);
+                self.pool.submit(local_steps_job(
+                    objective, dataset, batches, rule, params, velocity, grad,
+                ))
+            }
+            _ => {
+                let indices = self.sampler.next_batch(l, self.setup.batch_size);
+                let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
+                self.iterations[l] += 1;
+                self.pool
+                    .submit(gradient_job(objective, dataset, indices, seed, params, grad))
+            }
+        };
+        self.pending[l] = Some(ticket);
+    }
+
+    fn apply(&mut self, l: usize, s: usize, staleness: u64) {
+        let r = self.setup.shard_ranges[s].clone();
+        if let Algorithm::Elastic { alpha, .. } = self.setup.algorithm {
+            // The local steps must be done: the learner's variable is theirs until then.
+            if self.gradient(l).is_none() {
+                return;
+            }
+            let mut e = std::mem::take(&mut self.sum);
+            difference(
+                &mut self.learner_params[l][r.clone()],
+                &self.centre_read[l][r.clone()],
+                alpha,
+                &mut e,
+            );
+            absorb(&mut self.server[r], &e);
+            self.sum = e;
+            return;
+        }
+        if self.gradient(l).is_none() {
+            return;
+        }
+        let Some(grad) = self.ready[l].take() else {
+            return;
+        };
+        // The learner's parameters are still the ones it read: it reads again only once its
+        // iteration is done.
+        self.step(r.clone(), &grad[r], Some(l), staleness);
         // Parameters that overflow show up in the next loss, which is checked when it comes
         // back; scanning the slice here would double the server's memory traffic.
-        self.applied[l] += 1;
-        if self.applied[l] == self.setup.shard_ranges.len() {
-            self.applied[l] = 0;
-            self.applied_updates += 1;
-            if let Some(buf) = self.ready[l].take() {
-                self.spare.push(buf);
+        self.ready[l] = Some(grad);
+    }
+
+    fn apply_round(&mut self, s: usize, order: &[usize]) {
+        for &l in order {
+            if self.gradient(l).is_none() {
+                return;
             }
+        }
+        let r = self.setup.shard_ranges[s].clone();
+        let mut mean = std::mem::take(&mut self.sum);
+        mean_in_order(
+            &mut mean,
+            order
+                .iter()
+                .filter_map(|&l| self.ready[l].as_deref().map(|g| &g[r.clone()])),
+        );
+        self.step(r, &mean, None, 0);
+        self.sum = mean;
+    }
+
+    fn iteration_done(&mut self, l: usize) {
+        // Elastic averaging counts its local steps as they are started.
+        self.applied_updates += self.setup.algorithm.batches_per_round();
+        if let Some(buf) = self.ready[l].take() {
+            self.spare.push(buf);
         }
     }
 

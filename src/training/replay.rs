@@ -46,14 +46,14 @@ pub fn arithmetic_only(
     let mut free: Vec<(Vec<f32>, Vec<f32>)> = (0..setup.learners.max(1))
         .map(|_| (params.clone(), vec![0.0; params.len()]))
         .collect();
-    let mut in_flight = VecDeque::new();
+    let mut in_flight: VecDeque<super::pool::Ticket<super::real::JobResult>> = VecDeque::new();
     for i in 0..gradients {
         if free.is_empty()
             && let Some(t) = in_flight.pop_front()
-            && let Some((_, g, p)) = super::pool::Ticket::wait(t)
+            && let Some(done) = super::pool::Ticket::wait(t)
         {
-            apply(&g);
-            free.push((p, g));
+            apply(&done.grad);
+            free.push((done.params, done.grad));
         }
         let Some((p, g)) = free.pop() else { break };
         let indices = (0..m).map(|j| (i as usize * m + j) % n.max(1)).collect();
@@ -67,8 +67,8 @@ pub fn arithmetic_only(
         )));
     }
     for t in in_flight {
-        if let Some((_, g, _)) = t.wait() {
-            apply(&g);
+        if let Some(done) = t.wait() {
+            apply(&done.grad);
         }
     }
     let took = start.elapsed();

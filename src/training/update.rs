@@ -92,6 +92,44 @@ pub fn apply(x: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, mu: f32, wd: f32)
     }
 }
 
+/// Adds gradient slice `g` into the running sum `acc` (as a ring all-reduce's receiver does:
+/// what arrived plus its own).
+pub fn sum_into(acc: &mut [f32], g: &[f32]) {
+    for (a, &g) in acc.iter_mut().zip(g) {
+        *a += g;
+    }
+}
+
+/// Turns a sum of `n` gradients into their mean.
+pub fn to_mean(acc: &mut [f32], n: usize) {
+    let n = n as f32;
+    for a in acc {
+        *a /= n;
+    }
+}
+
+/// Synchronous SGD's gradient: the slices summed in the order given, then divided by their
+/// count, into `out`. Every backend sums in the same order, so they agree bit for bit.
+pub fn mean_in_order<'a>(out: &mut Vec<f32>, mut slices: impl Iterator<Item = &'a [f32]>) {
+    out.clear();
+    let Some(first) = slices.next() else {
+        return;
+    };
+    out.extend_from_slice(first);
+    let mut n = 1;
+    for g in slices {
+        sum_into(out, g);
+        n += 1;
+    }
+    to_mean(out, n);
+}
+
+/// The order in which a ring all-reduce of `p` learners sums chunk `chunk`: it starts at
+/// learner `chunk` and travels the ring, each learner adding its own slice to what it received.
+pub fn ring_order(chunk: usize, p: usize) -> Vec<usize> {
+    (0..p).map(|k| (chunk + k) % p).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

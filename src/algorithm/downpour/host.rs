@@ -29,6 +29,12 @@ pub(super) enum Task {
     Serve { learner: usize },
     /// Shard: apply a learner's gradient.
     Apply { learner: usize },
+    /// Shard: take a synchronous round's step.
+    Step,
+    /// Hogwild learner: copy a slice of the shared vector into its parameters.
+    Read { shard: usize },
+    /// Hogwild learner: write its update into a slice of the shared vector.
+    Write { shard: usize },
     /// Either: wake up to a message (the core time of its latency).
     Receive(Message),
 }

@@ -1,0 +1,630 @@
+//! Synchronous SGD by ring all-reduce, as a discrete-event model, step by step on the machine.
+//!
+//! The p learners form a ring in placement order (learner l sends to l + 1 mod p) and the
+//! parameter vector is cut into p chunks. Each round a learner computes its gradient, then:
+//! - reduce-scatter, p - 1 steps: at step k learner l sends chunk (l - k) mod p to its successor,
+//!   which adds its own slice of that chunk to what arrived; after the last step learner l
+//!   holds chunk (l + 1) mod p summed over every learner;
+//! - update: it takes the step on that chunk by the mean gradient (its own copy of the
+//!   optimiser state for the chunk);
+//! - all-gather, p - 1 steps: the updated chunks travel the ring the same way, each learner
+//!   copying what arrives into its parameters.
+//!
+//! A learner sends its next chunk once its previous send has gone and the chunk it needs has
+//! arrived, so the ring runs as fast as its slowest link and learner. On links, every chunk is a
+//! flow over the route between neighbouring GPUs, sharing bandwidth with the other flows; the
+//! additions and the update run on the GPUs and are not timed (their memory traffic is a few
+//! percent of a transfer's at GPU memory bandwidth; the topology has no GPU memory bandwidth).
+//! On a shared-memory host the learners are threads: sending copies the chunk into a message,
+//! the message takes the host's latency and its receiver's wake-up, and the addition, the copy
+//! into the parameters and the update are tasks of the receiving thread at the host's copy
+//! and memory rates.
+//!
+//! A learner's time: compute; push while its reduce-scatter chunk or its predecessor's is on
+//! the way; pull the same for the all-gather; server update while it updates its chunk (and, on
+//! a host, adds what arrived); wait while the ring holds it up (its predecessor has not sent
+//! yet): the barrier.
+
+use super::{Outcome, Simulated};
+use crate::cluster::learner::{Breakdown, Learner, Phase};
+use crate::engine::{Context, Model};
+use crate::machine::cpu::Sharing;
+use crate::machine::device::{ComputeModel, update_time};
+use crate::machine::network::{FlowId, Network};
+use crate::machine::threads::Threads;
+use crate::machine::topology::{Route, Topology};
+use crate::observe::{MessageKind, MessageRecord, Observer};
+use crate::stats::Histogram;
+use crate::time::{SimDuration, SimTime};
+use crate::training::Gradients;
+use crate::training::update::ring_order;
+use crate::workload::model::BYTES_PER_PARAM;
+use petgraph::graph::NodeIndex;
+use std::collections::HashMap;
+
+/// Everything the all-reduce needs to know about a run, already checked.
+#[derive(Clone, Debug)]
+pub struct AllReduceSetup {
+    /// Each learner's GPU (its core on a shared-memory host), in ring order.
+    pub learner_gpus: Vec<NodeIndex>,
+    pub compute: Vec<ComputeModel>,
+    pub params: usize,
+    pub iterations_per_epoch: u64,
+    pub epochs: u64,
+}
+
+/// The model's events: a closed set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    NetworkWake,
+    ThreadsWake,
+    ComputeDone { learner: usize },
+    /// A chunk message reaches `to` (host: its receiver then wakes up to it).
+    Deliver(Chunk),
+}
+
+/// A chunk on its way from a learner to its successor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub to: usize,
+    pub step: u32,
+    pub sent: SimTime,
+}
+
+/// What a learner thread does on a host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Task {
+    Compute,
+    /// Copy the step's chunk into a message for the successor.
+    Send { step: u32 },
+    /// Wake up to a chunk that arrived.
+    Receive(Chunk),
+    /// Add (reduce-scatter) or copy (all-gather) the chunk that arrived.
+    Take { step: u32 },
+    /// Take the step on the owned chunk.
+    Update,
+}
+
+/// Where a learner is in its round.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ring {
+    /// Steps whose send has gone (the chunk left; on a host, its message was made).
+    sent: u32,
+    /// A send in progress.
+    sending: bool,
+    /// Steps whose incoming chunk has arrived and been taken in.
+    got: u32,
+    /// A chunk from the predecessor on its way, or arrived and not yet taken in.
+    incoming: bool,
+    /// The owned chunk is updated.
+    updated: bool,
+    updating: bool,
+}
+
+// One per run, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Fabric {
+    Links {
+        network: Network,
+        /// Route from learner l to its successor.
+        routes: Vec<Route>,
+        flows: HashMap<FlowId, Chunk>,
+        wake_at: Option<SimTime>,
+    },
+    Host {
+        threads: Threads<Task>,
+        delay: SimDuration,
+        wake: SimDuration,
+        copy_gb_per_s: f64,
+        memory_gb_per_s: f64,
+        wake_at: Option<SimTime>,
+    },
+}
+
+pub struct AllReduce<O: Observer, G: Gradients = ()> {
+    setup: AllReduceSetup,
+    fabric: Fabric,
+    learners: Vec<Learner>,
+    rings: Vec<Ring>,
+    /// Bytes of each chunk.
+    chunk_bytes: Vec<u64>,
+    completed: u64,
+    epoch_ends: Vec<SimTime>,
+    finished_at: Option<SimTime>,
+    bytes_moved: u64,
+    staleness: Histogram,
+    observer: O,
+    gradients: G,
+    now: SimTime,
+}
+
+impl<O: Observer, G: Gradients> AllReduce<O, G> {
+    /// Builds the model. Fails with (key, message) problems if a learner cannot reach its
+    /// successor.
+    pub fn new(
+        topology: &Topology,
+        setup: AllReduceSetup,
+        observer: O,
+        gradients: G,
+    ) -> Result<Self, Vec<(String, String)>> {
+        let p = setup.learner_gpus.len();
+        let chunk_bytes = crate::cluster::split_even(setup.params, p)
+            .iter()
+            .map(|r| r.len() as u64 * BYTES_PER_PARAM)
+            .collect();
+        let fabric = match topology.host() {
+            Some(h) => {
+                let cores = topology.cores();
+                let memory = cores
+                    .first()
+                    .and_then(|&c| topology.node(c).core.as_ref())
+                    .map_or(h.copy_gb_per_s, |c| c.memory_bandwidth_gb_per_s);
+                Fabric::Host {
+                    threads: Threads::new(
+                        p,
+                        Sharing {
+                            cores: cores.len(),
+                            slice: SimDuration::from_nanos(h.time_slice_ns),
+                            slowdown: h.busy_slowdown,
+                        },
+                    ),
+                    delay: SimDuration::from_nanos(
+                        h.message_latency_ns.saturating_sub(h.message_cpu_ns),
+                    ),
+                    wake: SimDuration::from_nanos(h.message_cpu_ns),
+                    copy_gb_per_s: h.copy_gb_per_s,
+                    memory_gb_per_s: memory,
+                    wake_at: None,
+                }
+            }
+            None => {
+                let mut routes = Vec::with_capacity(p);
+                let mut problems = vec![];
+                for l in 0..p {
+                    let (a, b) = (setup.learner_gpus[l], setup.learner_gpus[(l + 1) % p]);
+                    match topology.route(a, b) {
+                        Some(r) => routes.push(r),
+                        None if p == 1 => {}
+                        None => problems.push((
+                            "machine.topology".to_string(),
+                            format!(
+                                "no route from gpu `{}` to gpu `{}` for the ring all-reduce",
+                                topology.node(a).id,
+                                topology.node(b).id
+                            ),
+                        )),
+                    }
+                }
+                if !problems.is_empty() {
+                    return Err(problems);
+                }
+                Fabric::Links {
+                    network: Network::new(topology.channel_capacities()),
+                    routes,
+                    flows: HashMap::new(),
+                    wake_at: None,
+                }
+            }
+        };
+        Ok(Self {
+            learners: setup
+                .learner_gpus
+                .iter()
+                .map(|&g| Learner::new(g, 0))
+                .collect(),
+            rings: vec![Ring::default(); p],
+            chunk_bytes,
+            fabric,
+            completed: 0,
+            epoch_ends: vec![],
+            finished_at: None,
+            bytes_moved: 0,
+            staleness: Histogram::default(),
+            observer,
+            gradients,
+            now: SimTime::ZERO,
+            setup,
+        })
+    }
+
+    fn p(&self) -> usize {
+        self.learners.len()
+    }
+
+    /// Steps of each half of the ring (reduce-scatter, all-gather).
+    fn half(&self) -> u32 {
+        self.p() as u32 - 1
+    }
+
+    fn target(&self) -> u64 {
+        self.setup.epochs * self.setup.iterations_per_epoch
+    }
+
+    /// The chunk learner `l` sends at `step`: reduce-scatter steps pass chunk (l - k), the
+    /// all-gather passes the updated chunk (l + 1 - j), j steps in.
+    fn chunk_sent(&self, l: usize, step: u32) -> usize {
+        let p = self.p();
+        let h = self.half();
+        let back = if step < h { step } else { step - h + p as u32 - 1 };
+        (l + p * 2 - back as usize % p) % p
+    }
+
+    /// Re-derives the learner's counters from its ring state, then its activity.
+    fn refresh(&mut self, l: usize) {
+        let r = self.rings[l];
+        let h = self.half();
+        let learner = &mut self.learners[l];
+        if learner.phase != Phase::Computing {
+            let total = 2 * h;
+            learner.phase = if r.sent < h || !r.updated {
+                Phase::Pushing
+            } else {
+                Phase::Pulling
+            };
+            learner.in_transfer = u32::from(r.sending) + u32::from(r.incoming);
+            learner.applying = u32::from(r.updating);
+            let done = r.sent == total && r.got == total;
+            learner.queued = u32::from(learner.in_transfer == 0 && !r.updating && !done);
+        }
+        if let Some(seg) = self.learners[l].update(self.now) {
+            self.observer.learner_activity(l, seg);
+        }
+    }
+
+    fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        self.rings[l] = Ring::default();
+        self.learners[l].phase = Phase::Computing;
+        // Every learner's copy of the parameters is the same vector.
+        for c in 0..self.p() {
+            self.gradients.pull(l, c);
+        }
+        self.gradients.compute(l);
+        let dt = self.setup.compute[l].sample(ctx.rng());
+        match &mut self.fabric {
+            Fabric::Links { .. } => ctx.schedule_in(dt, Event::ComputeDone { learner: l }),
+            Fabric::Host { .. } => self.run_task(ctx, l, Task::Compute, dt),
+        }
+        self.refresh(l);
+    }
+
+    fn compute_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        self.learners[l].phase = Phase::Pushing;
+        self.advance_ring(ctx, l);
+        self.refresh(l);
+    }
+
+    /// Does whatever the learner can do next: update its chunk, send its next chunk, or end
+    /// its round.
+    fn advance_ring(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        if self.learners[l].phase == Phase::Computing || self.finished_at.is_some() {
+            return;
+        }
+        let h = self.half();
+        let r = self.rings[l];
+        if r.got == h && !r.updated && !r.updating && r.sent == h {
+            self.start_update(ctx, l);
+            return;
+        }
+        if r.sent == 2 * h && r.got == 2 * h {
+            self.round_done(ctx, l);
+            return;
+        }
+        let step = r.sent;
+        let ready = !r.sending
+            && step < 2 * h
+            && r.got >= step
+            && (step < h || r.updated);
+        if ready {
+            self.start_send(ctx, l, step);
+        }
+    }
+
+    fn start_update(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        self.rings[l].updating = true;
+        match &self.fabric {
+            Fabric::Links { .. } => self.update_done(ctx, l),
+            Fabric::Host {
+                memory_gb_per_s, ..
+            } => {
+                let c = (l + 1) % self.p();
+                let work = update_time(self.chunk_bytes[c], *memory_gb_per_s, 3.0);
+                self.run_task(ctx, l, Task::Update, work);
+                self.refresh(l);
+            }
+        }
+    }
+
+    /// Learner l's chunk is summed over the ring: the numerics take the step on it, in the
+    /// ring's summation order.
+    fn update_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        let p = self.p();
+        let c = (l + 1) % p;
+        self.gradients.apply_round(c, &ring_order(c, p));
+        for _ in 0..p {
+            self.staleness.record(0);
+        }
+        let ring = &mut self.rings[l];
+        ring.updating = false;
+        ring.updated = true;
+        if self.gradients.diverged() {
+            self.finish(ctx.now());
+            return;
+        }
+        self.advance_ring(ctx, l);
+        self.refresh(l);
+    }
+
+    fn start_send(&mut self, ctx: &mut Context<'_, Event>, l: usize, step: u32) {
+        let p = self.p();
+        let next = (l + 1) % p;
+        let bytes = self.chunk_bytes[self.chunk_sent(l, step)];
+        self.rings[l].sending = true;
+        self.rings[next].incoming = true;
+        let chunk = Chunk {
+            to: next,
+            step,
+            sent: ctx.now(),
+        };
+        match &mut self.fabric {
+            Fabric::Links {
+                network,
+                routes,
+                flows,
+                ..
+            } => {
+                let id = network.start_flow(ctx.now(), &routes[l], bytes);
+                flows.insert(id, chunk);
+                self.sync_wake(ctx);
+            }
+            Fabric::Host { copy_gb_per_s, .. } => {
+                let work = SimDuration::from_nanos_ceil(bytes as f64 / *copy_gb_per_s);
+                self.run_task(ctx, l, Task::Send { step }, work);
+            }
+        }
+        self.refresh(next);
+        self.refresh(l);
+    }
+
+    /// Learner `from`'s send of `step` has gone.
+    fn sent(&mut self, ctx: &mut Context<'_, Event>, from: usize) {
+        let ring = &mut self.rings[from];
+        ring.sending = false;
+        ring.sent += 1;
+        self.advance_ring(ctx, from);
+        self.refresh(from);
+    }
+
+    /// A chunk reached learner `to`: on links it is in GPU memory; on a host its receiver
+    /// takes it in first.
+    fn arrived(&mut self, ctx: &mut Context<'_, Event>, chunk: Chunk) {
+        let l = chunk.to;
+        let p = self.p();
+        let from = (l + p - 1) % p;
+        let bytes = self.chunk_bytes[self.chunk_sent(from, chunk.step)];
+        self.bytes_moved += bytes;
+        self.observer.message(MessageRecord {
+            // Reduce-scatter carries gradient sums, the all-gather updated parameters.
+            kind: if chunk.step < self.half() {
+                MessageKind::Gradient
+            } else {
+                MessageKind::Parameters
+            },
+            learner: from,
+            shard: self.chunk_sent(from, chunk.step),
+            bytes,
+            sent: chunk.sent,
+            delivered: ctx.now(),
+        });
+        match &self.fabric {
+            Fabric::Links { .. } => {
+                self.sent(ctx, from);
+                self.taken(ctx, l);
+            }
+            Fabric::Host {
+                copy_gb_per_s,
+                memory_gb_per_s,
+                ..
+            } => {
+                // Adding reads two buffers and writes one; copying reads one and writes one.
+                let work = if chunk.step < self.half() {
+                    update_time(bytes, *memory_gb_per_s, 3.0)
+                } else {
+                    SimDuration::from_nanos_ceil(bytes as f64 / *copy_gb_per_s)
+                };
+                self.run_task(ctx, l, Task::Take { step: chunk.step }, work);
+            }
+        }
+    }
+
+    /// Learner l has taken in the chunk of its next step.
+    fn taken(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        let ring = &mut self.rings[l];
+        ring.incoming = false;
+        ring.got += 1;
+        self.advance_ring(ctx, l);
+        self.refresh(l);
+    }
+
+    fn round_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        let now = ctx.now();
+        self.learners[l].iterations += 1;
+        self.gradients.iteration_done(l);
+        self.completed += 1;
+        if self
+            .completed
+            .is_multiple_of(self.setup.iterations_per_epoch)
+        {
+            self.epoch_ends.push(now);
+            let epoch = self.epoch_ends.len() as u64;
+            self.gradients.epoch_end(epoch, now);
+            self.observer.epoch_end(epoch, now);
+        }
+        if self.completed >= self.target() || self.gradients.diverged() {
+            self.finish(now);
+        } else {
+            self.start_compute(ctx, l);
+        }
+    }
+
+    fn run_task(&mut self, ctx: &mut Context<'_, Event>, l: usize, task: Task, work: SimDuration) {
+        if let Fabric::Host { threads, .. } = &mut self.fabric {
+            threads.push(ctx.now(), l, task, work);
+        }
+        self.sync_wake(ctx);
+    }
+
+    fn task_done(&mut self, ctx: &mut Context<'_, Event>, l: usize, task: Task) {
+        match task {
+            Task::Compute => self.compute_done(ctx, l),
+            Task::Send { step } => {
+                // The message is made; it takes the host's latency.
+                if let Fabric::Host { delay, .. } = &self.fabric {
+                    let chunk = Chunk {
+                        to: (l + 1) % self.p(),
+                        step,
+                        sent: ctx.now(),
+                    };
+                    ctx.schedule_in(*delay, Event::Deliver(chunk));
+                }
+                self.sent(ctx, l);
+            }
+            Task::Receive(chunk) => self.arrived(ctx, chunk),
+            Task::Take { .. } => self.taken(ctx, l),
+            Task::Update => self.update_done(ctx, l),
+        }
+    }
+
+    fn sync_wake(&mut self, ctx: &mut Context<'_, Event>) {
+        let (next, wake_at, event) = match &mut self.fabric {
+            Fabric::Links {
+                network, wake_at, ..
+            } => (network.next_event_time(), wake_at, Event::NetworkWake),
+            Fabric::Host {
+                threads, wake_at, ..
+            } => (threads.next_event_time(), wake_at, Event::ThreadsWake),
+        };
+        if let Some(t) = next.map(|t| t.max(ctx.now()))
+            && wake_at.is_none_or(|w| t < w)
+        {
+            *wake_at = Some(t);
+            ctx.schedule_at(t, event);
+        }
+    }
+
+    fn finish(&mut self, now: SimTime) {
+        self.finished_at = Some(now);
+        for l in 0..self.learners.len() {
+            if let Some(seg) = self.learners[l].close(now) {
+                self.observer.learner_activity(l, seg);
+            }
+        }
+    }
+
+    pub fn observer(&self) -> &O {
+        &self.observer
+    }
+}
+
+impl<O: Observer, G: Gradients> Simulated<O, G> for AllReduce<O, G> {
+    fn outcome(&self, now: SimTime) -> Outcome {
+        let end = self.finished_at.unwrap_or(now);
+        Outcome {
+            end,
+            epoch_ends: self.epoch_ends.clone(),
+            breakdowns: self
+                .learners
+                .iter()
+                .map(|l| *l.breakdown())
+                .collect::<Vec<Breakdown>>(),
+            learner_iterations: self.learners.iter().map(|l| l.iterations).collect(),
+            staleness: self.staleness.clone(),
+            shard_busy_ns: vec![],
+            shard_updates: vec![],
+            bytes_moved: self.bytes_moved,
+            diverged: self.gradients.diverged(),
+        }
+    }
+
+    fn into_parts(self) -> (O, G) {
+        (self.observer, self.gradients)
+    }
+}
+
+impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
+    type Event = Event;
+
+    fn start(&mut self, ctx: &mut Context<'_, Event>) {
+        self.now = ctx.now();
+        if self.target() == 0 {
+            self.finish(ctx.now());
+            return;
+        }
+        for l in 0..self.p() {
+            self.start_compute(ctx, l);
+        }
+    }
+
+    fn handle(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
+        self.now = ctx.now();
+        match event {
+            Event::NetworkWake => {
+                let Fabric::Links {
+                    network,
+                    flows,
+                    wake_at,
+                    ..
+                } = &mut self.fabric
+                else {
+                    return;
+                };
+                if *wake_at == Some(ctx.now()) {
+                    *wake_at = None;
+                }
+                let mut done = vec![];
+                network.advance(ctx.now(), &mut done);
+                let arrived: Vec<Chunk> = done.iter().filter_map(|id| flows.remove(id)).collect();
+                for chunk in arrived {
+                    self.arrived(ctx, chunk);
+                    if self.finished_at.is_some() {
+                        break;
+                    }
+                }
+                self.sync_wake(ctx);
+            }
+            Event::ThreadsWake => {
+                let Fabric::Host {
+                    threads, wake_at, ..
+                } = &mut self.fabric
+                else {
+                    return;
+                };
+                if *wake_at == Some(ctx.now()) {
+                    *wake_at = None;
+                }
+                let mut ended = vec![];
+                threads.advance(ctx.now(), &mut ended);
+                for (l, task) in ended {
+                    self.task_done(ctx, l, task);
+                    if self.finished_at.is_some() {
+                        break;
+                    }
+                    if let Fabric::Host { threads, .. } = &mut self.fabric {
+                        threads.start_next(ctx.now(), l);
+                    }
+                }
+                self.sync_wake(ctx);
+            }
+            Event::Deliver(chunk) => {
+                if let Fabric::Host { wake, .. } = &self.fabric {
+                    let wake = *wake;
+                    self.run_task(ctx, chunk.to, Task::Receive(chunk), wake);
+                }
+            }
+            Event::ComputeDone { learner } => self.compute_done(ctx, learner),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished_at.is_some()
+    }
+}
