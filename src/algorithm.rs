@@ -83,7 +83,9 @@ impl AlgorithmKind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Algorithm {
     /// Downpour and its variants, which differ only in the shards' update rule.
-    Downpour { rule: Rule },
+    Downpour {
+        rule: Rule,
+    },
     SsgdPs,
     SsgdAllreduce,
     /// EASGD (`delta` None) or EAMSGD (`delta` its Nesterov momentum).

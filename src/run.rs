@@ -276,3 +276,74 @@ fn run_to_end<O, G, M: Simulated<O, G>>(
     let (observer, gradients) = sim.into_model().into_parts();
     Ok((outcome, events, observer, gradients))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Split;
+    use crate::input::Override;
+    use crate::numerics::Scratch;
+    use crate::training::sampler::{Sampler, gradient_seed};
+
+    fn quick(sets: &[&str]) -> Scenario {
+        let small = [
+            "workload.dataset.train_samples=512",
+            "workload.dataset.test_samples=64",
+            "workload.eval_train_samples=64",
+            "workload.epochs=1",
+            "algorithm.batch_size=16",
+        ];
+        let o: Vec<Override> = small
+            .iter()
+            .chain(sets)
+            .map(|s| Override::parse(s).unwrap())
+            .collect();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quick.toml");
+        crate::scenario::load(path, &o).unwrap()
+    }
+
+    #[test]
+    fn easgd_with_alpha_zero_is_p_independent_sgd_runs() {
+        let p = 3;
+        let sc = quick(&[
+            "algorithm.kind=easgd",
+            "algorithm.tau=2",
+            "algorithm.alpha=0",
+            "cluster.learners=3",
+            "algorithm.weight_decay=0.001",
+        ]);
+        let parts = real_parts(&sc, 2).unwrap();
+        let (objective, data, setup) = (parts.objective, parts.dataset, parts.setup);
+        let gradients = RealGradients::new(setup.clone(), objective.clone(), data.clone());
+        let (outcome, _, (), mut gradients) = drive(&sc, (), gradients).unwrap();
+        gradients.finish(outcome.end);
+        let init = objective.init_params(setup.seed);
+        // No exchange moves the centre ...
+        assert_eq!(gradients.parameters(), &init[..]);
+        // ... and each learner is plain SGD on its own batches, from the same start.
+        let mut sampler = Sampler::for_run(data.len(Split::Train), p, setup.seed);
+        let mut scratch = Scratch::default();
+        let mut g = vec![0.0f32; init.len()];
+        for l in 0..p {
+            let (params, batches) = gradients.learner_parameters(l);
+            let mut x = init.clone();
+            for t in 0..batches {
+                let idx = sampler.next_batch(l, setup.batch_size);
+                let batch = data.gather(Split::Train, &idx);
+                let seed = gradient_seed(setup.seed, l, t);
+                objective.loss_grad(&x, &batch, seed, &mut g, &mut scratch);
+                crate::training::update::apply(
+                    &mut x,
+                    &mut [],
+                    &g,
+                    setup.learning_rate,
+                    0.0,
+                    setup.weight_decay,
+                );
+            }
+            assert!(batches >= outcome.learner_iterations[l].max(2));
+            assert!(params == &x[..], "learner {l} is not plain SGD");
+            assert!(x != init);
+        }
+    }
+}

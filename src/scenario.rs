@@ -355,9 +355,9 @@ impl ScenarioFile {
         if let Some(alpha) = a.alpha {
             need(
                 &mut problems,
-                alpha.is_finite() && alpha > 0.0 && alpha < 1.0,
+                alpha.is_finite() && (0.0..1.0).contains(&alpha),
                 "algorithm.alpha",
-                format!("must be in (0, 1), got {alpha}"),
+                format!("must be in [0, 1) (0: no exchange moves anything), got {alpha}"),
             );
         }
         if let Some(delta) = a.delta {
@@ -402,9 +402,8 @@ impl ScenarioFile {
         // parameters evenly over `cluster.shards`.
         let blocks = match a.kind {
             AlgorithmKind::Partitioned => Some(
-                block_ranges(&model, a.blocks).map_err(|m| {
-                    source.invalid(vec![("algorithm.blocks".into(), m)])
-                })?,
+                block_ranges(&model, a.blocks)
+                    .map_err(|m| source.invalid(vec![("algorithm.blocks".into(), m)]))?,
             ),
             _ => None,
         };

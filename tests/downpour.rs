@@ -1,6 +1,8 @@
-//! Downpour on the paper machine against closed forms: one learner on an idle machine takes
-//! exactly the analytic iteration time, and equal learners without jitter settle into
-//! staleness p - 1.
+//! Downpour and its neighbours on the paper machine against closed forms: one learner on an
+//! idle machine takes exactly the analytic iteration time (Downpour; synchronous SGD through the
+//! server, one step more; elastic averaging, tau mini-batches per exchange), a ring of two
+//! takes two chunk transfers each way per round, and equal Downpour learners without jitter
+//! settle into staleness p - 1.
 
 use asgd_sim::input::Override;
 use asgd_sim::machine::device::{UPDATE_MEMORY_PASSES, update_time};
@@ -132,4 +134,75 @@ fn jitter_desynchronises_but_keeps_the_mean_near_p_minus_1() {
     let s = simulate(&sc, ()).unwrap().summary;
     assert!((s.staleness.mean - 7.0).abs() < 0.5, "{}", s.staleness.mean);
     assert!(s.staleness.max > 7);
+}
+
+/// Latency, one slice's transfer, compute and update times of a one-learner, one-shard run.
+fn one_learner_times(sc: &Scenario) -> (u64, u64, u64, u64) {
+    let t = &sc.topology;
+    let (gpu, core) = (sc.placement.learner_gpus[0], sc.placement.shard_cores[0]);
+    let up = t.route(gpu, core).unwrap();
+    let slice = sc.model.params() * BYTES_PER_PARAM;
+    let transfer = ns(SimDuration::from_nanos_ceil(
+        slice as f64 / bottleneck(t, &up),
+    ));
+    let compute = ns(SimDuration::from_secs_ceil(
+        sc.model.train_flops_per_sample() * 128.0 / (2.8e12 * 0.4),
+    ));
+    let update = ns(update_time(slice, 19.2, UPDATE_MEMORY_PASSES));
+    (ns(up.latency), transfer, compute, update)
+}
+
+#[test]
+fn synchronous_sgd_with_one_learner_adds_the_round_step() {
+    let sc = load("", &["algorithm.kind=ssgd-ps"]);
+    let (latency, transfer, compute, update) = one_learner_times(&sc);
+    // Downpour's iteration, with the gradient summed in and then the step taken.
+    let iteration =
+        latency + (latency + transfer) + compute + (latency + transfer) + 2 * update + latency;
+    let s = simulate(&sc, ()).unwrap().summary;
+    assert_eq!(
+        s.sim_time_s,
+        SimTime::from_nanos(20 * iteration).as_secs_f64()
+    );
+    assert!((s.breakdown.server_update - (20 * 2 * update) as f64 * 1e-9 / 2.0).abs() < 1e-12);
+    assert_eq!(s.breakdown.wait, 0.0);
+}
+
+#[test]
+fn elastic_averaging_with_one_learner_computes_tau_batches_per_exchange() {
+    let sc = load("", &["algorithm.kind=easgd", "algorithm.tau=5"]);
+    let (latency, transfer, compute, update) = one_learner_times(&sc);
+    // tau local steps, then the centre's pull and the difference's push.
+    let round =
+        5 * compute + latency + (latency + transfer) + (latency + transfer) + update + latency;
+    let s = simulate(&sc, ()).unwrap().summary;
+    // 20 mini-batches in 4 rounds of 5.
+    assert_eq!(s.sim_time_s, SimTime::from_nanos(4 * round).as_secs_f64());
+    assert_eq!(s.per_learner[0].iterations, 20);
+    assert_eq!(s.epoch_ends_s.len(), 2);
+}
+
+#[test]
+fn a_ring_of_two_takes_two_chunk_transfers_each_way() {
+    let sc = load("", &["algorithm.kind=ssgd-allreduce", "cluster.learners=2"]);
+    let t = &sc.topology;
+    let (a, b) = (sc.placement.learner_gpus[0], sc.placement.learner_gpus[1]);
+    let (ab, ba) = (t.route(a, b).unwrap(), t.route(b, a).unwrap());
+    assert_eq!(ab.latency, ba.latency);
+    let chunk = sc.model.params().div_ceil(2) * BYTES_PER_PARAM;
+    // Each step both learners send a chunk, over opposite directions of the same links.
+    let step = ns(ab.latency)
+        + ns(SimDuration::from_nanos_ceil(
+            chunk as f64 / bottleneck(t, &ab).min(bottleneck(t, &ba)),
+        ));
+    let (_, _, compute, _) = one_learner_times(&sc);
+    // Reduce-scatter one step, all-gather one step.
+    let round = compute + 2 * step;
+    let s = simulate(&sc, ()).unwrap().summary;
+    // 20 mini-batches, 2 per round.
+    assert_eq!(s.sim_time_s, SimTime::from_nanos(10 * round).as_secs_f64());
+    assert!((s.breakdown.push - (10 * step) as f64 * 1e-9 / 2.0).abs() < 1e-12);
+    assert!((s.breakdown.pull - (10 * step) as f64 * 1e-9 / 2.0).abs() < 1e-12);
+    assert_eq!(s.breakdown.wait, 0.0);
+    assert_eq!(s.staleness.max, 0);
 }

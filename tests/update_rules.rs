@@ -1,6 +1,6 @@
 //! Downpour's variants, each pinned by an exact answer: staleness-aware ASGD with one learner
 //! (staleness 0) is plain Downpour, DC-ASGD with lambda = 0 is plain Downpour, in the simulator
-//! and in the real backend; and a sweep over `algorithm.kind` runs every kind.
+//! and in the real backend.
 
 use asgd_sim::input::Override;
 use asgd_sim::real;
@@ -91,45 +91,4 @@ fn dc_asgd_without_lambda_is_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("algorithm.lambda"), "{err}");
-}
-
-#[test]
-fn a_sweep_over_the_kinds_runs_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = bin();
-    cmd.arg("run")
-        .arg(root.join("scenarios/quick.toml"))
-        .args([
-            "--sweep",
-            "algorithm.kind=downpour,staleness-aware,dc-asgd",
-            "--set",
-            "algorithm.lambda=0.5",
-            "--set",
-            "workload.model=softmax",
-            "-q",
-            "--out",
-        ])
-        .arg(dir.path());
-    for s in SMALL {
-        cmd.args(["--set", s]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut algorithms: Vec<String> = std::fs::read_dir(dir.path().join("points"))
-        .unwrap()
-        .map(|e| {
-            let s: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(e.unwrap().path().join("summary.json")).unwrap(),
-            )
-            .unwrap();
-            s["algorithm"].as_str().unwrap().to_string()
-        })
-        .collect();
-    algorithms.sort();
-    assert_eq!(algorithms, ["dc-asgd", "downpour", "staleness-aware"]);
 }

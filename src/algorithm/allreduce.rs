@@ -58,7 +58,9 @@ pub struct AllReduceSetup {
 pub enum Event {
     NetworkWake,
     ThreadsWake,
-    ComputeDone { learner: usize },
+    ComputeDone {
+        learner: usize,
+    },
     /// A chunk message reaches `to` (host: its receiver then wakes up to it).
     Deliver(Chunk),
 }
@@ -76,11 +78,15 @@ pub struct Chunk {
 enum Task {
     Compute,
     /// Copy the step's chunk into a message for the successor.
-    Send { step: u32 },
+    Send {
+        step: u32,
+    },
     /// Wake up to a chunk that arrived.
     Receive(Chunk),
     /// Add (reduce-scatter) or copy (all-gather) the chunk that arrived.
-    Take { step: u32 },
+    Take {
+        step: u32,
+    },
     /// Take the step on the owned chunk.
     Update,
 }
@@ -245,7 +251,11 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     fn chunk_sent(&self, l: usize, step: u32) -> usize {
         let p = self.p();
         let h = self.half();
-        let back = if step < h { step } else { step - h + p as u32 - 1 };
+        let back = if step < h {
+            step
+        } else {
+            step - h + p as u32 - 1
+        };
         (l + p * 2 - back as usize % p) % p
     }
 
@@ -310,10 +320,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
             return;
         }
         let step = r.sent;
-        let ready = !r.sending
-            && step < 2 * h
-            && r.got >= step
-            && (step < h || r.updated);
+        let ready = !r.sending && step < 2 * h && r.got >= step && (step < h || r.updated);
         if ready {
             self.start_send(ctx, l, step);
         }

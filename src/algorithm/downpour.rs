@@ -498,7 +498,13 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                     None if self.setup.protocol == Protocol::LockFree => {
                         self.begin_update(now, s, l);
                         let dt = self.shards[s].update_time;
-                        ctx.schedule_in(dt, Event::ApplyDone { shard: s, learner: l });
+                        ctx.schedule_in(
+                            dt,
+                            Event::ApplyDone {
+                                shard: s,
+                                learner: l,
+                            },
+                        );
                     }
                     None => {
                         self.shards[s].enqueue_update(l);
@@ -759,7 +765,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     pub fn observer(&self) -> &O {
         &self.observer
     }
-
 }
 
 impl<O: Observer, G: Gradients> super::Simulated<O, G> for Downpour<O, G> {
@@ -860,8 +865,7 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
             },
             Event::ComputeDone { learner } => self.gradient_done(ctx, learner),
             Event::ApplyDone { shard, learner } => {
-                if self.end_update(ctx, shard, learner)
-                    && self.setup.protocol != Protocol::LockFree
+                if self.end_update(ctx, shard, learner) && self.setup.protocol != Protocol::LockFree
                 {
                     self.run_shard(ctx, shard);
                 }

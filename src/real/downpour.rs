@@ -1,4 +1,5 @@
-//! Downpour for real on this host: every learner is an OS thread looping pull -> compute ->
+//! Downpour for real on this host (and its variants, and the partitioned model, whose learners
+//! push one block per step): every learner is an OS thread looping pull -> compute ->
 //! push -> wait for acknowledgements, every parameter-server shard a thread that owns its slice
 //! of the parameters and serves one message at a time in arrival order. Pulls and pushes copy
 //! the slices into new buffers sent over channels, as a network would; the shards apply the
@@ -484,8 +485,17 @@ impl<O: Observer> LearnerCtx<'_, O> {
                 return (breakdown, iterations);
             }
 
-            // Push every gradient slice, then wait for every shard to apply it.
-            for (k, r) in self.ranges.iter().enumerate() {
+            // Push every gradient slice (the partitioned model: this step's block only), then
+            // wait for those shards to apply it.
+            let targets = match self.setup.algorithm {
+                Algorithm::Partitioned => {
+                    let b = (self.l + iterations as usize - 1) % self.ranges.len();
+                    b..b + 1
+                }
+                _ => 0..self.ranges.len(),
+            };
+            for k in targets.clone() {
+                let r = &self.ranges[k];
                 let mut buf = spares.pop().unwrap_or_default();
                 buf.clear();
                 buf.extend_from_slice(&grad[r.clone()]);
@@ -499,8 +509,8 @@ impl<O: Observer> LearnerCtx<'_, O> {
                     return (breakdown, iterations);
                 }
             }
-            let mut spans = Vec::with_capacity(self.ranges.len());
-            for _ in 0..self.ranges.len() {
+            let mut spans = Vec::with_capacity(targets.len());
+            for _ in targets {
                 match self.reply() {
                     Some(FromShard::Applied { mut span, spare }) => {
                         span.received = sh.now();

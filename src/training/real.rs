@@ -11,10 +11,10 @@
 
 use super::Gradients;
 use super::elastic::{LocalRule, absorb, difference, local_steps};
-use super::update::{Rule, apply, apply_rule, mean_in_order};
-use crate::algorithm::Algorithm;
 use super::pool::{Pool, Ticket};
 use super::sampler::{Sampler, gradient_seed};
+use super::update::{Rule, apply, apply_rule, mean_in_order};
+use crate::algorithm::Algorithm;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::time::SimTime;
@@ -143,8 +143,12 @@ impl RealGradients {
         me
     }
 
-    /// Evaluates the end point if the run stopped between epochs (it diverged).
+    /// Waits for the jobs still running, and evaluates the end point if the run stopped
+    /// between epochs (it diverged).
     pub fn finish(&mut self, time: SimTime) {
+        for l in 0..self.pending.len() {
+            self.gradient_of(l);
+        }
         let last_time = self.curve.last().map(|c| c.sim_time_s);
         if last_time != Some(time.as_secs_f64()) {
             let epoch = self.curve.last().map_or(0, |c| c.epoch);
@@ -345,10 +349,11 @@ impl RealGradients {
         apply_rule(rule, &mut self.server[r], v, g, read, staleness, lr, mu, wd);
     }
 
-    /// The learners' own parameters (elastic averaging's local variables; for the other
-    /// algorithms, what each learner last read).
-    pub fn learner_parameters(&self, l: usize) -> &[f32] {
-        &self.learner_params[l]
+    /// After [`RealGradients::finish`]: learner `l`'s own parameters (elastic averaging's
+    /// local variable; for the other algorithms, what it last read) and the mini-batches it
+    /// started, those of a computation still running at the end included.
+    pub fn learner_parameters(&self, l: usize) -> (&[f32], u64) {
+        (&self.learner_params[l], self.iterations[l])
     }
 }
 
@@ -426,8 +431,9 @@ impl Gradients for RealGradients {
                 let indices = self.sampler.next_batch(l, self.setup.batch_size);
                 let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
                 self.iterations[l] += 1;
-                self.pool
-                    .submit(gradient_job(objective, dataset, indices, seed, params, grad))
+                self.pool.submit(gradient_job(
+                    objective, dataset, indices, seed, params, grad,
+                ))
             }
         };
         self.pending[l] = Some(ticket);
