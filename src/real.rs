@@ -4,6 +4,9 @@
 //! measures; it never simulates a delay or consults the machine model.
 
 pub mod downpour;
+pub mod elastic;
+pub mod hogwild;
+pub mod ssgd;
 pub mod timeline;
 
 use crate::algorithm::AlgorithmKind;
@@ -37,35 +40,36 @@ pub fn run<O: Observer + Send>(
     // One thread per learner, each computing its gradients alone.
     let parts = real_parts(scenario, learners)?;
     let f = &scenario.file;
-    match scenario.algorithm() {
+    let go = match scenario.algorithm() {
+        // Downpour's variants differ in the update rule, the partitioned model in what a
+        // learner pushes: all run Downpour's threads.
         AlgorithmKind::Downpour
         | AlgorithmKind::StalenessAware
         | AlgorithmKind::DcAsgd
-        | AlgorithmKind::Partitioned => {
-            let (run, observer) = downpour::run(
-                &parts.setup,
-                parts.objective,
-                parts.dataset,
-                scenario.iterations_per_epoch,
-                f.workload.epochs,
-                observer,
-                stop,
-            );
-            let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
-            summary.backend = "real".into();
-            summary.gradients = "real".into();
-            Ok(RealResult {
-                summary,
-                curve: run.curve,
-                parameters: run.parameters,
-                gradients: run.gradients,
-                stopped: run.stopped,
-                observer,
-            })
-        }
-        other => Err(RunError::NoRealBackend {
-            scenario: scenario.name().to_string(),
-            kind: other.name(),
-        }),
-    }
+        | AlgorithmKind::Partitioned => downpour::run::<O>,
+        AlgorithmKind::SsgdPs => ssgd::run_ps::<O>,
+        AlgorithmKind::SsgdAllreduce => ssgd::run_allreduce::<O>,
+        AlgorithmKind::Easgd | AlgorithmKind::Eamsgd => elastic::run::<O>,
+        AlgorithmKind::Hogwild => hogwild::run::<O>,
+    };
+    let (run, observer) = go(
+        &parts.setup,
+        parts.objective,
+        parts.dataset,
+        scenario.iterations_per_epoch,
+        f.workload.epochs,
+        observer,
+        stop,
+    );
+    let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
+    summary.backend = "real".into();
+    summary.gradients = "real".into();
+    Ok(RealResult {
+        summary,
+        curve: run.curve,
+        parameters: run.parameters,
+        gradients: run.gradients,
+        stopped: run.stopped,
+        observer,
+    })
 }

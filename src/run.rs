@@ -35,12 +35,6 @@ pub enum RunError {
     /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
     #[error("{scenario}: real gradients need a data set")]
     NoData { scenario: String },
-    /// The real backend cannot run this algorithm.
-    #[error("{scenario}: the real backend does not run `{kind}`")]
-    NoRealBackend {
-        scenario: String,
-        kind: &'static str,
-    },
     /// `calibrate` was given no scenario to time.
     #[error("nothing to calibrate: give at least one scenario")]
     NoScenario,

@@ -1,0 +1,429 @@
+//! Hogwild (Recht, Re, Wright & Niu, NeurIPS 2011) for real on this host: one shared parameter
+//! vector (and, with momentum, one shared velocity) of `f32`s held as `AtomicU32` bits, no
+//! server thread and no lock. Every learner is an OS thread looping: read the whole vector
+//! coordinate by coordinate with relaxed loads (a read may see another learner's update partly
+//! written), compute a mini-batch gradient on what it read, then write its update coordinate
+//! by coordinate with relaxed load / compute / store (two learners writing the same coordinate
+//! at once can lose one's update, as in Hogwild). The per-coordinate arithmetic is exactly
+//! `training::update::apply`'s, so one learner's run is sequential SGD bit for bit.
+//!
+//! Staleness: a global count of finished updates; an update's staleness is the count when it
+//! is finished minus the count when its learner started reading (other learners' updates that
+//! finished in between). The shared vector is reported as the run's one shard.
+//!
+//! A panicking learner, a diverged loss, or the stop flag ends the run cleanly with what was
+//! measured so far.
+
+use super::downpour::{RealRun, Shared, Snapshot, evaluate_snapshots, panic_text};
+use crate::algorithm::downpour::Outcome;
+use crate::cluster::learner::{Activity, Breakdown};
+use crate::data::{Dataset, Split};
+use crate::numerics::{Objective, Scratch};
+use crate::observe::Observer;
+use crate::stats::Histogram;
+use crate::time::SimTime;
+use crate::training::real::RealSetup;
+use crate::training::sampler::{Sampler, gradient_seed};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The shared vector and what is counted on it.
+struct Vector {
+    x: Vec<AtomicU32>,
+    /// Heavy-ball velocity, empty without momentum.
+    v: Vec<AtomicU32>,
+    /// Updates finished so far.
+    updates: AtomicU64,
+    /// Nanoseconds spent writing updates, all learners together.
+    busy_ns: AtomicU64,
+}
+
+fn atomics(values: &[f32]) -> Vec<AtomicU32> {
+    values.iter().map(|v| AtomicU32::new(v.to_bits())).collect()
+}
+
+fn load(x: &[AtomicU32], into: &mut [f32]) {
+    for (p, a) in into.iter_mut().zip(x) {
+        *p = f32::from_bits(a.load(Ordering::Relaxed));
+    }
+}
+
+/// What a learner thread hands back.
+#[derive(Default)]
+struct LearnerEnd {
+    breakdown: Breakdown,
+    iterations: u64,
+    staleness: Histogram,
+}
+
+/// Runs Hogwild with `setup.learners` learner threads on one shared vector until
+/// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
+pub fn run<O: Observer + Send>(
+    setup: &RealSetup,
+    objective: Arc<dyn Objective>,
+    dataset: Arc<Dataset>,
+    iterations_per_epoch: u64,
+    epochs: u64,
+    observer: O,
+    stop: &AtomicBool,
+) -> (RealRun, O) {
+    let p = setup.learners.max(1);
+    let init = objective.init_params(setup.seed);
+    let vector = Vector {
+        x: atomics(&init),
+        v: if setup.momentum != 0.0 {
+            atomics(&vec![0.0; init.len()])
+        } else {
+            vec![]
+        },
+        updates: AtomicU64::new(0),
+        busy_ns: AtomicU64::new(0),
+    };
+    let shared = Shared {
+        start: Instant::now(),
+        total: iterations_per_epoch * epochs,
+        per_epoch: iterations_per_epoch.max(1),
+        claimed: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        stop,
+        diverged: AtomicBool::new(false),
+        fault: Mutex::new(None),
+        snapshots: Mutex::new(vec![Snapshot {
+            epoch: 0,
+            at_ns: 0,
+            iterations: 0,
+            params: init.clone(),
+        }]),
+    };
+    let sampler = Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed));
+    let observer = Mutex::new(observer);
+
+    let learners: Vec<LearnerEnd> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..p)
+            .map(|l| {
+                let (shared, sampler, observer, vector) = (&shared, &sampler, &observer, &vector);
+                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
+                s.spawn(move || {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        let ctx = LearnerCtx {
+                            l,
+                            setup,
+                            shared,
+                            vector,
+                            sampler,
+                            observer,
+                            objective: &*objective,
+                            dataset: &dataset,
+                        };
+                        ctx.run()
+                    }))
+                    .unwrap_or_else(|e| {
+                        shared.fail(format!("learner {l} panicked: {}", panic_text(e)));
+                        LearnerEnd::default()
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let end_ns = shared.now();
+
+    let mut parameters = init;
+    load(&vector.x, &mut parameters);
+    let mut staleness = Histogram::default();
+    for e in &learners {
+        staleness.merge(&e.staleness);
+    }
+    let completed = shared.completed.load(Ordering::Relaxed);
+    let mut snapshots = shared.snapshots.into_inner().unwrap_or_default();
+    // A run that stopped between epochs is evaluated where it stopped.
+    if !completed.is_multiple_of(shared.per_epoch) {
+        snapshots.push(Snapshot {
+            epoch: completed / shared.per_epoch,
+            at_ns: end_ns,
+            iterations: completed,
+            params: parameters.clone(),
+        });
+    }
+    let epoch_ends = snapshots
+        .iter()
+        .filter(|s| s.epoch > 0 && s.iterations == s.epoch * shared.per_epoch)
+        .map(|s| SimTime::from_nanos(s.at_ns))
+        .collect();
+    let diverged = shared.diverged.load(Ordering::Relaxed);
+    let stopped = shared.fault.into_inner().ok().flatten().or_else(|| {
+        stop.load(Ordering::Relaxed).then(|| {
+            format!(
+                "interrupted after {completed} of {} iterations",
+                shared.total
+            )
+        })
+    });
+    let curve = evaluate_snapshots(setup, &objective, &dataset, snapshots);
+    let outcome = Outcome {
+        end: SimTime::from_nanos(end_ns),
+        epoch_ends,
+        breakdowns: learners.iter().map(|e| e.breakdown).collect(),
+        learner_iterations: learners.iter().map(|e| e.iterations).collect(),
+        staleness,
+        shard_busy_ns: vec![vector.busy_ns.load(Ordering::Relaxed)],
+        shard_updates: vec![vector.updates.load(Ordering::Relaxed)],
+        // Learners read and write shared memory themselves: no message carries anything (the
+        // simulator's Hogwild on a host counts none either).
+        bytes_moved: 0,
+        diverged: diverged || curve.iter().any(|c| !c.train_loss.is_finite()),
+    };
+    let observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
+    (
+        RealRun {
+            outcome,
+            curve,
+            parameters,
+            gradients: learners.iter().map(|e| e.iterations).sum(),
+            stopped,
+        },
+        observer,
+    )
+}
+
+struct LearnerCtx<'a, O> {
+    l: usize,
+    setup: &'a RealSetup,
+    shared: &'a Shared<'a>,
+    vector: &'a Vector,
+    sampler: &'a Mutex<Sampler>,
+    observer: &'a Mutex<O>,
+    objective: &'a dyn Objective,
+    dataset: &'a Dataset,
+}
+
+impl<O: Observer> LearnerCtx<'_, O> {
+    fn run(&self) -> LearnerEnd {
+        let sh = self.shared;
+        let vec = self.vector;
+        let n = self.objective.num_params();
+        let mut params = vec![0.0f32; n];
+        let mut grad = vec![0.0f32; n];
+        let mut scratch = Scratch::default();
+        let mut end = LearnerEnd::default();
+        while !sh.halted() && sh.claimed.fetch_add(1, Ordering::Relaxed) < sh.total {
+            // Read the shared vector as it is, other learners' writes and all.
+            let t0 = sh.now();
+            let read = vec.updates.load(Ordering::SeqCst);
+            load(&vec.x, &mut params);
+            let t1 = sh.now();
+            end.breakdown.add(Activity::Pull, t1 - t0);
+
+            // Compute.
+            let indices = match self.sampler.lock() {
+                Ok(mut s) => s.next_batch(self.l, self.setup.batch_size),
+                Err(_) => return end,
+            };
+            let batch = self.dataset.gather(Split::Train, &indices);
+            let seed = gradient_seed(self.setup.seed, self.l, end.iterations);
+            let loss = self
+                .objective
+                .loss_grad(&params, &batch, seed, &mut grad, &mut scratch);
+            let t2 = sh.now();
+            end.breakdown.add(Activity::Compute, t2 - t1);
+            end.iterations += 1;
+            if !loss.is_finite() {
+                sh.diverged.store(true, Ordering::Relaxed);
+                return end;
+            }
+
+            // Write the update into the shared vector, coordinate by coordinate, no lock.
+            self.write(&grad);
+            let before = vec.updates.fetch_add(1, Ordering::SeqCst);
+            end.staleness.record(before.saturating_sub(read));
+            let t3 = sh.now();
+            end.breakdown.add(Activity::ServerUpdate, t3 - t2);
+            vec.busy_ns.fetch_add(t3 - t2, Ordering::Relaxed);
+
+            let done = sh.completed.fetch_add(1, Ordering::Relaxed) + 1;
+            if done.is_multiple_of(sh.per_epoch) {
+                self.end_epoch(done / sh.per_epoch);
+            }
+        }
+        end
+    }
+
+    /// `training::update::apply` one coordinate at a time on the shared vector: each
+    /// coordinate (and its velocity) is loaded, updated and stored on its own.
+    fn write(&self, grad: &[f32]) {
+        let (lr, mu, wd) = (
+            self.setup.learning_rate,
+            self.setup.momentum,
+            self.setup.weight_decay,
+        );
+        let get = |a: &AtomicU32| f32::from_bits(a.load(Ordering::Relaxed));
+        let set = |a: &AtomicU32, v: f32| a.store(v.to_bits(), Ordering::Relaxed);
+        let xs = &self.vector.x;
+        if mu == 0.0 && wd == 0.0 {
+            for (a, &g) in xs.iter().zip(grad) {
+                let mut x = get(a);
+                x -= lr * g;
+                set(a, x);
+            }
+        } else if mu == 0.0 {
+            for (a, &g) in xs.iter().zip(grad) {
+                let mut x = get(a);
+                x -= lr * (g + wd * x);
+                set(a, x);
+            }
+        } else {
+            for ((a, b), &g) in xs.iter().zip(&self.vector.v).zip(grad) {
+                let mut x = get(a);
+                let v = mu * get(b) + (g + wd * x);
+                set(b, v);
+                x -= lr * v;
+                set(a, x);
+            }
+        }
+    }
+
+    /// The learner that completes an epoch snapshots the shared vector (as it is, other
+    /// learners' writes and all) for evaluation after the run, deals the data out again and
+    /// reports the epoch.
+    fn end_epoch(&self, epoch: u64) {
+        let sh = self.shared;
+        let at = sh.now();
+        let mut snapshot = vec![0.0f32; self.vector.x.len()];
+        load(&self.vector.x, &mut snapshot);
+        if let Ok(mut e) = sh.snapshots.lock() {
+            e.push(Snapshot {
+                epoch,
+                at_ns: at,
+                iterations: epoch * sh.per_epoch,
+                params: snapshot,
+            });
+            // Two learners can end neighbouring epochs a hair apart; keep epoch order.
+            e.sort_by_key(|s| s.epoch);
+        }
+        if let Ok(mut s) = self.sampler.lock() {
+            s.repartition();
+        }
+        if let Ok(mut o) = self.observer.lock() {
+            o.epoch_end(epoch, SimTime::from_nanos(at));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::input::Override;
+    use crate::scenario::{self, Scenario};
+    use std::path::Path;
+    use std::sync::atomic::AtomicBool;
+
+    fn quick(sets: &[&str]) -> Scenario {
+        let overrides: Vec<Override> = [
+            "workload.dataset.train_samples=600",
+            "workload.dataset.test_samples=200",
+            "workload.eval_train_samples=200",
+            "workload.epochs=1",
+        ]
+        .iter()
+        .chain(sets)
+        .filter_map(|s| Override::parse(s).ok())
+        .collect();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
+        scenario::load(path.to_str().unwrap_or_default(), &overrides)
+            .unwrap_or_else(|e| panic!("quick.toml: {e:?}"))
+    }
+
+    #[test]
+    fn one_learner_is_sequential_sgd() {
+        // Plain SGD, weight decay, and momentum with weight decay: every branch of the rule.
+        for rule in [
+            &[][..],
+            &["algorithm.weight_decay=0.001"][..],
+            &["algorithm.momentum=0.9", "algorithm.weight_decay=0.001"][..],
+        ] {
+            let with = |kind: &str| {
+                let mut sets = vec![format!("algorithm.kind={kind}")];
+                sets.extend(["cluster.learners=1", "cluster.shards=1"].map(String::from));
+                sets.extend(rule.iter().map(|s| s.to_string()));
+                quick(&sets.iter().map(String::as_str).collect::<Vec<_>>())
+            };
+            let (hog, down) = (with("hogwild"), with("downpour"));
+            let stop = AtomicBool::new(false);
+            let real = crate::real::run(&hog, (), &stop).unwrap_or_else(|e| panic!("{e:?}"));
+            let downpour = crate::real::run(&down, (), &stop).unwrap_or_else(|e| panic!("{e:?}"));
+            let sim = crate::run::simulate(&hog, ()).unwrap_or_else(|e| panic!("{e:?}"));
+            assert!(real.stopped.is_none());
+            assert_eq!(real.parameters, downpour.parameters, "{rule:?}");
+            assert_eq!(real.parameters, sim.parameters, "{rule:?}");
+            assert_eq!(real.curve.len(), 2);
+            assert_eq!(real.curve[1].test_loss, sim.curve[1].test_loss, "{rule:?}");
+            let s = &real.summary;
+            assert_eq!(real.gradients, hog.iterations_per_epoch);
+            assert_eq!(s.per_shard.len(), 1);
+            assert_eq!(s.per_shard[0].updates, hog.iterations_per_epoch);
+            assert_eq!(s.staleness.max, 0, "one learner is never stale");
+            assert_eq!(s.breakdown.push + s.breakdown.wait, 0.0);
+        }
+    }
+
+    #[test]
+    fn two_learners_run_lock_free_to_the_end() {
+        let sc = quick(&[
+            "algorithm.kind=hogwild",
+            "cluster.learners=2",
+            "workload.epochs=2",
+        ]);
+        let stop = AtomicBool::new(false);
+        let r = crate::real::run(&sc, (), &stop).unwrap_or_else(|e| panic!("{e:?}"));
+        let s = &r.summary;
+        assert!(r.stopped.is_none());
+        let total = 2 * sc.iterations_per_epoch;
+        assert_eq!(r.gradients, total);
+        assert_eq!(
+            s.per_learner.iter().map(|l| l.iterations).sum::<u64>(),
+            total
+        );
+        assert_eq!(s.per_shard[0].updates, total);
+        assert_eq!(s.staleness.histogram.iter().sum::<u64>(), total);
+        assert!(s.breakdown.compute > 0.0 && s.breakdown.server_update > 0.0);
+        assert_eq!(s.epoch_ends_s.len(), 2);
+        assert_eq!(r.curve.len(), 3);
+        let chance = 1.0 / sc.dataset.as_ref().map_or(1, |d| d.classes()) as f64;
+        // 600 samples: it fits the training set well, the test set above chance only.
+        let end = &r.curve[2];
+        assert!(end.train_accuracy > 4.0 * chance, "{end:?}");
+        assert!(end.test_accuracy > 1.5 * chance, "{end:?}");
+    }
+
+    /// Sets the stop flag at the first epoch end, as Ctrl-C would.
+    struct StopAtFirstEpoch<'a>(&'a AtomicBool);
+
+    impl crate::observe::Observer for StopAtFirstEpoch<'_> {
+        fn epoch_end(&mut self, _epoch: u64, _time: crate::time::SimTime) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_stop_ends_the_run_with_what_it_measured() {
+        let sc = quick(&[
+            "algorithm.kind=hogwild",
+            "cluster.learners=2",
+            "workload.epochs=3",
+        ]);
+        let stop = AtomicBool::new(false);
+        let r = crate::real::run(&sc, StopAtFirstEpoch(&stop), &stop)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let why = r.stopped.unwrap_or_default();
+        assert!(why.starts_with("interrupted after"), "{why}");
+        assert!(r.gradients >= sc.iterations_per_epoch);
+        assert!(r.gradients < 3 * sc.iterations_per_epoch);
+        assert_eq!(r.summary.epoch_ends_s.len(), 1);
+        assert!((2..=3).contains(&r.curve.len()));
+        assert!(r.parameters.iter().all(|x| x.is_finite()));
+    }
+}
