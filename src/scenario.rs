@@ -398,13 +398,14 @@ impl ScenarioFile {
         let (Some(topology), Some(model), Some(data)) = (topology, model, data) else {
             return Err(source.invalid(problems));
         };
-        // The partitioned model has one server per block; every other kind splits the
-        // parameters evenly over `cluster.shards`.
+        // The partitioned model has one server per block and Hogwild one shared vector;
+        // every other kind splits the parameters evenly over `cluster.shards`.
         let blocks = match a.kind {
             AlgorithmKind::Partitioned => Some(
                 block_ranges(&model, a.blocks)
                     .map_err(|m| source.invalid(vec![("algorithm.blocks".into(), m)]))?,
             ),
+            AlgorithmKind::Hogwild => Some(crate::cluster::split_even(model.params() as usize, 1)),
             _ => None,
         };
         let mut placement = Placement::new(
