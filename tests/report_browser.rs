@@ -53,7 +53,7 @@ fn every_figure_of_the_report_loads_in_headless_chromium() {
         .unwrap()
         .matches("<img class=\"figure\"")
         .count();
-    assert_eq!(figures, 7, "the page shows every figure");
+    assert_eq!(figures, 8, "the page shows every figure");
 
     let profile = tempfile::tempdir().unwrap();
     let o = Command::new(browser)

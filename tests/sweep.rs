@@ -144,6 +144,7 @@ fn sharded_sweep_merged_by_report_equals_one_sweep() {
         "breakdown",
         "convergence-epochs",
         "convergence-time",
+        "time-to-accuracy",
         "speedup",
         "staleness",
         "guarantee-ratio",
@@ -154,7 +155,7 @@ fn sharded_sweep_merged_by_report_equals_one_sweep() {
         }
     }
     let html = String::from_utf8(whole[&PathBuf::from("index.html")].clone()).unwrap();
-    assert_eq!(html.matches("<img class=\"figure\"").count(), 7);
+    assert_eq!(html.matches("<img class=\"figure\"").count(), 8);
     assert!(html.contains("learners=4,learning_rate=0.2"));
 
     // A report over two shards of three names the missing points.
@@ -448,7 +449,7 @@ fn reproduce_writes_a_full_report_per_sweep_and_resumes() {
     assert!(dir.path().join("runs/small/points").is_dir());
     let report = dir.path().join("figs/small");
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
-    assert_eq!(html.matches("<img class=\"figure\"").count(), 7);
+    assert_eq!(html.matches("<img class=\"figure\"").count(), 8);
     assert!(
         html.contains("workload.dataset.train_samples=300"),
         "--set reaches every point"

@@ -10,6 +10,7 @@ pub mod convergence;
 pub mod ratio;
 pub mod speedup;
 pub mod staleness;
+pub mod time_to_accuracy;
 pub mod topology;
 
 mod common;

@@ -11,6 +11,7 @@ use super::figures::convergence::Convergence;
 use super::figures::ratio::GuaranteeRatio;
 use super::figures::speedup::Speedup;
 use super::figures::staleness::Staleness;
+use super::figures::time_to_accuracy::TimeToAccuracy;
 use super::figures::{FigureError, Line, Panel, Rendered, render};
 use super::html;
 use super::output::OutputDir;
@@ -500,6 +501,43 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
             x_label: "simulated time (s)".into(),
             y_label: "accuracy (%)".into(),
             rows: by(|c| c.sim_time_s),
+        })?);
+    }
+
+    // Time to the target accuracy, setting by setting (e.g. algorithm by algorithm).
+    if let Some(t) = target.filter(|_| has_curves && series.len() > 1) {
+        let panels = ps
+            .iter()
+            .map(|&p| {
+                let rows = series
+                    .iter()
+                    .map(|s| {
+                        let time =
+                            groups
+                                .iter()
+                                .find(|g| &g.series == s && g.p == p)
+                                .and_then(|g| {
+                                    let ts: Option<Vec<f64>> = g
+                                        .points
+                                        .iter()
+                                        .map(|pt| time_to_accuracy(&pt.curve, t))
+                                        .collect();
+                                    ts.map(mean)
+                                });
+                        (s.clone(), time)
+                    })
+                    .collect();
+                (format!("p = {p}"), rows)
+            })
+            .collect();
+        out.push(render(&TimeToAccuracy {
+            caption: format!(
+                "Simulated time to reach {:.1} % test accuracy on {}, one bar per setting (mean over seeds; \"not reached\" if any seed never did).",
+                100.0 * t,
+                results.points[0].summary.machine
+            ),
+            target: t,
+            panels,
         })?);
     }
 
