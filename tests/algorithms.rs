@@ -193,3 +193,78 @@ fn a_sweep_over_every_kind_runs_each() {
     want.sort();
     assert_eq!(algorithms, want);
 }
+
+#[test]
+fn each_shipped_algorithm_scenario_learns_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for kind in AlgorithmKind::ALL {
+        let name = kind.name();
+        // Downpour's scenario is the quick one.
+        let file = if name == "downpour" { "quick" } else { name };
+        let out = dir.path().join(name);
+        let o = bin()
+            .arg("run")
+            .arg(root.join(format!("scenarios/{file}.toml")))
+            .args(["--set", "workload.epochs=2", "-q", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["algorithm"], name);
+        assert_eq!(s["diverged"], false, "{name}");
+        // Ten classes: chance is 10 %.
+        let acc = s["final"]["test_accuracy"].as_f64().unwrap();
+        assert!(acc > 0.3, "{name}: test accuracy {acc}");
+    }
+}
+
+#[test]
+fn every_kind_runs_for_real_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for kind in AlgorithmKind::ALL {
+        let name = kind.name();
+        let out = dir.path().join(name);
+        let mut cmd = bin();
+        cmd.arg("real")
+            .arg(root.join("scenarios/quick.toml"))
+            .args(["--set", &format!("algorithm.kind={name}")])
+            .args(["--set", "algorithm.lambda=0.5", "--set", "algorithm.tau=2"])
+            .args(["-q", "--out"])
+            .arg(&out);
+        for s in SMALL {
+            cmd.args(["--set", s]);
+        }
+        let o = cmd.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["algorithm"], name);
+        assert_eq!(s["backend"], "real");
+        let iterations: u64 = s["per_learner"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["iterations"].as_u64().unwrap())
+            .sum();
+        // 512 samples in batches of 16: 32 iterations (elastic rounds may run past them).
+        assert!(iterations >= 32, "{name}: {iterations} iterations");
+        assert!(
+            s["final"]["test_accuracy"].as_f64().unwrap() > 0.1,
+            "{name}"
+        );
+    }
+}
