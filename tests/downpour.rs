@@ -206,3 +206,26 @@ fn a_ring_of_two_takes_two_chunk_transfers_each_way() {
     assert_eq!(s.breakdown.wait, 0.0);
     assert_eq!(s.staleness.max, 0);
 }
+
+#[test]
+fn rings_of_every_size_run_to_the_end_with_jitter() {
+    // A learner whose last reduce-scatter send is still going when its predecessor's
+    // all-gather chunks arrive, or whose predecessor's next round starts early, must not stall.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/paper-cifar10.toml");
+    for p in 1..=16usize {
+        let o: Vec<Override> = [
+            "algorithm.kind=ssgd-allreduce".to_string(),
+            format!("cluster.learners={p}"),
+            "workload.dataset.train_samples=6400".to_string(),
+            "workload.epochs=2".to_string(),
+        ]
+        .iter()
+        .map(|s| Override::parse(s).unwrap())
+        .collect();
+        let sc = scenario::load(path, &o).unwrap();
+        let s = simulate(&sc, ()).unwrap().summary;
+        let iterations: u64 = s.per_learner.iter().map(|l| l.iterations).sum();
+        assert!(iterations >= 100, "p = {p}: {iterations} iterations");
+        assert_eq!(s.epoch_ends_s.len(), 2, "p = {p}");
+    }
+}

@@ -69,6 +69,9 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Chunk {
     pub to: usize,
+    /// The sender's round (its completed rounds when it sent): a fast predecessor's chunk can
+    /// arrive before its receiver has finished the round before.
+    pub round: u64,
     pub step: u32,
     pub sent: SimTime,
 }
@@ -83,9 +86,9 @@ enum Task {
     },
     /// Wake up to a chunk that arrived.
     Receive(Chunk),
-    /// Add (reduce-scatter) or copy (all-gather) the chunk that arrived.
+    /// Add (reduce-scatter) or copy (all-gather) the chunk of `round` that arrived.
     Take {
-        step: u32,
+        round: u64,
     },
     /// Take the step on the owned chunk.
     Update,
@@ -102,6 +105,8 @@ struct Ring {
     got: u32,
     /// A chunk from the predecessor on its way, or arrived and not yet taken in.
     incoming: bool,
+    /// Chunks of the next round taken in before this one ended.
+    early: u32,
     /// The owned chunk is updated.
     updated: bool,
     updating: bool,
@@ -282,7 +287,11 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     }
 
     fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        self.rings[l] = Ring::default();
+        let early = self.rings[l].early;
+        self.rings[l] = Ring {
+            got: early,
+            ..Ring::default()
+        };
         self.learners[l].phase = Phase::Computing;
         // Every learner's copy of the parameters is the same vector.
         for c in 0..self.p() {
@@ -311,7 +320,9 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         }
         let h = self.half();
         let r = self.rings[l];
-        if r.got == h && !r.updated && !r.updating && r.sent == h {
+        // Every reduce-scatter chunk is in and its own sends have gone (the predecessor may
+        // already be passing on updated chunks of the all-gather).
+        if r.got >= h && r.sent == h && !r.updated && !r.updating {
             self.start_update(ctx, l);
             return;
         }
@@ -369,6 +380,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         self.rings[next].incoming = true;
         let chunk = Chunk {
             to: next,
+            round: self.learners[l].iterations,
             step,
             sent: ctx.now(),
         };
@@ -425,7 +437,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         match &self.fabric {
             Fabric::Links { .. } => {
                 self.sent(ctx, from);
-                self.taken(ctx, l);
+                self.taken(ctx, l, chunk.round);
             }
             Fabric::Host {
                 copy_gb_per_s,
@@ -438,15 +450,23 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                 } else {
                     SimDuration::from_nanos_ceil(bytes as f64 / *copy_gb_per_s)
                 };
-                self.run_task(ctx, l, Task::Take { step: chunk.step }, work);
+                let round = chunk.round;
+                self.run_task(ctx, l, Task::Take { round }, work);
             }
         }
     }
 
-    /// Learner l has taken in the chunk of its next step.
-    fn taken(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+    /// Learner l has taken in the chunk of its next step (or, sent in `round` ahead of its
+    /// own, of its next round's).
+    fn taken(&mut self, ctx: &mut Context<'_, Event>, l: usize, round: u64) {
+        let ahead = round > self.learners[l].iterations;
         let ring = &mut self.rings[l];
         ring.incoming = false;
+        if ahead {
+            ring.early += 1;
+            self.refresh(l);
+            return;
+        }
         ring.got += 1;
         self.advance_ring(ctx, l);
         self.refresh(l);
@@ -488,6 +508,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                 if let Fabric::Host { delay, .. } = &self.fabric {
                     let chunk = Chunk {
                         to: (l + 1) % self.p(),
+                        round: self.learners[l].iterations,
                         step,
                         sent: ctx.now(),
                     };
@@ -496,7 +517,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                 self.sent(ctx, l);
             }
             Task::Receive(chunk) => self.arrived(ctx, chunk),
-            Task::Take { .. } => self.taken(ctx, l),
+            Task::Take { round } => self.taken(ctx, l, round),
             Task::Update => self.update_done(ctx, l),
         }
     }
