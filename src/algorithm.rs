@@ -1,24 +1,8 @@
-//! Training algorithms as simulation models. Closed set: `algorithm.kind` in a scenario picks
-//! one. Each algorithm drives the cluster roles (learners, shards) over the machine (network,
-//! devices) and reports to an observer; none of them reads files or prints.
+//! The training algorithms: the closed set that `algorithm.kind` in a scenario picks from, and
+//! each one's checked parameters. Both backends (the simulator in `sim`, the real threads in
+//! `real`) run what is named here; this module runs nothing itself.
 
-pub mod allreduce;
-pub mod downpour;
-
-use crate::engine::Model;
-use crate::time::SimTime;
-use crate::training::update::Rule;
 use serde::{Deserialize, Serialize};
-
-pub use downpour::Outcome;
-
-/// What a run needs from an algorithm's model besides handling its events: the measurements
-/// and, at the end, the observer and the numerics back.
-pub trait Simulated<O, G>: Model {
-    /// The run's measurements; `now` ends a run that was cut short.
-    fn outcome(&self, now: SimTime) -> Outcome;
-    fn into_parts(self) -> (O, G);
-}
 
 /// The algorithms asgd-sim simulates, as `algorithm.kind` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,5 +98,34 @@ impl Algorithm {
             Algorithm::Elastic { tau, .. } => tau,
             _ => 1,
         }
+    }
+}
+
+/// How a shard turns a gradient into an update. Closed set: the algorithm picks one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// The gradient as it is (Downpour).
+    Sgd,
+    /// The learning rate divided by the update's staleness when it is above 1 (Zhang, Gupta,
+    /// Lian & Liu, IJCAI 2016).
+    StalenessAware,
+    /// The gradient compensated for the parameters' change since the learner read them:
+    /// `g + lambda g (.) g (.) (x_now - x_read)` (Zheng et al., ICML 2017, DC-ASGD).
+    DelayCompensated { lambda: f32 },
+}
+
+impl Rule {
+    /// Bytes streamed through memory per parameter byte by one update: read x, read g, write x;
+    /// delay compensation also reads the learner's copy of x and, at the pull, writes it.
+    pub fn memory_passes(self) -> f64 {
+        match self {
+            Rule::Sgd | Rule::StalenessAware => 3.0,
+            Rule::DelayCompensated { .. } => 5.0,
+        }
+    }
+
+    /// Whether a shard must keep a copy of the slice each learner read.
+    pub fn needs_backup(self) -> bool {
+        matches!(self, Rule::DelayCompensated { .. })
     }
 }

@@ -24,8 +24,9 @@
 use crate::data::Split;
 use crate::machine::device::UPDATE_MEMORY_PASSES;
 use crate::numerics::Scratch;
-use crate::run::{RunError, real_parts};
+use crate::outcome::RunError;
 use crate::scenario::Scenario;
+use crate::setup::real_parts;
 use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
 use crate::workload::model::BYTES_PER_PARAM;
@@ -86,7 +87,7 @@ pub fn measure(scenarios: &[&Scenario]) -> Result<Calibration, RunError> {
     };
     let slice_params = first.placement.shard_ranges[0].len().max(1);
     let (message_latency_ns, message_cpu_ns) = time_message_latency();
-    let cores = crate::run::default_threads();
+    let cores = crate::setup::default_threads();
     let mut gradients = vec![];
     let (mut copy_s, mut update_s) = (f64::NAN, f64::NAN);
     for (i, sc) in scenarios.iter().enumerate() {

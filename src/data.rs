@@ -12,6 +12,7 @@ pub mod download;
 pub mod libsvm;
 pub mod mnist;
 mod samples;
+mod shape;
 pub mod synthetic;
 
 pub use batch::{Batch, BatchInputs};

@@ -1,9 +1,10 @@
 //! asgd-sim: a discrete-event simulator of asynchronous SGD on HPC machines.
 //!
 //! Data flows one way: a [`scenario`] (checked input) names a [`machine`] (topology, network,
-//! devices), a [`workload`] (model, data) and an [`algorithm`]; [`run`] places the [`cluster`]
-//! roles on the machine and drives the algorithm on the [`engine`]; [`report`] turns what was
-//! measured into files and tables.
+//! devices), a [`workload`] (model, data) and an [`algorithm`]; [`setup`] builds what both
+//! backends need from it; the simulator ([`run`] driving the models of [`sim`] on the
+//! [`engine`], with the [`cluster`] roles placed on the machine) and the real backend
+//! ([`real`]) each produce an [`outcome`]; [`report`] turns outcomes into files and tables.
 
 pub mod algorithm;
 pub mod calibrate;
@@ -14,11 +15,14 @@ pub mod input;
 pub mod machine;
 pub mod numerics;
 pub mod observe;
+pub mod outcome;
 pub mod predict;
 pub mod real;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod setup;
+pub mod sim;
 pub mod stats;
 pub mod sweep;
 pub mod theory;

@@ -76,7 +76,7 @@ impl Default for PredictOptions {
             power_iterations: 30,
             fd_rel_step: 1e-3,
             loss_samples: 4096,
-            threads: crate::run::default_threads(),
+            threads: crate::setup::default_threads(),
         }
     }
 }

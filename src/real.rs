@@ -11,10 +11,11 @@ pub mod timeline;
 
 use crate::algorithm::AlgorithmKind;
 use crate::observe::Observer;
+use crate::outcome::CurvePoint;
+use crate::outcome::RunError;
 use crate::report::summary::Summary;
-use crate::run::{RunError, real_parts};
 use crate::scenario::Scenario;
-use crate::training::real::CurvePoint;
+use crate::setup::real_parts;
 use std::sync::atomic::AtomicBool;
 
 /// What a real run measured, in the simulator's terms: `summary.backend` is `"real"` and its

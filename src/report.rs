@@ -6,6 +6,8 @@ pub mod curve;
 pub mod figures;
 pub mod html;
 pub mod output;
+pub mod record;
+pub mod results;
 pub mod summary;
 pub mod sweep;
 pub mod table;

@@ -2,53 +2,20 @@
 //! attaches the numerics when gradients are real, drives the engine to the end, and returns the
 //! measured summary and convergence curve. Writes nothing.
 
-use crate::algorithm::allreduce::{AllReduce, AllReduceSetup};
-use crate::algorithm::downpour::{Downpour, DownpourSetup, Outcome, Protocol};
-use crate::algorithm::{Algorithm, Simulated};
-use crate::data::Dataset;
+use crate::algorithm::Algorithm;
 use crate::engine::Simulation;
-use crate::numerics::quadratic::NoisyQuadratic;
-use crate::numerics::{Net, NumericsError, Objective};
 use crate::observe::Observer;
+use crate::outcome::{CurvePoint, Outcome, RunError};
 use crate::predict::PredictOptions;
 use crate::report::summary::{Summary, TermsSummary, TheorySummary};
 use crate::scenario::{GradientMode, Scenario};
+use crate::setup::real_parts;
+use crate::sim::Simulated;
+use crate::sim::allreduce::{AllReduce, AllReduceSetup};
+use crate::sim::downpour::{Downpour, DownpourSetup, Protocol};
 use crate::theory::Problem;
 use crate::training::Gradients;
-use crate::training::real::{CurvePoint, RealGradients, RealSetup};
-use crate::workload::model::ModelSpec;
-use std::sync::Arc;
-
-/// Errors from running a scenario that passed its checks. Fatal for the run.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The machine cannot carry the algorithm's traffic (e.g. no route between a learner and a
-    /// shard).
-    #[error("{scenario}: {message}")]
-    Unroutable { scenario: String, message: String },
-    /// The model cannot be computed by the numerics.
-    #[error("{scenario}: {source}")]
-    Numerics {
-        scenario: String,
-        source: NumericsError,
-    },
-    /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
-    #[error("{scenario}: real gradients need a data set")]
-    NoData { scenario: String },
-    /// `calibrate` was given no scenario to time.
-    #[error("nothing to calibrate: give at least one scenario")]
-    NoScenario,
-    /// The simulation ran out of events before its last iteration: a bug in the simulator.
-    /// Fatal: a truncated run's figures would be wrong.
-    #[error(
-        "{scenario}: the simulation ran out of events after {completed} of {target} iterations (a simulator bug)"
-    )]
-    Stalled {
-        scenario: String,
-        completed: u64,
-        target: u64,
-    },
-}
+use crate::training::real::RealGradients;
 
 /// What a run measured, plus how much simulation work it took.
 pub struct RunResult<O> {
@@ -64,14 +31,9 @@ pub struct RunResult<O> {
     pub observer: O,
 }
 
-/// How many threads the numerics may use by default: every core this process may run on.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Simulates `scenario` with the default number of threads, reporting to `observer`.
 pub fn simulate<O: Observer>(scenario: &Scenario, observer: O) -> Result<RunResult<O>, RunError> {
-    simulate_with(scenario, observer, default_threads())
+    simulate_with(scenario, observer, crate::setup::default_threads())
 }
 
 /// Simulates `scenario` using up to `threads` threads for the gradient arithmetic. The result
@@ -111,61 +73,6 @@ pub fn simulate_with<O: Observer>(
             })
         }
     }
-}
-
-/// What the numeric side of a real-gradient run is made of.
-pub struct RealParts {
-    pub objective: Arc<dyn Objective>,
-    pub dataset: Arc<Dataset>,
-    pub setup: RealSetup,
-}
-
-/// The objective, the data and the numeric settings of a real-gradient run with `threads`
-/// threads: parallel across learners first, what is left over inside each gradient.
-pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunError> {
-    let name = || scenario.name().to_string();
-    let dataset = scenario
-        .dataset
-        .clone()
-        .ok_or_else(|| RunError::NoData { scenario: name() })?;
-    let threads = threads.max(1);
-    let learners = scenario.placement.learner_gpus.len();
-    let workers = learners.min(threads);
-    let objective: Arc<dyn Objective> = match &scenario.model {
-        ModelSpec::Layers(m) => Arc::new(
-            Net::new(m)
-                .map_err(|source| RunError::Numerics {
-                    scenario: name(),
-                    source,
-                })?
-                .with_threads((threads / workers).max(1)),
-        ),
-        ModelSpec::Quadratic(q) => Arc::new(NoisyQuadratic::new(q.clone())),
-    };
-    let f = &scenario.file;
-    let setup = RealSetup {
-        learners,
-        // A ring all-reduce cuts the vector into one chunk per learner.
-        shard_ranges: match scenario.spec() {
-            Algorithm::SsgdAllreduce => {
-                crate::cluster::split_even(scenario.model.params() as usize, learners)
-            }
-            _ => scenario.placement.shard_ranges.clone(),
-        },
-        batch_size: f.algorithm.batch_size as usize,
-        learning_rate: f.algorithm.learning_rate as f32,
-        momentum: f.algorithm.momentum as f32,
-        weight_decay: f.algorithm.weight_decay as f32,
-        algorithm: scenario.spec(),
-        seed: f.seed,
-        workers,
-        eval_train_samples: f.workload.eval_train_samples as usize,
-    };
-    Ok(RealParts {
-        objective,
-        dataset,
-        setup,
-    })
 }
 
 /// sigma^2, L and D_f at the run's initial point (with light estimator settings: this runs

@@ -608,7 +608,7 @@ impl Scenario {
 
     /// The algorithm with its parameters (checked when the scenario was loaded).
     pub fn spec(&self) -> Algorithm {
-        use crate::training::update::Rule;
+        use crate::algorithm::Rule;
         let a = &self.file.algorithm;
         let p = self.placement.learner_gpus.len().max(1);
         let elastic = |delta| Algorithm::Elastic {

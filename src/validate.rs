@@ -10,11 +10,11 @@
 
 use crate::calibrate::Calibration;
 use crate::input::Override;
+use crate::outcome::RunError;
 use crate::report::figures::breakdown::{Breakdown, BreakdownGroup};
 use crate::report::figures::staleness::Staleness;
 use crate::report::figures::{FigureError, Rendered, render};
 use crate::report::summary::{BreakdownSecs, Summary};
-use crate::run::RunError;
 use crate::scenario::Scenario;
 use serde::Serialize;
 use statrs::stats_tests::NaNPolicy;
@@ -137,7 +137,7 @@ impl PointValidation {
         let spread = (epochs.iter().copied().fold(f64::MIN, f64::max)
             - epochs.iter().copied().fold(f64::MAX, f64::min))
             / r.epoch_time_s;
-        let phases = crate::cluster::learner::Activity::ALL
+        let phases = crate::outcome::Activity::ALL
             .iter()
             .map(|&a| {
                 let (rv, sv) = (r.breakdown.get(a), s.breakdown.get(a));

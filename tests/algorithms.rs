@@ -48,7 +48,7 @@ fn really(sets: &[&str]) -> Vec<f32> {
 /// One learner at batch p M, each step on the p learners' batches side by side, with the same
 /// momentum: what synchronous SGD computes, summed in one go.
 fn one_big_learner(sc: &Scenario, p: usize) -> Vec<f32> {
-    let parts = run::real_parts(sc, 1).unwrap();
+    let parts = asgd_sim::setup::real_parts(sc, 1).unwrap();
     let (objective, data, setup) = (parts.objective, parts.dataset, parts.setup);
     let m = setup.batch_size;
     let mut sampler = Sampler::for_run(data.len(Split::Train), p, setup.seed);
@@ -102,7 +102,7 @@ fn synchronous_sgd_with_p_learners_is_one_learner_at_batch_p_m() {
 }
 
 fn objective_start(sc: &Scenario) -> Vec<f32> {
-    let parts = run::real_parts(sc, 1).unwrap();
+    let parts = asgd_sim::setup::real_parts(sc, 1).unwrap();
     parts.objective.init_params(parts.setup.seed)
 }
 

@@ -147,7 +147,7 @@ impl Objective for Faulty {
 }
 
 fn parts(sc: &Scenario) -> (RealSetup, Arc<dyn Objective>, Arc<Dataset>) {
-    let p = asgd_sim::run::real_parts(sc, 1).unwrap();
+    let p = asgd_sim::setup::real_parts(sc, 1).unwrap();
     (p.setup, p.objective, p.dataset)
 }
 

@@ -7,64 +7,9 @@
 //! learners' updates (wait).
 //! The learner never schedules anything itself; the algorithm drives it.
 
+use crate::outcome::{Activity, Breakdown};
 use crate::time::SimTime;
 use petgraph::graph::NodeIndex;
-use serde::Serialize;
-
-/// What a learner is doing at an instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activity {
-    Compute,
-    Pull,
-    Push,
-    ServerUpdate,
-    Wait,
-}
-
-impl Activity {
-    pub const ALL: [Activity; 5] = [
-        Activity::Compute,
-        Activity::Pull,
-        Activity::Push,
-        Activity::ServerUpdate,
-        Activity::Wait,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Activity::Compute => "compute",
-            Activity::Pull => "pull",
-            Activity::Push => "push",
-            Activity::ServerUpdate => "server_update",
-            Activity::Wait => "wait",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Nanoseconds spent in each activity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Breakdown {
-    ns: [u64; 5],
-}
-
-impl Breakdown {
-    pub fn get(&self, a: Activity) -> u64 {
-        self.ns[a.index()]
-    }
-
-    pub fn add(&mut self, a: Activity, ns: u64) {
-        self.ns[a.index()] += ns;
-    }
-
-    pub fn total(&self) -> u64 {
-        self.ns.iter().sum()
-    }
-}
 
 /// Which part of the loop a learner is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use super::dataset::{InputKind, Split};
+use super::shape::{InputKind, Split};
 
 /// The samples of one split as loaders and generators produce them, before checking.
 #[derive(Clone, Debug, PartialEq)]

@@ -15,15 +15,16 @@
 
 use super::timeline::{ShardSpan, classify};
 use crate::algorithm::Algorithm;
-use crate::algorithm::downpour::Outcome;
-use crate::cluster::learner::{Activity, Breakdown};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
+use crate::outcome::CurvePoint;
+use crate::outcome::Outcome;
+use crate::outcome::{Activity, Breakdown};
 use crate::stats::Histogram;
 use crate::time::SimTime;
 use crate::training::pool::Pool;
-use crate::training::real::{CurvePoint, RealSetup, evaluate};
+use crate::training::real::{RealSetup, evaluate};
 use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
 use crate::workload::model::BYTES_PER_PARAM;
@@ -322,7 +323,7 @@ fn shard_loop(
     };
     let rule = match setup.algorithm {
         Algorithm::Downpour { rule } => rule,
-        _ => update::Rule::Sgd,
+        _ => crate::algorithm::Rule::Sgd,
     };
     // Delay compensation needs the slice as each learner last read it.
     let mut backups: Vec<Vec<f32>> = if rule.needs_backup() {

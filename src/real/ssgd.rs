@@ -46,11 +46,11 @@
 
 use super::downpour::{POLL, RealRun, Shared, Snapshot, evaluate_snapshots, panic_text};
 use super::timeline::{ShardSpan, classify};
-use crate::algorithm::downpour::Outcome;
-use crate::cluster::learner::{Activity, Breakdown};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
+use crate::outcome::Outcome;
+use crate::outcome::{Activity, Breakdown};
 use crate::stats::Histogram;
 use crate::time::SimTime;
 use crate::training::real::RealSetup;

@@ -2,7 +2,7 @@
 //! starting point, then every epoch). Numbers are written in Rust's shortest round-trip form,
 //! so the same run gives the same bytes.
 
-use crate::training::real::CurvePoint;
+use crate::outcome::CurvePoint;
 use std::fmt::Write as _;
 
 pub const HEADER: &str =

@@ -1,7 +1,7 @@
 //! `index.html` of a sweep report: one self-contained page (inline style, no network, figures
 //! by relative path) that opens from disk in any browser. It only formats what it is given.
 
-use super::sweep::{Row, SweepResults, value_label};
+use super::results::{Row, SweepResults, value_label};
 use std::fmt::Write as _;
 
 /// A figure on the page: `<name>.svg` shown, `<name>.png` linked.

@@ -2,10 +2,10 @@
 //! per-shard figures. Deterministic: the same run gives the same bytes (no wall-clock time, no
 //! hash-map order).
 
-use crate::algorithm::downpour::Outcome;
-use crate::cluster::learner::{Activity, Breakdown};
+use crate::outcome::CurvePoint;
+use crate::outcome::Outcome;
+use crate::outcome::{Activity, Breakdown};
 use crate::scenario::{GradientMode, Scenario};
-use crate::training::real::CurvePoint;
 use serde::{Deserialize, Serialize};
 
 /// JSON has no NaN or infinity: serde_json writes them as `null`, read back here as NaN (a

@@ -1,7 +1,7 @@
 //! The short table `asgd-sim run` prints.
 
 use super::summary::Summary;
-use crate::cluster::learner::Activity;
+use crate::outcome::Activity;
 use std::fmt::Write as _;
 
 /// Formats a run's summary for the terminal.

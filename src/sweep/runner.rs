@@ -14,7 +14,7 @@ use crate::report::curve;
 use crate::report::figures::render;
 use crate::report::figures::topology::TopologyFigure;
 use crate::report::output::{OutputDir, write_atomic};
-use crate::report::sweep::{TOPOLOGY_PNG, TOPOLOGY_SVG};
+use crate::report::results::{TOPOLOGY_PNG, TOPOLOGY_SVG};
 use crate::run;
 use crate::scenario::{self, DataCache, Scenario};
 use crate::time::SimTime;

@@ -13,12 +13,13 @@ use super::Gradients;
 use super::elastic::{LocalRule, absorb, difference, local_steps};
 use super::pool::{Pool, Ticket};
 use super::sampler::{Sampler, gradient_seed};
-use super::update::{Rule, apply, apply_rule, mean_in_order};
+use super::update::{apply, apply_rule, mean_in_order};
 use crate::algorithm::Algorithm;
+use crate::algorithm::Rule;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
+use crate::outcome::CurvePoint;
 use crate::time::SimTime;
-use serde::Serialize;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Arc;
@@ -54,19 +55,6 @@ pub struct RealSetup {
     pub workers: usize,
     /// Training samples evaluated at each epoch end for the train loss and accuracy.
     pub eval_train_samples: usize,
-}
-
-/// One row of `curve.csv`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CurvePoint {
-    pub epoch: u64,
-    /// Training samples processed so far (applied gradients x batch size).
-    pub samples: u64,
-    pub sim_time_s: f64,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
 }
 
 /// A finished job: its loss, the gradient buffer, and the learner's parameters and velocity

@@ -2,34 +2,7 @@
 //! backend's shard threads apply a gradient slice through it, so the two cannot drift apart.
 //! Pure arithmetic on slices; it never decides when an update happens.
 
-/// How a shard turns a gradient into an update. Closed set: the algorithm picks one.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Rule {
-    /// The gradient as it is (Downpour).
-    Sgd,
-    /// The learning rate divided by the update's staleness when it is above 1 (Zhang, Gupta,
-    /// Lian & Liu, IJCAI 2016).
-    StalenessAware,
-    /// The gradient compensated for the parameters' change since the learner read them:
-    /// `g + lambda g (.) g (.) (x_now - x_read)` (Zheng et al., ICML 2017, DC-ASGD).
-    DelayCompensated { lambda: f32 },
-}
-
-impl Rule {
-    /// Bytes streamed through memory per parameter byte by one update: read x, read g, write x;
-    /// delay compensation also reads the learner's copy of x and, at the pull, writes it.
-    pub fn memory_passes(self) -> f64 {
-        match self {
-            Rule::Sgd | Rule::StalenessAware => 3.0,
-            Rule::DelayCompensated { .. } => 5.0,
-        }
-    }
-
-    /// Whether a shard must keep a copy of the slice each learner read.
-    pub fn needs_backup(self) -> bool {
-        matches!(self, Rule::DelayCompensated { .. })
-    }
-}
+use crate::algorithm::Rule;
 
 /// Applies gradient slice `g` by `rule`: `staleness` is the update's (updates applied since the
 /// learner read the slice) and `read` the slice as the learner read it (used by delay

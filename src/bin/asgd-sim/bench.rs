@@ -75,7 +75,7 @@ pub(crate) fn bench_overhead(spec: &str, set: &[String], threads: usize) -> anyh
     let start = Instant::now();
     let res = run::simulate_with(&sc, (), threads)?;
     let run_s = start.elapsed().as_secs_f64();
-    let parts = run::real_parts(&sc, threads)?;
+    let parts = asgd_sim::setup::real_parts(&sc, threads)?;
     let alone = asgd_sim::training::replay::arithmetic_only(
         parts.objective,
         parts.dataset,
@@ -117,7 +117,7 @@ pub(crate) fn predict_lr(
     let sc = scenario::load(spec, &overrides)?;
     let opts = PredictOptions {
         probes,
-        threads: threads.unwrap_or_else(run::default_threads),
+        threads: threads.unwrap_or_else(asgd_sim::setup::default_threads),
         ..Default::default()
     };
     let pred = predict::predict(&sc, &opts)?;

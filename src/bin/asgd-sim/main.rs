@@ -334,7 +334,7 @@ fn main() -> ExitCode {
 
 /// Errors caused by what the user gave (exit status 2), as opposed to failures while running.
 fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
-    use asgd_sim::report::sweep::ReportError;
+    use asgd_sim::report::results::ReportError;
     use asgd_sim::sweep::runner::SweepError;
     e.downcast_ref::<InputError>().is_some()
         || e.downcast_ref::<asgd_sim::theory::TheoryError>().is_some()
@@ -430,7 +430,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
         Command::Report { dirs, out } => {
             let out = out.unwrap_or_else(|| dirs[0].join("report"));
-            let results = report_sweep::gather(&dirs)?;
+            let results = asgd_sim::report::results::gather(&dirs)?;
             let written = report_sweep::write(&results, &out)?;
             let mut text = format!(
                 "report of {} ({} of {} points): {}\n",
@@ -512,7 +512,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             threads,
             set,
         } => {
-            let threads = threads.unwrap_or_else(run::default_threads);
+            let threads = threads.unwrap_or_else(asgd_sim::setup::default_threads);
             match (numerics, overhead) {
                 (true, _) => bench_numerics(repeat, threads),
                 (false, Some(spec)) => bench_overhead(&spec, &set, threads),

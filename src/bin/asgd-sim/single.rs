@@ -89,7 +89,7 @@ pub(crate) fn run_command(
     quiet: bool,
     threads: Option<usize>,
 ) -> anyhow::Result<()> {
-    let threads = threads.unwrap_or_else(run::default_threads);
+    let threads = threads.unwrap_or_else(asgd_sim::setup::default_threads);
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(sc.name()));
     let bar = epoch_bar(&sc, sc.name().to_string(), quiet);

@@ -16,7 +16,7 @@ pub(crate) fn sweep_command(
     let opts = SweepOptions {
         out: out.to_path_buf(),
         jobs,
-        threads: threads.unwrap_or_else(run::default_threads),
+        threads: threads.unwrap_or_else(asgd_sim::setup::default_threads),
         shard,
         quiet,
     };
@@ -41,7 +41,7 @@ pub(crate) fn sweep_command(
     }
     text.push('\n');
     if o.complete {
-        let results = report_sweep::gather(&[out.to_path_buf()])?;
+        let results = asgd_sim::report::results::gather(&[out.to_path_buf()])?;
         let written = report_sweep::write(&results, &out.join("report"))?;
         text.push_str(&format!(
             "report: {}\n",
@@ -99,7 +99,7 @@ pub(crate) fn reproduce(
             &SweepOptions {
                 out: dir.clone(),
                 jobs,
-                threads: threads.unwrap_or_else(run::default_threads),
+                threads: threads.unwrap_or_else(asgd_sim::setup::default_threads),
                 shard: None,
                 quiet,
             },
@@ -107,7 +107,7 @@ pub(crate) fn reproduce(
         if let Some((name, why)) = o.failed.first() {
             anyhow::bail!("sweep {}: point {name} failed: {why}", spec.name);
         }
-        let results = report_sweep::gather(&[dir])?;
+        let results = asgd_sim::report::results::gather(&[dir])?;
         let written = report_sweep::write(&results, &out.join(&spec.name))?;
         text.push_str(&format!(
             "{}: {} points ({} run now) in {:.1} s: {}\n",

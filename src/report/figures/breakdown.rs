@@ -9,7 +9,7 @@ use super::common::{
     FixedTicks, TICK, centred, fmt_tick, left_aligned, no_data, no_data_over, style, styled_mesh,
 };
 use super::{Figure, PALETTE};
-use crate::cluster::learner::Activity;
+use crate::outcome::Activity;
 use crate::report::summary::BreakdownSecs;
 use plotters::coord::Shift;
 use plotters::prelude::*;

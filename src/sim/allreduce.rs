@@ -25,8 +25,8 @@
 //! a host, adds what arrived); wait while the ring holds it up (its predecessor has not sent
 //! yet): the barrier.
 
-use super::{Outcome, Simulated};
-use crate::cluster::learner::{Breakdown, Learner, Phase};
+use super::Simulated;
+use crate::cluster::learner::{Learner, Phase};
 use crate::engine::{Context, Model};
 use crate::machine::cpu::Sharing;
 use crate::machine::device::{ComputeModel, update_time};
@@ -34,6 +34,8 @@ use crate::machine::network::{FlowId, Network};
 use crate::machine::threads::Threads;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
+use crate::outcome::Breakdown;
+use crate::outcome::Outcome;
 use crate::stats::Histogram;
 use crate::time::{SimDuration, SimTime};
 use crate::training::Gradients;

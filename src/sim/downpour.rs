@@ -21,13 +21,14 @@
 mod host;
 
 use crate::cluster::Placement;
-use crate::cluster::learner::{Breakdown, Learner, Phase};
+use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
 use crate::engine::{Context, Model};
 use crate::machine::device::{ComputeModel, update_time};
 use crate::machine::network::{FlowId, Network};
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
+use crate::outcome::Outcome;
 use crate::stats::Histogram;
 use crate::time::{SimDuration, SimTime};
 use crate::training::Gradients;
@@ -108,21 +109,6 @@ pub struct Message {
     pub learner: usize,
     pub shard: usize,
     pub sent: SimTime,
-}
-
-/// What a finished run measured.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub end: SimTime,
-    pub epoch_ends: Vec<SimTime>,
-    pub breakdowns: Vec<Breakdown>,
-    pub learner_iterations: Vec<u64>,
-    pub staleness: Histogram,
-    pub shard_busy_ns: Vec<u64>,
-    pub shard_updates: Vec<u64>,
-    pub bytes_moved: u64,
-    /// The numerics reported NaN or infinity and the run stopped early.
-    pub diverged: bool,
 }
 
 /// What carries the messages and does the work.

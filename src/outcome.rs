@@ -1,0 +1,123 @@
+//! What a run of either backend produces, and what the reports read: where each learner's
+//! time went, the measurements of a finished run, the points of a convergence curve, and the
+//! errors that end a run. Low in the tree: it imports only time, statistics and the numerics'
+//! error, and nothing that runs or reports.
+
+use crate::numerics::NumericsError;
+use crate::stats::Histogram;
+use crate::time::SimTime;
+use serde::Serialize;
+
+/// What a learner is doing at an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Compute,
+    Pull,
+    Push,
+    ServerUpdate,
+    Wait,
+}
+
+impl Activity {
+    pub const ALL: [Activity; 5] = [
+        Activity::Compute,
+        Activity::Pull,
+        Activity::Push,
+        Activity::ServerUpdate,
+        Activity::Wait,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activity::Compute => "compute",
+            Activity::Pull => "pull",
+            Activity::Push => "push",
+            Activity::ServerUpdate => "server_update",
+            Activity::Wait => "wait",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Nanoseconds spent in each activity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Breakdown {
+    ns: [u64; 5],
+}
+
+impl Breakdown {
+    pub fn get(&self, a: Activity) -> u64 {
+        self.ns[a.index()]
+    }
+
+    pub fn add(&mut self, a: Activity, ns: u64) {
+        self.ns[a.index()] += ns;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ns.iter().sum()
+    }
+}
+
+/// What a finished run measured.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub end: SimTime,
+    pub epoch_ends: Vec<SimTime>,
+    pub breakdowns: Vec<Breakdown>,
+    pub learner_iterations: Vec<u64>,
+    pub staleness: Histogram,
+    pub shard_busy_ns: Vec<u64>,
+    pub shard_updates: Vec<u64>,
+    pub bytes_moved: u64,
+    /// The numerics reported NaN or infinity and the run stopped early.
+    pub diverged: bool,
+}
+
+/// One row of `curve.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub epoch: u64,
+    /// Training samples processed so far (applied gradients x batch size).
+    pub samples: u64,
+    pub sim_time_s: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+}
+
+/// Errors from running a scenario that passed its checks. Fatal for the run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The machine cannot carry the algorithm's traffic (e.g. no route between a learner and a
+    /// shard).
+    #[error("{scenario}: {message}")]
+    Unroutable { scenario: String, message: String },
+    /// The model cannot be computed by the numerics.
+    #[error("{scenario}: {source}")]
+    Numerics {
+        scenario: String,
+        source: NumericsError,
+    },
+    /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
+    #[error("{scenario}: real gradients need a data set")]
+    NoData { scenario: String },
+    /// `calibrate` was given no scenario to time.
+    #[error("nothing to calibrate: give at least one scenario")]
+    NoScenario,
+    /// The simulation ran out of events before its last iteration: a bug in the simulator.
+    /// Fatal: a truncated run's figures would be wrong.
+    #[error(
+        "{scenario}: the simulation ran out of events after {completed} of {target} iterations (a simulator bug)"
+    )]
+    Stalled {
+        scenario: String,
+        completed: u64,
+        target: u64,
+    },
+}
