@@ -1,11 +1,13 @@
 //! The real-hardware backend: runs a scenario's algorithm for real on this host, with learner
 //! and shard threads, real copies of parameters and gradients, and the same scenario, models,
 //! data, update rule and output files as the simulator, so that the two can be compared. It
-//! measures; it never simulates a delay or consults the machine model.
+//! measures; it never simulates a delay or consults the machine model. `runtime` starts, stops,
+//! joins and adds up the threads of every algorithm; the other files are the algorithms' threads.
 
 pub mod downpour;
 pub mod elastic;
 pub mod hogwild;
+mod runtime;
 pub mod ssgd;
 pub mod timeline;
 

@@ -13,30 +13,25 @@
 //! A panicking learner or shard, a diverged loss, or the stop flag (Ctrl-C) ends the run
 //! cleanly with what was measured so far; no thread ever waits for a message that cannot come.
 
+use super::runtime::{
+    LearnerEnd, RealRun, ServerEnd, ShardEnd, Shared, Start, end_epoch, finish, guarded, join,
+    join_shards,
+};
 use super::timeline::{ShardSpan, classify};
 use crate::algorithm::Algorithm;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
-use crate::outcome::CurvePoint;
-use crate::outcome::Outcome;
 use crate::outcome::{Activity, Breakdown};
 use crate::stats::Histogram;
-use crate::time::SimTime;
-use crate::training::pool::Pool;
-use crate::training::real::{RealSetup, evaluate};
+use crate::training::real::RealSetup;
 use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
 use crate::workload::model::BYTES_PER_PARAM;
 use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// How often a waiting thread looks at the stop flag.
-pub(super) const POLL: Duration = Duration::from_millis(50);
 
 enum ToShard {
     Pull {
@@ -69,72 +64,6 @@ enum FromShard {
     },
 }
 
-/// What a shard thread hands back when it stops.
-struct ShardEnd {
-    slice: Vec<f32>,
-    staleness: Histogram,
-    busy_ns: u64,
-    updates: u64,
-}
-
-/// The server's parameters at an epoch end (or where the run stopped), evaluated after the run.
-pub(super) struct Snapshot {
-    pub epoch: u64,
-    pub at_ns: u64,
-    /// Iterations completed when it was taken.
-    pub iterations: u64,
-    pub params: Vec<f32>,
-}
-
-/// What a real run measured.
-pub struct RealRun {
-    pub outcome: Outcome,
-    pub curve: Vec<CurvePoint>,
-    pub parameters: Vec<f32>,
-    /// Gradients computed.
-    pub gradients: u64,
-    /// Why the run ended early, if it did (a panic, an interrupt).
-    pub stopped: Option<String>,
-}
-
-/// Shared state of one run.
-pub(super) struct Shared<'a> {
-    pub start: Instant,
-    pub total: u64,
-    pub per_epoch: u64,
-    pub claimed: AtomicU64,
-    pub completed: AtomicU64,
-    pub stop: &'a AtomicBool,
-    pub diverged: AtomicBool,
-    pub fault: Mutex<Option<String>>,
-    pub snapshots: Mutex<Vec<Snapshot>>,
-}
-
-impl Shared<'_> {
-    pub fn now(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
-    }
-
-    pub fn halted(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-            || self.diverged.load(Ordering::Relaxed)
-            || self.fault.lock().map_or(true, |f| f.is_some())
-    }
-
-    pub fn fail(&self, why: String) {
-        if let Ok(mut f) = self.fault.lock() {
-            f.get_or_insert(why);
-        }
-    }
-}
-
-pub(super) fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// Runs Downpour with `setup.learners` learner threads and one thread per shard range until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
 pub fn run<O: Observer + Send>(
@@ -146,27 +75,22 @@ pub fn run<O: Observer + Send>(
     observer: O,
     stop: &AtomicBool,
 ) -> (RealRun, O) {
-    let p = setup.learners.max(1);
-    let ranges = &setup.shard_ranges;
-    let init = objective.init_params(setup.seed);
-    let shared = Shared {
-        start: Instant::now(),
-        total: iterations_per_epoch * epochs,
-        per_epoch: iterations_per_epoch.max(1),
-        claimed: AtomicU64::new(0),
-        completed: AtomicU64::new(0),
+    let Start {
+        p,
+        init,
+        shared,
+        sampler,
+        observer,
+    } = Start::new(
+        setup,
+        &objective,
+        &dataset,
+        iterations_per_epoch,
+        epochs,
+        observer,
         stop,
-        diverged: AtomicBool::new(false),
-        fault: Mutex::new(None),
-        snapshots: Mutex::new(vec![Snapshot {
-            epoch: 0,
-            at_ns: 0,
-            iterations: 0,
-            params: init.clone(),
-        }]),
-    };
-    let sampler = Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed));
-    let observer = Mutex::new(observer);
+    );
+    let ranges = &setup.shard_ranges;
     let (learner_tx, learner_rx): (Vec<_>, Vec<_>) = (0..p).map(|_| channel()).unzip();
     let (shard_tx, shard_rx): (Vec<_>, Vec<_>) = ranges.iter().map(|_| channel()).unzip();
 
@@ -179,14 +103,11 @@ pub fn run<O: Observer + Send>(
                 let replies = learner_tx.clone();
                 let shared = &shared;
                 s.spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        shard_loop(k, slice, setup, rx, &replies, shared)
-                    }))
-                    .map_err(|e| {
-                        let why = format!("shard {k} panicked: {}", panic_text(e));
-                        shared.fail(why.clone());
-                        why
-                    })
+                    guarded(
+                        shared,
+                        || format!("shard {k}"),
+                        || shard_loop(k, slice, setup, rx, &replies, shared),
+                    )
                     .and_then(|r| r)
                 })
             })
@@ -200,111 +121,44 @@ pub fn run<O: Observer + Send>(
                 let shard_tx = shard_tx.clone();
                 let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
                 s.spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        let ctx = LearnerCtx {
-                            l,
-                            setup,
-                            ranges,
-                            shared,
-                            sampler,
-                            observer,
-                            objective: &*objective,
-                            dataset: &dataset,
-                            to_shards: &shard_tx,
-                            replies: &rx,
-                        };
-                        ctx.run()
-                    }))
-                    .unwrap_or_else(|e| {
-                        shared.fail(format!("learner {l} panicked: {}", panic_text(e)));
-                        (Breakdown::default(), 0)
-                    })
+                    let ctx = LearnerCtx {
+                        l,
+                        setup,
+                        ranges,
+                        shared,
+                        sampler,
+                        observer,
+                        objective: &*objective,
+                        dataset: &dataset,
+                        to_shards: &shard_tx,
+                        replies: &rx,
+                    };
+                    guarded(shared, || format!("learner {l}"), || ctx.run()).unwrap_or_default()
                 })
             })
             .collect();
-        let learners: Vec<(Breakdown, u64)> = learners
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect();
+        let learners = join(learners);
         // Every learner is done: closing the shards' queues lets them stop.
         drop(shard_tx);
-        let shards: Vec<Result<ShardEnd, String>> = shards
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("shard thread lost".into())))
-            .collect();
-        (learners, shards)
+        (learners, join_shards(shards))
     });
     let end_ns = shared.now();
-
     let mut parameters = init;
-    let mut staleness = Histogram::default();
-    let (mut busy, mut updates) = (vec![], vec![]);
-    for (k, sh) in shards.iter().enumerate() {
-        match sh {
-            Ok(e) => {
-                parameters[ranges[k].clone()].copy_from_slice(&e.slice);
-                staleness.merge(&e.staleness);
-                busy.push(e.busy_ns);
-                updates.push(e.updates);
-            }
-            Err(_) => {
-                busy.push(0);
-                updates.push(0);
-            }
-        }
-    }
-    let completed = shared.completed.load(Ordering::Relaxed);
-    let mut snapshots = shared.snapshots.into_inner().unwrap_or_default();
-    // A run that stopped between epochs is evaluated where it stopped.
-    if !completed.is_multiple_of(shared.per_epoch) {
-        snapshots.push(Snapshot {
-            epoch: completed / shared.per_epoch,
-            at_ns: end_ns,
-            iterations: completed,
-            params: parameters.clone(),
-        });
-    }
-    let epoch_ends = snapshots
-        .iter()
-        .filter(|s| s.epoch > 0 && s.iterations == s.epoch * shared.per_epoch)
-        .map(|s| SimTime::from_nanos(s.at_ns))
-        .collect();
-    let diverged = shared.diverged.load(Ordering::Relaxed);
-    let stopped = shared.fault.into_inner().ok().flatten().or_else(|| {
-        stop.load(Ordering::Relaxed).then(|| {
-            format!(
-                "interrupted after {completed} of {} iterations",
-                shared.total
-            )
-        })
-    });
-    let curve = evaluate_snapshots(setup, &objective, &dataset, snapshots);
+    let server = ServerEnd::of_shards(ranges, &shards, &mut parameters);
     // Every iteration pulls and pushes the whole vector once.
-    let bytes = BYTES_PER_PARAM
-        * parameters.len() as u64
-        * 2
-        * learners.iter().map(|(_, i)| i).sum::<u64>();
-    let outcome = Outcome {
-        end: SimTime::from_nanos(end_ns),
-        epoch_ends,
-        breakdowns: learners.iter().map(|(b, _)| *b).collect(),
-        learner_iterations: learners.iter().map(|(_, i)| *i).collect(),
-        staleness,
-        shard_busy_ns: busy,
-        shard_updates: updates,
-        bytes_moved: bytes,
-        diverged: diverged || curve.iter().any(|c| !c.train_loss.is_finite()),
-    };
-    let observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
-    (
-        RealRun {
-            outcome,
-            curve,
-            parameters,
-            gradients: learners.iter().map(|(_, i)| i).sum(),
-            stopped,
-        },
-        observer,
+    let per_iteration = BYTES_PER_PARAM * parameters.len() as u64 * 2;
+    let learners: Vec<LearnerEnd> = learners
+        .into_iter()
+        .map(|(breakdown, iterations)| LearnerEnd {
+            breakdown,
+            iterations,
+            gradients: iterations,
+            bytes: per_iteration * iterations,
+            staleness: Histogram::default(),
+        })
+        .collect();
+    finish(
+        setup, &objective, &dataset, shared, observer, end_ns, parameters, &learners, server,
     )
 }
 
@@ -411,22 +265,12 @@ struct LearnerCtx<'a, O> {
 }
 
 impl<O: Observer> LearnerCtx<'_, O> {
-    /// Waits for the next reply, giving up when the run halts.
     fn reply(&self) -> Option<FromShard> {
-        loop {
-            match self.replies.recv_timeout(POLL) {
-                Ok(m) => return Some(m),
-                Err(RecvTimeoutError::Timeout) if !self.shared.halted() => {}
-                Err(_) => return None,
-            }
-        }
+        self.shared.receive(self.replies)
     }
 
     fn send(&self, k: usize, msg: ToShard) -> Option<()> {
-        self.to_shards[k].send(msg).ok().or_else(|| {
-            self.shared.fail(format!("shard {k} stopped answering"));
-            None
-        })
+        self.shared.send_to_shard(self.to_shards, k, msg)
     }
 
     fn run(&self) -> (Breakdown, u64) {
@@ -554,52 +398,14 @@ impl<O: Observer> LearnerCtx<'_, O> {
         for (k, data) in rx.iter() {
             snapshot[self.ranges[k].clone()].copy_from_slice(&data);
         }
-        if let Ok(mut e) = sh.snapshots.lock() {
-            e.push(Snapshot {
-                epoch,
-                at_ns: at,
-                iterations: epoch * sh.per_epoch,
-                params: snapshot,
-            });
-            // Two learners can end neighbouring epochs a hair apart; keep epoch order.
-            e.sort_by_key(|s| s.epoch);
-        }
-        if let Ok(mut s) = self.sampler.lock() {
-            s.repartition();
-        }
-        if let Ok(mut o) = self.observer.lock() {
-            o.epoch_end(epoch, SimTime::from_nanos(at));
-        }
+        end_epoch(
+            sh,
+            self.sampler,
+            self.observer,
+            epoch,
+            at,
+            epoch * sh.per_epoch,
+            snapshot,
+        );
     }
-}
-
-/// The convergence curve from the snapshots taken at time 0 and at every epoch end.
-pub(super) fn evaluate_snapshots(
-    setup: &RealSetup,
-    objective: &Arc<dyn Objective>,
-    dataset: &Arc<Dataset>,
-    snapshots: Vec<Snapshot>,
-) -> Vec<CurvePoint> {
-    let pool = Pool::new(setup.workers);
-    snapshots
-        .into_iter()
-        .map(|snap| {
-            let params = Arc::new(snap.params);
-            let k = setup.eval_train_samples.min(dataset.len(Split::Train));
-            let (train_loss, train_accuracy) =
-                evaluate(&pool, objective, dataset, &params, Split::Train, k);
-            let n_test = dataset.len(Split::Test);
-            let (test_loss, test_accuracy) =
-                evaluate(&pool, objective, dataset, &params, Split::Test, n_test);
-            CurvePoint {
-                epoch: snap.epoch,
-                samples: snap.iterations * setup.batch_size as u64,
-                sim_time_s: snap.at_ns as f64 * 1e-9,
-                train_loss,
-                train_accuracy,
-                test_loss,
-                test_accuracy,
-            }
-        })
-        .collect()
 }

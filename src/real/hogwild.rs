@@ -14,20 +14,17 @@
 //! A panicking learner, a diverged loss, or the stop flag ends the run cleanly with what was
 //! measured so far.
 
-use super::downpour::{RealRun, Shared, Snapshot, evaluate_snapshots, panic_text};
+use super::runtime::{
+    LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, guarded, join,
+};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
-use crate::outcome::Outcome;
-use crate::outcome::{Activity, Breakdown};
-use crate::stats::Histogram;
-use crate::time::SimTime;
+use crate::outcome::Activity;
 use crate::training::real::RealSetup;
 use crate::training::sampler::{Sampler, gradient_seed};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 /// The shared vector and what is counted on it.
 struct Vector {
@@ -50,14 +47,6 @@ fn load(x: &[AtomicU32], into: &mut [f32]) {
     }
 }
 
-/// What a learner thread hands back.
-#[derive(Default)]
-struct LearnerEnd {
-    breakdown: Breakdown,
-    iterations: u64,
-    staleness: Histogram,
-}
-
 /// Runs Hogwild with `setup.learners` learner threads on one shared vector until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
 pub fn run<O: Observer + Send>(
@@ -69,8 +58,21 @@ pub fn run<O: Observer + Send>(
     observer: O,
     stop: &AtomicBool,
 ) -> (RealRun, O) {
-    let p = setup.learners.max(1);
-    let init = objective.init_params(setup.seed);
+    let Start {
+        p,
+        init,
+        shared,
+        sampler,
+        observer,
+    } = Start::new(
+        setup,
+        &objective,
+        &dataset,
+        iterations_per_epoch,
+        epochs,
+        observer,
+        stop,
+    );
     let vector = Vector {
         x: atomics(&init),
         v: if setup.momentum != 0.0 {
@@ -81,24 +83,6 @@ pub fn run<O: Observer + Send>(
         updates: AtomicU64::new(0),
         busy_ns: AtomicU64::new(0),
     };
-    let shared = Shared {
-        start: Instant::now(),
-        total: iterations_per_epoch * epochs,
-        per_epoch: iterations_per_epoch.max(1),
-        claimed: AtomicU64::new(0),
-        completed: AtomicU64::new(0),
-        stop,
-        diverged: AtomicBool::new(false),
-        fault: Mutex::new(None),
-        snapshots: Mutex::new(vec![Snapshot {
-            epoch: 0,
-            at_ns: 0,
-            iterations: 0,
-            params: init.clone(),
-        }]),
-    };
-    let sampler = Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed));
-    let observer = Mutex::new(observer);
 
     let learners: Vec<LearnerEnd> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..p)
@@ -106,88 +90,34 @@ pub fn run<O: Observer + Send>(
                 let (shared, sampler, observer, vector) = (&shared, &sampler, &observer, &vector);
                 let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
                 s.spawn(move || {
-                    catch_unwind(AssertUnwindSafe(|| {
-                        let ctx = LearnerCtx {
-                            l,
-                            setup,
-                            shared,
-                            vector,
-                            sampler,
-                            observer,
-                            objective: &*objective,
-                            dataset: &dataset,
-                        };
-                        ctx.run()
-                    }))
-                    .unwrap_or_else(|e| {
-                        shared.fail(format!("learner {l} panicked: {}", panic_text(e)));
-                        LearnerEnd::default()
-                    })
+                    let ctx = LearnerCtx {
+                        l,
+                        setup,
+                        shared,
+                        vector,
+                        sampler,
+                        observer,
+                        objective: &*objective,
+                        dataset: &dataset,
+                    };
+                    guarded(shared, || format!("learner {l}"), || ctx.run()).unwrap_or_default()
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        join(handles)
     });
     let end_ns = shared.now();
-
     let mut parameters = init;
     load(&vector.x, &mut parameters);
-    let mut staleness = Histogram::default();
-    for e in &learners {
-        staleness.merge(&e.staleness);
-    }
-    let completed = shared.completed.load(Ordering::Relaxed);
-    let mut snapshots = shared.snapshots.into_inner().unwrap_or_default();
-    // A run that stopped between epochs is evaluated where it stopped.
-    if !completed.is_multiple_of(shared.per_epoch) {
-        snapshots.push(Snapshot {
-            epoch: completed / shared.per_epoch,
-            at_ns: end_ns,
-            iterations: completed,
-            params: parameters.clone(),
-        });
-    }
-    let epoch_ends = snapshots
-        .iter()
-        .filter(|s| s.epoch > 0 && s.iterations == s.epoch * shared.per_epoch)
-        .map(|s| SimTime::from_nanos(s.at_ns))
-        .collect();
-    let diverged = shared.diverged.load(Ordering::Relaxed);
-    let stopped = shared.fault.into_inner().ok().flatten().or_else(|| {
-        stop.load(Ordering::Relaxed).then(|| {
-            format!(
-                "interrupted after {completed} of {} iterations",
-                shared.total
-            )
-        })
-    });
-    let curve = evaluate_snapshots(setup, &objective, &dataset, snapshots);
-    let outcome = Outcome {
-        end: SimTime::from_nanos(end_ns),
-        epoch_ends,
-        breakdowns: learners.iter().map(|e| e.breakdown).collect(),
-        learner_iterations: learners.iter().map(|e| e.iterations).collect(),
-        staleness,
-        shard_busy_ns: vec![vector.busy_ns.load(Ordering::Relaxed)],
-        shard_updates: vec![vector.updates.load(Ordering::Relaxed)],
-        // Learners read and write shared memory themselves: no message carries anything (the
-        // simulator's Hogwild on a host counts none either).
-        bytes_moved: 0,
-        diverged: diverged || curve.iter().any(|c| !c.train_loss.is_finite()),
+    // The shared vector is the one shard. Learners read and write shared memory themselves:
+    // no message carries anything (the simulator's Hogwild on a host counts none either).
+    let server = ServerEnd {
+        busy: vec![vector.busy_ns.load(Ordering::Relaxed)],
+        updates: vec![vector.updates.load(Ordering::Relaxed)],
+        ..ServerEnd::default()
     };
-    let observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
-    (
-        RealRun {
-            outcome,
-            curve,
-            parameters,
-            gradients: learners.iter().map(|e| e.iterations).sum(),
-            stopped,
-        },
-        observer,
+    finish(
+        setup, &objective, &dataset, shared, observer, end_ns, parameters, &learners, server,
     )
 }
 
@@ -232,6 +162,7 @@ impl<O: Observer> LearnerCtx<'_, O> {
             let t2 = sh.now();
             end.breakdown.add(Activity::Compute, t2 - t1);
             end.iterations += 1;
+            end.gradients += 1;
             if !loss.is_finite() {
                 sh.diverged.store(true, Ordering::Relaxed);
                 return end;
@@ -295,22 +226,15 @@ impl<O: Observer> LearnerCtx<'_, O> {
         let at = sh.now();
         let mut snapshot = vec![0.0f32; self.vector.x.len()];
         load(&self.vector.x, &mut snapshot);
-        if let Ok(mut e) = sh.snapshots.lock() {
-            e.push(Snapshot {
-                epoch,
-                at_ns: at,
-                iterations: epoch * sh.per_epoch,
-                params: snapshot,
-            });
-            // Two learners can end neighbouring epochs a hair apart; keep epoch order.
-            e.sort_by_key(|s| s.epoch);
-        }
-        if let Ok(mut s) = self.sampler.lock() {
-            s.repartition();
-        }
-        if let Ok(mut o) = self.observer.lock() {
-            o.epoch_end(epoch, SimTime::from_nanos(at));
-        }
+        end_epoch(
+            sh,
+            self.sampler,
+            self.observer,
+            epoch,
+            at,
+            epoch * sh.per_epoch,
+            snapshot,
+        );
     }
 }
 

@@ -1,0 +1,375 @@
+//! The real backend's runtime, written once for every algorithm it runs: the state a run's
+//! threads share (the clock, the iteration count, the stop flag, the first fault, the
+//! snapshots taken at epoch ends), threads that turn a panic into a clear fault instead of a
+//! hang, waits that give up when the run halts, and the assembly of what the threads measured
+//! into the outcome and convergence curve both backends report.
+//!
+//! It knows no algorithm: what a learner or shard thread does is the caller's; this module
+//! only starts, stops, joins and adds up.
+
+use crate::data::{Dataset, Split};
+use crate::numerics::Objective;
+use crate::observe::Observer;
+use crate::outcome::{Breakdown, CurvePoint, Outcome};
+use crate::stats::Histogram;
+use crate::time::SimTime;
+use crate::training::pool::Pool;
+use crate::training::real::{RealSetup, evaluate};
+use crate::training::sampler::Sampler;
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::ScopedJoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often a waiting thread looks at the stop flag.
+pub(super) const POLL: Duration = Duration::from_millis(50);
+
+/// The server's parameters at an epoch end (or where the run stopped), evaluated after the run.
+pub(super) struct Snapshot {
+    pub epoch: u64,
+    pub at_ns: u64,
+    /// Iterations completed when it was taken.
+    pub iterations: u64,
+    pub params: Vec<f32>,
+}
+
+/// What a real run measured.
+pub struct RealRun {
+    pub outcome: Outcome,
+    pub curve: Vec<CurvePoint>,
+    pub parameters: Vec<f32>,
+    /// Gradients computed.
+    pub gradients: u64,
+    /// Why the run ended early, if it did (a panic, an interrupt).
+    pub stopped: Option<String>,
+}
+
+/// Shared state of one run.
+pub(super) struct Shared<'a> {
+    pub start: Instant,
+    pub total: u64,
+    pub per_epoch: u64,
+    pub claimed: AtomicU64,
+    pub completed: AtomicU64,
+    pub stop: &'a AtomicBool,
+    pub diverged: AtomicBool,
+    pub fault: Mutex<Option<String>>,
+    pub snapshots: Mutex<Vec<Snapshot>>,
+}
+
+impl Shared<'_> {
+    pub fn now(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    pub fn halted(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            || self.diverged.load(Ordering::Relaxed)
+            || self.fault.lock().map_or(true, |f| f.is_some())
+    }
+
+    /// Records why the run must end; the first fault is the one reported.
+    pub fn fail(&self, why: String) {
+        if let Ok(mut f) = self.fault.lock() {
+            f.get_or_insert(why);
+        }
+    }
+
+    /// Waits for the next message on `rx`, giving up when the run halts or the sender is gone.
+    pub fn receive<T>(&self, rx: &Receiver<T>) -> Option<T> {
+        loop {
+            match rx.recv_timeout(POLL) {
+                Ok(m) => return Some(m),
+                Err(RecvTimeoutError::Timeout) if !self.halted() => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Sends `msg` to shard `k`; a shard that is gone is a fault of the run.
+    pub fn send_to_shard<T>(&self, to_shards: &[Sender<T>], k: usize, msg: T) -> Option<()> {
+        to_shards[k].send(msg).ok().or_else(|| {
+            self.fail(format!("shard {k} stopped answering"));
+            None
+        })
+    }
+}
+
+/// An epoch has ended at `at_ns` with `iterations` done: keeps `params` for evaluation after
+/// the run, deals the data out again and reports the epoch.
+pub(super) fn end_epoch<O: Observer>(
+    shared: &Shared,
+    sampler: &Mutex<Sampler>,
+    observer: &Mutex<O>,
+    epoch: u64,
+    at_ns: u64,
+    iterations: u64,
+    params: Vec<f32>,
+) {
+    if let Ok(mut e) = shared.snapshots.lock() {
+        e.push(Snapshot {
+            epoch,
+            at_ns,
+            iterations,
+            params,
+        });
+        // Two learners can end neighbouring epochs a hair apart; keep epoch order.
+        e.sort_by_key(|s| s.epoch);
+    }
+    if let Ok(mut s) = sampler.lock() {
+        s.repartition();
+    }
+    if let Ok(mut o) = observer.lock() {
+        o.epoch_end(epoch, SimTime::from_nanos(at_ns));
+    }
+}
+
+/// Everything a run sets up before its threads start.
+pub(super) struct Start<'a, O> {
+    pub p: usize,
+    pub init: Vec<f32>,
+    pub shared: Shared<'a>,
+    pub sampler: Mutex<Sampler>,
+    pub observer: Mutex<O>,
+}
+
+impl<'a, O> Start<'a, O> {
+    /// The initial parameters (snapshot 0), a sampler dealing the data to `setup.learners`
+    /// learners, and a clock started now.
+    pub fn new(
+        setup: &RealSetup,
+        objective: &Arc<dyn Objective>,
+        dataset: &Arc<Dataset>,
+        iterations_per_epoch: u64,
+        epochs: u64,
+        observer: O,
+        stop: &'a AtomicBool,
+    ) -> Self {
+        let p = setup.learners.max(1);
+        let init = objective.init_params(setup.seed);
+        Start {
+            p,
+            shared: Shared {
+                start: Instant::now(),
+                total: iterations_per_epoch * epochs,
+                per_epoch: iterations_per_epoch.max(1),
+                claimed: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
+                stop,
+                diverged: AtomicBool::new(false),
+                fault: Mutex::new(None),
+                snapshots: Mutex::new(vec![Snapshot {
+                    epoch: 0,
+                    at_ns: 0,
+                    iterations: 0,
+                    params: init.clone(),
+                }]),
+            },
+            init,
+            sampler: Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed)),
+            observer: Mutex::new(observer),
+        }
+    }
+}
+
+/// Runs `f` on this thread; a panic in it becomes the run's fault, "`who` panicked: ...".
+pub(super) fn guarded<T>(
+    shared: &Shared,
+    who: impl FnOnce() -> String,
+    f: impl FnOnce() -> T,
+) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|e| {
+        let why = format!("{} panicked: {}", who(), panic_text(e));
+        shared.fail(why.clone());
+        why
+    })
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Joins learner threads; one that was lost hands back nothing.
+pub(super) fn join<T: Default>(handles: Vec<ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_default())
+        .collect()
+}
+
+/// Joins shard threads.
+pub(super) fn join_shards(
+    handles: Vec<ScopedJoinHandle<'_, Result<ShardEnd, String>>>,
+) -> Vec<Result<ShardEnd, String>> {
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|_| Err("shard thread lost".into())))
+        .collect()
+}
+
+/// What a learner thread hands back.
+#[derive(Default)]
+pub(super) struct LearnerEnd {
+    pub breakdown: Breakdown,
+    /// Mini-batches that count towards the target.
+    pub iterations: u64,
+    /// Gradients computed.
+    pub gradients: u64,
+    /// Bytes this learner's messages carried.
+    pub bytes: u64,
+    /// Staleness of updates the learner applied itself (none where shards apply them).
+    pub staleness: Histogram,
+}
+
+/// What a shard thread hands back when it stops.
+#[derive(Default)]
+pub(super) struct ShardEnd {
+    pub slice: Vec<f32>,
+    pub staleness: Histogram,
+    pub busy_ns: u64,
+    /// Updates (or synchronous steps) applied: the shard's version.
+    pub updates: u64,
+}
+
+/// What the server side measured (empty where there is no server).
+#[derive(Default)]
+pub(super) struct ServerEnd {
+    pub staleness: Histogram,
+    pub busy: Vec<u64>,
+    pub updates: Vec<u64>,
+}
+
+impl ServerEnd {
+    /// Adds up the shards of `ranges` and writes their slices into `parameters` (a shard that
+    /// failed leaves its slice as it was and counts nothing).
+    pub fn of_shards(
+        ranges: &[Range<usize>],
+        shards: &[Result<ShardEnd, String>],
+        parameters: &mut [f32],
+    ) -> Self {
+        let mut server = ServerEnd::default();
+        for (k, sh) in shards.iter().enumerate() {
+            match sh {
+                Ok(e) => {
+                    parameters[ranges[k].clone()].copy_from_slice(&e.slice);
+                    server.staleness.merge(&e.staleness);
+                    server.busy.push(e.busy_ns);
+                    server.updates.push(e.updates);
+                }
+                Err(_) => {
+                    server.busy.push(0);
+                    server.updates.push(0);
+                }
+            }
+        }
+        server
+    }
+}
+
+/// Evaluates the snapshots (and, for a run that stopped short, the parameters where it
+/// stopped) and assembles the run's outcome. Epoch ends are the snapshots taken during the
+/// run; an exchange can carry the count past an epoch's end, so a snapshot's iteration count
+/// need not be a multiple of the epoch's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish<O>(
+    setup: &RealSetup,
+    objective: &Arc<dyn Objective>,
+    dataset: &Arc<Dataset>,
+    shared: Shared,
+    observer: Mutex<O>,
+    end_ns: u64,
+    parameters: Vec<f32>,
+    learners: &[LearnerEnd],
+    server: ServerEnd,
+) -> (RealRun, O) {
+    let stop = shared.stop;
+    let completed = shared.completed.load(Ordering::Relaxed);
+    let mut snapshots = shared.snapshots.into_inner().unwrap_or_default();
+    let epoch_ends = snapshots
+        .iter()
+        .filter(|s| s.epoch > 0)
+        .map(|s| SimTime::from_nanos(s.at_ns))
+        .collect();
+    let last = snapshots.last().map_or(0, |s| s.iterations);
+    if completed < shared.total && completed != last {
+        snapshots.push(Snapshot {
+            epoch: completed / shared.per_epoch,
+            at_ns: end_ns,
+            iterations: completed,
+            params: parameters.clone(),
+        });
+    }
+    let diverged = shared.diverged.load(Ordering::Relaxed);
+    let stopped = shared.fault.into_inner().ok().flatten().or_else(|| {
+        stop.load(Ordering::Relaxed).then(|| {
+            format!(
+                "interrupted after {completed} of {} iterations",
+                shared.total
+            )
+        })
+    });
+    let curve = evaluate_snapshots(setup, objective, dataset, snapshots);
+    let mut staleness = server.staleness;
+    for e in learners {
+        staleness.merge(&e.staleness);
+    }
+    let outcome = Outcome {
+        end: SimTime::from_nanos(end_ns),
+        epoch_ends,
+        breakdowns: learners.iter().map(|e| e.breakdown).collect(),
+        learner_iterations: learners.iter().map(|e| e.iterations).collect(),
+        staleness,
+        shard_busy_ns: server.busy,
+        shard_updates: server.updates,
+        bytes_moved: learners.iter().map(|e| e.bytes).sum(),
+        diverged: diverged || curve.iter().any(|c| !c.train_loss.is_finite()),
+    };
+    let observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
+    (
+        RealRun {
+            outcome,
+            curve,
+            parameters,
+            gradients: learners.iter().map(|e| e.gradients).sum(),
+            stopped,
+        },
+        observer,
+    )
+}
+
+/// The convergence curve from the snapshots taken at time 0 and at every epoch end.
+fn evaluate_snapshots(
+    setup: &RealSetup,
+    objective: &Arc<dyn Objective>,
+    dataset: &Arc<Dataset>,
+    snapshots: Vec<Snapshot>,
+) -> Vec<CurvePoint> {
+    let pool = Pool::new(setup.workers);
+    snapshots
+        .into_iter()
+        .map(|snap| {
+            let params = Arc::new(snap.params);
+            let k = setup.eval_train_samples.min(dataset.len(Split::Train));
+            let (train_loss, train_accuracy) =
+                evaluate(&pool, objective, dataset, &params, Split::Train, k);
+            let n_test = dataset.len(Split::Test);
+            let (test_loss, test_accuracy) =
+                evaluate(&pool, objective, dataset, &params, Split::Test, n_test);
+            CurvePoint {
+                epoch: snap.epoch,
+                samples: snap.iterations * setup.batch_size as u64,
+                sim_time_s: snap.at_ns as f64 * 1e-9,
+                train_loss,
+                train_accuracy,
+                test_loss,
+                test_accuracy,
+            }
+        })
+        .collect()
+}

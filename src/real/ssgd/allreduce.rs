@@ -1,0 +1,316 @@
+//! `ssgd-allreduce`: no shard threads; learner l sends to (l + 1) mod p over a channel and the
+//! vector is cut into p chunks (`setup.shard_ranges`). Each learner keeps its own parameters
+//! (identical after every round) and the velocity of the one chunk it updates. Reduce-scatter,
+//! p - 1 steps: at step k learner l copies chunk (l - k) mod p of its running sum (at step 0 its
+//! own gradient) into a message to its successor; the receiver adds its own slice to what
+//! arrived, so chunk c is summed in `ring_order(c, p)`. Then learner l takes the step on chunk
+//! (l + 1) mod p by `to_mean` and `update::apply`, bit for bit the simulator's `mean_in_order`
+//! and `apply`. All-gather, p - 1 steps: the updated chunks travel the ring the same way, each
+//! receiver copying what arrives into its parameters. Staleness: p zeros per chunk update, as
+//! the simulator records them. A learner's time: compute; push for making and sending its
+//! reduce-scatter messages and while a message it waits for is on its way (sent, not yet
+//! received); pull the same for the all-gather and for copying chunks in; server update for the
+//! additions and the step; wait while it is blocked before its predecessor has sent (the
+//! barrier), and at the epoch gate. Each message carries its send instant, which splits a
+//! blocked receive into wait (before it) and transfer (after it) — an approximation: the
+//! channel has no separate in-flight state.
+
+use super::{Common, LearnerEnd, Start, bytes_of, start};
+use crate::data::Dataset;
+use crate::numerics::{Objective, Scratch};
+use crate::observe::Observer;
+use crate::outcome::Activity;
+use crate::real::runtime::{RealRun, ServerEnd, finish, guarded, join};
+use crate::training::real::RealSetup;
+use crate::training::update;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+/// A chunk on its way to the successor.
+struct Message {
+    round: u64,
+    /// 0..p-1: reduce-scatter; p-1..2(p-1): all-gather.
+    step: usize,
+    data: Vec<f32>,
+    /// When it was handed to the channel, ns since the run's start.
+    sent: u64,
+}
+
+/// Runs synchronous SGD by ring all-reduce: `setup.learners` learner threads in a ring, one
+/// chunk of the vector per learner, until `epochs * iterations_per_epoch` iterations are done
+/// (whole rounds) or the run is stopped.
+pub fn run_allreduce<O: Observer + Send>(
+    setup: &RealSetup,
+    objective: Arc<dyn Objective>,
+    dataset: Arc<Dataset>,
+    iterations_per_epoch: u64,
+    epochs: u64,
+    observer: O,
+    stop: &AtomicBool,
+) -> (RealRun, O) {
+    let Start {
+        p,
+        plan,
+        init,
+        shared,
+        gate,
+        sampler,
+        observer,
+    } = start(
+        setup,
+        &objective,
+        &dataset,
+        iterations_per_epoch,
+        epochs,
+        observer,
+        stop,
+    );
+    // One chunk per learner; the simulator cuts it the same way.
+    let chunks = if setup.shard_ranges.len() == p {
+        setup.shard_ranges.clone()
+    } else {
+        crate::cluster::split_even(init.len(), p)
+    };
+    let chunks = &chunks;
+    // Channel l carries the messages into learner l.
+    let (tx, rx): (Vec<Sender<Message>>, Vec<_>) = (0..p).map(|_| channel()).unzip();
+
+    let learners: Vec<LearnerEnd> = std::thread::scope(|s| {
+        let handles: Vec<_> = rx
+            .into_iter()
+            .enumerate()
+            .map(|(l, prev)| {
+                let next = tx[(l + 1) % p].clone();
+                let (shared, gate, sampler, observer) = (&shared, &gate, &sampler, &observer);
+                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
+                let params = init.clone();
+                s.spawn(move || {
+                    let ctx = RingLearner {
+                        c: Common {
+                            l,
+                            setup,
+                            plan,
+                            shared,
+                            gate,
+                            sampler,
+                            observer,
+                            objective: &*objective,
+                            dataset: &dataset,
+                        },
+                        p,
+                        chunks,
+                        next: &next,
+                        prev: &prev,
+                    };
+                    guarded(shared, || format!("learner {l}"), || ctx.run(params))
+                        .unwrap_or_default()
+                })
+            })
+            .collect();
+        drop(tx);
+        join(handles)
+    });
+    let end_ns = shared.now();
+    // Every learner that finished the most rounds holds the same vector; the first of them.
+    let most = learners.iter().map(|e| e.rounds).max().unwrap_or(0);
+    let parameters = learners
+        .iter()
+        .find(|e| e.rounds == most && e.params.len() == init.len())
+        .map_or(init, |e| e.params.clone());
+    let learners: Vec<_> = learners.into_iter().map(LearnerEnd::into_end).collect();
+    finish(
+        setup,
+        &objective,
+        &dataset,
+        shared,
+        observer,
+        end_ns,
+        parameters,
+        &learners,
+        ServerEnd::default(),
+    )
+}
+
+struct RingLearner<'a, O> {
+    c: Common<'a, O>,
+    p: usize,
+    chunks: &'a [Range<usize>],
+    next: &'a Sender<Message>,
+    prev: &'a Receiver<Message>,
+}
+
+impl<O: Observer> RingLearner<'_, O> {
+    /// Copies `data` into a message (in a spare buffer) and sends it to the successor; the
+    /// time goes to `activity`. False if the successor is gone.
+    fn send(
+        &self,
+        round: u64,
+        step: usize,
+        data: &[f32],
+        spares: &mut Vec<Vec<f32>>,
+        end: &mut LearnerEnd,
+        activity: Activity,
+    ) -> bool {
+        let sh = self.c.shared;
+        let t = sh.now();
+        let mut buf = spares.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        end.bytes += bytes_of(buf.len());
+        let sent = sh.now();
+        let msg = Message {
+            round,
+            step,
+            data: buf,
+            sent,
+        };
+        if self.next.send(msg).is_err() {
+            if !sh.halted() {
+                sh.fail(format!(
+                    "learner {} stopped answering",
+                    (self.c.l + 1) % self.p
+                ));
+            }
+            return false;
+        }
+        end.breakdown.add(activity, sh.now() - t);
+        true
+    }
+
+    /// Waits for the predecessor's message of `(round, step)`, `want` values long: the time
+    /// before it was sent is wait, after it `activity`. None if the run halted.
+    fn receive(
+        &self,
+        round: u64,
+        step: usize,
+        want: usize,
+        end: &mut LearnerEnd,
+        activity: Activity,
+    ) -> Option<Vec<f32>> {
+        let sh = self.c.shared;
+        let t = sh.now();
+        let msg = sh.receive(self.prev)?;
+        let got = sh.now();
+        let sent = msg.sent.clamp(t, got);
+        end.breakdown.add(Activity::Wait, sent - t);
+        end.breakdown.add(activity, got - sent);
+        if msg.round != round || msg.step != step || msg.data.len() != want {
+            sh.fail(format!(
+                "learner {}: expected round {round} step {step} ({want} values), got round {} \
+                 step {} ({} values)",
+                self.c.l,
+                msg.round,
+                msg.step,
+                msg.data.len()
+            ));
+            return None;
+        }
+        Some(msg.data)
+    }
+
+    fn run(&self, mut params: Vec<f32>) -> LearnerEnd {
+        let sh = self.c.shared;
+        let (l, p) = (self.c.l, self.p);
+        let setup = self.c.setup;
+        let n = params.len();
+        // The chunk this learner updates, and its optimiser state.
+        let own = self.chunks[(l + 1) % p].clone();
+        let mut velocity = if setup.momentum != 0.0 {
+            vec![0.0f32; own.len()]
+        } else {
+            vec![]
+        };
+        let mut grad = vec![0.0f32; n];
+        let mut acc: Vec<f32> = vec![];
+        let mut spares: Vec<Vec<f32>> = vec![];
+        let mut scratch = Scratch::default();
+        let mut end = LearnerEnd::default();
+        'rounds: for round in 0..self.c.plan.rounds() {
+            if sh.halted() {
+                break;
+            }
+            if !self
+                .c
+                .gradient(round, &params, &mut grad, &mut scratch, &mut end)
+            {
+                break;
+            }
+
+            // Reduce-scatter: chunk c is summed along the ring from learner c.
+            for k in 0..p - 1 {
+                let c = (l + p - k) % p;
+                let data = if k == 0 {
+                    &grad[self.chunks[c].clone()]
+                } else {
+                    &acc[..]
+                };
+                if !self.send(round, k, data, &mut spares, &mut end, Activity::Push) {
+                    break 'rounds;
+                }
+                let c_in = (l + 2 * p - k - 1) % p;
+                let r = self.chunks[c_in].clone();
+                let Some(mut got) = self.receive(round, k, r.len(), &mut end, Activity::Push)
+                else {
+                    break 'rounds;
+                };
+                let t = sh.now();
+                // What arrived plus its own: the sum keeps the ring's order.
+                update::sum_into(&mut got, &grad[r]);
+                spares.push(std::mem::replace(&mut acc, got));
+                end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
+            }
+
+            // The step on the owned chunk by the mean gradient.
+            let t = sh.now();
+            if p == 1 {
+                acc.clear();
+                acc.extend_from_slice(&grad[own.clone()]);
+            }
+            update::to_mean(&mut acc, p);
+            update::apply(
+                &mut params[own.clone()],
+                &mut velocity,
+                &acc,
+                setup.learning_rate,
+                setup.momentum,
+                setup.weight_decay,
+            );
+            for _ in 0..p {
+                end.staleness.record(0);
+            }
+            end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
+
+            // All-gather: the updated chunks travel the ring.
+            for j in 0..p - 1 {
+                let step = p - 1 + j;
+                let c = (l + 1 + p - j) % p;
+                let r = self.chunks[c].clone();
+                if !self.send(
+                    round,
+                    step,
+                    &params[r],
+                    &mut spares,
+                    &mut end,
+                    Activity::Pull,
+                ) {
+                    break 'rounds;
+                }
+                let c_in = (l + p - j) % p;
+                let r = self.chunks[c_in].clone();
+                let Some(got) = self.receive(round, step, r.len(), &mut end, Activity::Pull) else {
+                    break 'rounds;
+                };
+                let t = sh.now();
+                params[r].copy_from_slice(&got);
+                spares.push(got);
+                end.breakdown.add(Activity::Pull, sh.now() - t);
+            }
+
+            self.c.round_done(round, &mut end, || Some(params.clone()));
+        }
+        end.params = params;
+        end
+    }
+}

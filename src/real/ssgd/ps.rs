@@ -1,0 +1,377 @@
+//! `ssgd-ps`: the learners loop pull every shard slice -> compute -> push every gradient slice
+//! -> wait for every shard's ack. A shard thread keeps the round's gradients per learner; with
+//! the p-th it takes one step by their mean summed in learner order (`mean_in_order`, then
+//! `update::apply`, exactly the simulator's `apply_round`), moves to its next version, records
+//! staleness 0 for each of the p gradients and acknowledges them all. A learner's time after its
+//! gradient is classified by [`classify`] with the instant each shard took its gradient in as
+//! the arrival: until then (and while the ack is on its way back) push, from then to the step
+//! wait (the barrier), the step itself server update.
+
+use super::{Common, LearnerEnd, Start, bytes_of, start};
+use crate::data::Dataset;
+use crate::numerics::{Objective, Scratch};
+use crate::observe::Observer;
+use crate::outcome::Activity;
+use crate::real::runtime::{
+    RealRun, ServerEnd, ShardEnd, Shared, finish, guarded, join, join_shards,
+};
+use crate::real::timeline::{ShardSpan, classify};
+use crate::stats::Histogram;
+use crate::training::real::RealSetup;
+use crate::training::update;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, Sender, channel};
+
+enum ToShard {
+    Pull {
+        learner: usize,
+        /// A buffer of the learner's to copy the slice into.
+        buf: Vec<f32>,
+    },
+    Push {
+        learner: usize,
+        grad: Vec<f32>,
+    },
+    Snapshot {
+        reply: Sender<(usize, Vec<f32>)>,
+    },
+}
+
+enum FromShard {
+    Slice {
+        shard: usize,
+        data: Vec<f32>,
+    },
+    Applied {
+        span: ShardSpan,
+        /// The gradient buffer, handed back for the next push.
+        spare: Vec<f32>,
+    },
+}
+
+/// Runs synchronous SGD through a sharded parameter server: `setup.learners` learner threads
+/// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
+/// (whole rounds) or the run is stopped.
+pub fn run_ps<O: Observer + Send>(
+    setup: &RealSetup,
+    objective: Arc<dyn Objective>,
+    dataset: Arc<Dataset>,
+    iterations_per_epoch: u64,
+    epochs: u64,
+    observer: O,
+    stop: &AtomicBool,
+) -> (RealRun, O) {
+    let Start {
+        p,
+        plan,
+        init,
+        shared,
+        gate,
+        sampler,
+        observer,
+    } = start(
+        setup,
+        &objective,
+        &dataset,
+        iterations_per_epoch,
+        epochs,
+        observer,
+        stop,
+    );
+    let ranges = &setup.shard_ranges;
+    let (learner_tx, learner_rx): (Vec<_>, Vec<_>) = (0..p).map(|_| channel()).unzip();
+    let (shard_tx, shard_rx): (Vec<_>, Vec<_>) = ranges.iter().map(|_| channel()).unzip();
+
+    let (learners, shards) = std::thread::scope(|s| {
+        let shards: Vec<_> = shard_rx
+            .into_iter()
+            .enumerate()
+            .map(|(k, rx)| {
+                let slice = init[ranges[k].clone()].to_vec();
+                let replies = learner_tx.clone();
+                let shared = &shared;
+                s.spawn(move || {
+                    guarded(
+                        shared,
+                        || format!("shard {k}"),
+                        || shard_loop(k, slice, setup, rx, &replies, shared),
+                    )
+                    .and_then(|r| r)
+                    .inspect_err(|why| shared.fail(why.clone()))
+                })
+            })
+            .collect();
+        drop(learner_tx);
+        let learners: Vec<_> = learner_rx
+            .into_iter()
+            .enumerate()
+            .map(|(l, rx)| {
+                let (shared, gate, sampler, observer) = (&shared, &gate, &sampler, &observer);
+                let shard_tx = shard_tx.clone();
+                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
+                s.spawn(move || {
+                    let ctx = PsLearner {
+                        c: Common {
+                            l,
+                            setup,
+                            plan,
+                            shared,
+                            gate,
+                            sampler,
+                            observer,
+                            objective: &*objective,
+                            dataset: &dataset,
+                        },
+                        ranges,
+                        to_shards: &shard_tx,
+                        replies: &rx,
+                    };
+                    guarded(shared, || format!("learner {l}"), || ctx.run()).unwrap_or_default()
+                })
+            })
+            .collect();
+        let learners: Vec<LearnerEnd> = join(learners);
+        // Every learner is done: closing the shards' queues lets them stop.
+        drop(shard_tx);
+        (learners, join_shards(shards))
+    });
+    let end_ns = shared.now();
+
+    let mut parameters = init;
+    let server = ServerEnd::of_shards(ranges, &shards, &mut parameters);
+    let learners: Vec<_> = learners.into_iter().map(LearnerEnd::into_end).collect();
+    finish(
+        setup, &objective, &dataset, shared, observer, end_ns, parameters, &learners, server,
+    )
+}
+
+fn shard_loop(
+    k: usize,
+    mut slice: Vec<f32>,
+    setup: &RealSetup,
+    rx: Receiver<ToShard>,
+    replies: &[Sender<FromShard>],
+    shared: &Shared,
+) -> Result<ShardEnd, String> {
+    let p = replies.len();
+    let mut velocity = if setup.momentum != 0.0 {
+        vec![0.0; slice.len()]
+    } else {
+        vec![]
+    };
+    // This round's gradients by learner, with the instant each was taken in.
+    let mut round: Vec<Option<(Vec<f32>, u64)>> = (0..p).map(|_| None).collect();
+    let mut arrived = 0;
+    let mut mean = Vec::with_capacity(slice.len());
+    let mut end = ShardEnd {
+        slice: vec![],
+        staleness: Histogram::default(),
+        busy_ns: 0,
+        updates: 0,
+    };
+    // The queue closes when every learner is done; a learner that stopped early has dropped
+    // its reply channel, so failed replies are not errors.
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            ToShard::Pull { learner, mut buf } => {
+                buf.clear();
+                buf.extend_from_slice(&slice);
+                if let Some(r) = replies.get(learner) {
+                    let _ = r.send(FromShard::Slice {
+                        shard: k,
+                        data: buf,
+                    });
+                }
+            }
+            ToShard::Push { learner, grad } => {
+                let taken = shared.now();
+                if grad.len() != slice.len() {
+                    return Err(format!(
+                        "shard {k}: learner {learner} pushed {} values for a slice of {}",
+                        grad.len(),
+                        slice.len()
+                    ));
+                }
+                match round.get_mut(learner) {
+                    Some(slot @ None) => *slot = Some((grad, taken)),
+                    Some(Some(_)) => {
+                        return Err(format!(
+                            "shard {k}: learner {learner} pushed twice in round {}",
+                            end.updates
+                        ));
+                    }
+                    None => return Err(format!("shard {k}: no learner {learner}")),
+                }
+                arrived += 1;
+                if arrived < p {
+                    continue;
+                }
+                // Every gradient of the round is in: one step by their mean, in learner order.
+                let started = shared.now();
+                update::mean_in_order(
+                    &mut mean,
+                    round
+                        .iter()
+                        .filter_map(|g| g.as_ref().map(|(g, _)| g.as_slice())),
+                );
+                update::apply(
+                    &mut slice,
+                    &mut velocity,
+                    &mean,
+                    setup.learning_rate,
+                    setup.momentum,
+                    setup.weight_decay,
+                );
+                let finished = shared.now();
+                end.busy_ns += finished - started;
+                end.updates += 1;
+                for _ in 0..p {
+                    end.staleness.record(0);
+                }
+                arrived = 0;
+                for (l, slot) in round.iter_mut().enumerate() {
+                    if let Some((grad, taken)) = slot.take() {
+                        let _ = replies[l].send(FromShard::Applied {
+                            span: ShardSpan {
+                                arrived: taken,
+                                started,
+                                finished,
+                                // Set by the learner when it takes the reply.
+                                received: finished,
+                            },
+                            spare: grad,
+                        });
+                    }
+                }
+            }
+            ToShard::Snapshot { reply } => {
+                let _ = reply.send((k, slice.clone()));
+            }
+        }
+    }
+    end.slice = slice;
+    Ok(end)
+}
+
+struct PsLearner<'a, O> {
+    c: Common<'a, O>,
+    ranges: &'a [Range<usize>],
+    to_shards: &'a [Sender<ToShard>],
+    replies: &'a Receiver<FromShard>,
+}
+
+impl<O: Observer> PsLearner<'_, O> {
+    fn reply(&self) -> Option<FromShard> {
+        self.c.shared.receive(self.replies)
+    }
+
+    fn send(&self, k: usize, msg: ToShard) -> Option<()> {
+        self.c.shared.send_to_shard(self.to_shards, k, msg)
+    }
+
+    fn run(&self) -> LearnerEnd {
+        let sh = self.c.shared;
+        let n = self.c.objective.num_params();
+        let mut params = vec![0.0f32; n];
+        let mut grad = vec![0.0f32; n];
+        let mut spares: Vec<Vec<f32>> = vec![];
+        let mut scratch = Scratch::default();
+        let mut end = LearnerEnd::default();
+        for round in 0..self.c.plan.rounds() {
+            if sh.halted() {
+                break;
+            }
+            // Pull every slice.
+            let t0 = sh.now();
+            for k in 0..self.ranges.len() {
+                let pull = ToShard::Pull {
+                    learner: self.c.l,
+                    buf: spares.pop().unwrap_or_default(),
+                };
+                if self.send(k, pull).is_none() {
+                    return end;
+                }
+            }
+            for _ in 0..self.ranges.len() {
+                match self.reply() {
+                    Some(FromShard::Slice { shard, data }) => {
+                        let r = self.ranges[shard].clone();
+                        if data.len() != r.len() {
+                            sh.fail(format!("shard {shard} sent a slice of the wrong size"));
+                            return end;
+                        }
+                        params[r].copy_from_slice(&data);
+                        end.bytes += bytes_of(data.len());
+                        spares.push(data);
+                    }
+                    _ => return end,
+                }
+            }
+            end.breakdown.add(Activity::Pull, sh.now() - t0);
+
+            if !self
+                .c
+                .gradient(round, &params, &mut grad, &mut scratch, &mut end)
+            {
+                return end;
+            }
+
+            // Push every gradient slice, then wait for every shard's step.
+            let t2 = sh.now();
+            for (k, r) in self.ranges.iter().enumerate() {
+                let mut buf = spares.pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(&grad[r.clone()]);
+                end.bytes += bytes_of(buf.len());
+                let msg = ToShard::Push {
+                    learner: self.c.l,
+                    grad: buf,
+                };
+                if self.send(k, msg).is_none() {
+                    return end;
+                }
+            }
+            let mut spans = Vec::with_capacity(self.ranges.len());
+            for _ in 0..self.ranges.len() {
+                match self.reply() {
+                    Some(FromShard::Applied { mut span, spare }) => {
+                        span.received = sh.now();
+                        spans.push(span);
+                        spares.push(spare);
+                    }
+                    _ => return end,
+                }
+            }
+            let t3 = sh.now();
+            let (push, server, wait) = classify(t2, t3, &spans);
+            end.breakdown.add(Activity::Push, push);
+            end.breakdown.add(Activity::ServerUpdate, server);
+            end.breakdown.add(Activity::Wait, wait);
+
+            self.c.round_done(round, &mut end, || self.snapshot(n));
+        }
+        end
+    }
+
+    /// The server's parameters now, read from every shard.
+    fn snapshot(&self, n: usize) -> Option<Vec<f32>> {
+        let (tx, rx) = channel();
+        let mut snapshot = vec![0.0f32; n];
+        for k in 0..self.ranges.len() {
+            self.send(k, ToShard::Snapshot { reply: tx.clone() })?;
+        }
+        drop(tx);
+        let mut got = 0;
+        for (k, data) in rx.iter() {
+            let r = self.ranges.get(k)?.clone();
+            if data.len() != r.len() {
+                return None;
+            }
+            snapshot[r].copy_from_slice(&data);
+            got += 1;
+        }
+        (got == self.ranges.len()).then_some(snapshot)
+    }
+}
