@@ -2,6 +2,8 @@
 //! each one's checked parameters. Both backends (the simulator in `sim`, the real threads in
 //! `real`) run what is named here; this module runs nothing itself.
 
+pub mod partitioned;
+
 use serde::{Deserialize, Serialize};
 
 /// The algorithms asgd-sim simulates, as `algorithm.kind` names them.

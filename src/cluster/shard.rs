@@ -12,6 +12,42 @@ use petgraph::graph::NodeIndex;
 use std::collections::VecDeque;
 use std::ops::Range;
 
+/// An update's staleness: the updates applied to its slice since its learner read the slice
+/// (`version` now minus `version_read`). The one definition every backend records.
+pub fn staleness(version: u64, version_read: u64) -> u64 {
+    version.saturating_sub(version_read)
+}
+
+/// A slice's version (updates, or synchronous steps, applied so far) and the staleness of
+/// every update applied to it, kept the same way by the simulator's shards and the real
+/// backend's shard threads.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger {
+    pub version: u64,
+    /// Staleness of every applied update: version at apply minus version the learner read.
+    pub staleness: Histogram,
+}
+
+impl Ledger {
+    /// An update computed from `version_read` is in the slice: records its staleness, moves
+    /// the slice to the next version, and returns the staleness.
+    pub fn commit(&mut self, version_read: u64) -> u64 {
+        let s = staleness(self.version, version_read);
+        self.staleness.record(s);
+        self.version += 1;
+        s
+    }
+
+    /// A synchronous round's one step is in the slice: each of its `updates` gradients was
+    /// computed from the version before it, so their staleness is 0.
+    pub fn commit_round(&mut self, updates: usize) {
+        for _ in 0..updates {
+            self.staleness.record(0);
+        }
+        self.version += 1;
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Shard {
     pub core: NodeIndex,
@@ -19,16 +55,14 @@ pub struct Shard {
     pub bytes: u64,
     /// Core time to apply one update to this slice.
     pub update_time: SimDuration,
-    /// Updates applied so far.
-    pub version: u64,
+    /// Version and staleness of the slice.
+    pub ledger: Ledger,
     /// Learners whose gradients wait to be applied, in arrival order.
     queue: VecDeque<usize>,
     /// Updates in progress: (learner, start, version the learner read). One at most, except
     /// for lock-free updates.
     applying: Vec<(usize, SimTime, u64)>,
     busy_ns: u64,
-    /// Staleness of every applied update: version at apply minus version the learner read.
-    pub staleness: Histogram,
     /// Synchronous SGD: learners whose gradients this round has summed, in arrival order.
     pub round: Vec<usize>,
 }
@@ -43,11 +77,10 @@ impl Shard {
             range,
             bytes,
             update_time,
-            version: 0,
+            ledger: Ledger::default(),
             queue: VecDeque::new(),
             applying: vec![],
             busy_ns: 0,
-            staleness: Histogram::default(),
             round: vec![],
         }
     }
@@ -83,23 +116,14 @@ impl Shard {
         Some(read)
     }
 
-    /// An update computed from `version_read` is in the slice: records its staleness
-    /// (updates applied since its learner read the slice), moves the slice to the next
-    /// version, and returns the staleness.
+    /// An update computed from `version_read` is in the slice (see [`Ledger::commit`]).
     pub fn commit(&mut self, version_read: u64) -> u64 {
-        let staleness = self.version.saturating_sub(version_read);
-        self.staleness.record(staleness);
-        self.version += 1;
-        staleness
+        self.ledger.commit(version_read)
     }
 
-    /// A synchronous round's one step is in the slice: each of its `updates` gradients was
-    /// computed from the version before it, so their staleness is 0.
+    /// A synchronous round's one step is in the slice (see [`Ledger::commit_round`]).
     pub fn commit_round(&mut self, updates: usize) {
-        for _ in 0..updates {
-            self.staleness.record(0);
-        }
-        self.version += 1;
+        self.ledger.commit_round(updates)
     }
 
     /// The updates in progress as (learner, fraction of the slice written so far), in the

@@ -18,7 +18,8 @@ use super::runtime::{
     join_shards,
 };
 use super::timeline::{ShardSpan, classify};
-use crate::algorithm::Algorithm;
+use crate::algorithm::{Algorithm, partitioned};
+use crate::cluster::shard::staleness;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
@@ -185,12 +186,7 @@ fn shard_loop(
     } else {
         vec![]
     };
-    let mut end = ShardEnd {
-        slice: vec![],
-        staleness: Histogram::default(),
-        busy_ns: 0,
-        updates: 0,
-    };
+    let mut end = ShardEnd::default();
     // The queue closes when every learner is done; a learner that stopped early has dropped
     // its reply channel, so failed replies are not errors.
     while let Ok(msg) = rx.recv() {
@@ -204,7 +200,7 @@ fn shard_loop(
                 }
                 let _ = replies[learner].send(FromShard::Slice {
                     shard: k,
-                    version: end.updates,
+                    version: end.ledger.version,
                     data: buf,
                 });
             }
@@ -215,7 +211,7 @@ fn shard_loop(
                 arrived,
             } => {
                 let started = shared.now();
-                let staleness = end.updates.saturating_sub(read_version);
+                let staleness = staleness(end.ledger.version, read_version);
                 update::apply_rule(
                     rule,
                     &mut slice,
@@ -228,8 +224,7 @@ fn shard_loop(
                     setup.weight_decay,
                 );
                 let finished = shared.now();
-                end.staleness.record(staleness);
-                end.updates += 1;
+                end.ledger.commit(read_version);
                 end.busy_ns += finished - started;
                 let _ = replies[learner].send(FromShard::Applied {
                     span: ShardSpan {
@@ -333,9 +328,9 @@ impl<O: Observer> LearnerCtx<'_, O> {
             // Push every gradient slice (the partitioned model: this step's block only), then
             // wait for those shards to apply it.
             let targets = match self.setup.algorithm {
+                // `iterations` already counts this step.
                 Algorithm::Partitioned => {
-                    let b = (self.l + iterations as usize - 1) % self.ranges.len();
-                    b..b + 1
+                    partitioned::targets(self.l, iterations - 1, self.ranges.len())
                 }
                 _ => 0..self.ranges.len(),
             };

@@ -174,12 +174,7 @@ fn shard_loop(
     replies: &[Sender<FromShard>],
     shared: &Shared,
 ) -> ShardEnd {
-    let mut end = ShardEnd {
-        slice: vec![],
-        staleness: Histogram::default(),
-        busy_ns: 0,
-        updates: 0,
-    };
+    let mut end = ShardEnd::default();
     // The queue closes when every learner is done; a learner that stopped early has dropped
     // its reply channel, so failed replies are not errors.
     while let Ok(msg) = rx.recv() {
@@ -189,7 +184,7 @@ fn shard_loop(
                 buf.extend_from_slice(&slice);
                 let _ = replies[learner].send(FromShard::Slice {
                     shard: k,
-                    version: end.updates,
+                    version: end.ledger.version,
                     data: buf,
                 });
             }
@@ -200,11 +195,9 @@ fn shard_loop(
                 arrived,
             } => {
                 let started = shared.now();
-                let staleness = end.updates.saturating_sub(read_version);
                 absorb(&mut slice, &diff);
                 let finished = shared.now();
-                end.staleness.record(staleness);
-                end.updates += 1;
+                end.ledger.commit(read_version);
                 end.busy_ns += finished - started;
                 let _ = replies[learner].send(FromShard::Applied {
                     span: ShardSpan {

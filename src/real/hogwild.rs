@@ -17,12 +17,14 @@
 use super::runtime::{
     LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, guarded, join,
 };
+use crate::cluster::shard::staleness;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
 use crate::outcome::Activity;
 use crate::training::real::RealSetup;
 use crate::training::sampler::{Sampler, gradient_seed};
+use crate::training::update;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -171,7 +173,7 @@ impl<O: Observer> LearnerCtx<'_, O> {
             // Write the update into the shared vector, coordinate by coordinate, no lock.
             self.write(&grad);
             let before = vec.updates.fetch_add(1, Ordering::SeqCst);
-            end.staleness.record(before.saturating_sub(read));
+            end.staleness.record(staleness(before, read));
             let t3 = sh.now();
             end.breakdown.add(Activity::ServerUpdate, t3 - t2);
             vec.busy_ns.fetch_add(t3 - t2, Ordering::Relaxed);
@@ -184,8 +186,9 @@ impl<O: Observer> LearnerCtx<'_, O> {
         end
     }
 
-    /// `training::update::apply` one coordinate at a time on the shared vector: each
-    /// coordinate (and its velocity) is loaded, updated and stored on its own.
+    /// `training::update::apply` one coordinate at a time on the shared vector, through the
+    /// same per-coordinate functions: each coordinate (and its velocity) is loaded, updated
+    /// and stored on its own.
     fn write(&self, grad: &[f32]) {
         let (lr, mu, wd) = (
             self.setup.learning_rate,
@@ -197,22 +200,16 @@ impl<O: Observer> LearnerCtx<'_, O> {
         let xs = &self.vector.x;
         if mu == 0.0 && wd == 0.0 {
             for (a, &g) in xs.iter().zip(grad) {
-                let mut x = get(a);
-                x -= lr * g;
-                set(a, x);
+                set(a, update::sgd(get(a), g, lr));
             }
         } else if mu == 0.0 {
             for (a, &g) in xs.iter().zip(grad) {
-                let mut x = get(a);
-                x -= lr * (g + wd * x);
-                set(a, x);
+                set(a, update::decayed(get(a), g, lr, wd));
             }
         } else {
             for ((a, b), &g) in xs.iter().zip(&self.vector.v).zip(grad) {
-                let mut x = get(a);
-                let v = mu * get(b) + (g + wd * x);
+                let (x, v) = update::momentum(get(a), get(b), g, lr, mu, wd);
                 set(b, v);
-                x -= lr * v;
                 set(a, x);
             }
         }

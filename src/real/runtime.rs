@@ -7,6 +7,7 @@
 //! It knows no algorithm: what a learner or shard thread does is the caller's; this module
 //! only starts, stops, joins and adds up.
 
+use crate::cluster::shard::Ledger;
 use crate::data::{Dataset, Split};
 use crate::numerics::Objective;
 use crate::observe::Observer;
@@ -231,10 +232,9 @@ pub(super) struct LearnerEnd {
 #[derive(Default)]
 pub(super) struct ShardEnd {
     pub slice: Vec<f32>,
-    pub staleness: Histogram,
+    /// The slice's version (updates, or synchronous steps, applied) and their staleness.
+    pub ledger: Ledger,
     pub busy_ns: u64,
-    /// Updates (or synchronous steps) applied: the shard's version.
-    pub updates: u64,
 }
 
 /// What the server side measured (empty where there is no server).
@@ -258,9 +258,9 @@ impl ServerEnd {
             match sh {
                 Ok(e) => {
                     parameters[ranges[k].clone()].copy_from_slice(&e.slice);
-                    server.staleness.merge(&e.staleness);
+                    server.staleness.merge(&e.ledger.staleness);
                     server.busy.push(e.busy_ns);
-                    server.updates.push(e.updates);
+                    server.updates.push(e.ledger.version);
                 }
                 Err(_) => {
                     server.busy.push(0);

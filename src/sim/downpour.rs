@@ -20,6 +20,7 @@
 
 mod host;
 
+use crate::algorithm::partitioned;
 use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
@@ -353,7 +354,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// The learner reads shard `s`'s slice as it is now (lock-free: with the updates in
     /// progress partly written).
     fn read_slice(&mut self, l: usize, s: usize) {
-        self.learners[l].versions_read[s] = self.shards[s].version;
+        self.learners[l].versions_read[s] = self.shards[s].ledger.version;
         if self.setup.protocol == Protocol::LockFree {
             let in_flight = self.shards[s].in_flight(self.now);
             self.gradients.pull_partial(l, s, &in_flight);
@@ -408,10 +409,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     fn start_push(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         let shards = self.shards.len();
         let targets = match self.setup.protocol {
-            Protocol::Partitioned => {
-                let k = self.learners[l].iterations as usize;
-                (l + k) % shards..(l + k) % shards + 1
-            }
+            Protocol::Partitioned => partitioned::targets(l, self.learners[l].iterations, shards),
             _ => 0..shards,
         };
         let learner = &mut self.learners[l];
@@ -610,7 +608,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let work = self.shards[s].update_time;
         match &self.fabric {
             Fabric::Links { .. } => {
-                let version = self.shards[s].version;
+                let version = self.shards[s].ledger.version;
                 self.shards[s].begin_apply(ctx.now(), STEP, version);
                 ctx.schedule_in(work, Event::StepDone { shard: s });
             }
@@ -675,7 +673,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             Task::Serve { learner } => self.read_slice(learner, s),
             Task::Apply { learner } => self.begin_update(ctx.now(), s, learner),
             Task::Step => {
-                let version = self.shards[s].version;
+                let version = self.shards[s].ledger.version;
                 self.shards[s].begin_apply(ctx.now(), STEP, version);
             }
             _ => {}
@@ -725,7 +723,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let end = self.finished_at.unwrap_or(now);
         let mut staleness = Histogram::default();
         for s in &self.shards {
-            staleness.merge(&s.staleness);
+            staleness.merge(&s.ledger.staleness);
         }
         let bytes_moved = match &self.fabric {
             Fabric::Links { network, .. } => network.byte_totals().1,
@@ -738,7 +736,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             learner_iterations: self.learners.iter().map(|l| l.iterations).collect(),
             staleness,
             shard_busy_ns: self.shards.iter().map(|s| s.busy_ns(end)).collect(),
-            shard_updates: self.shards.iter().map(|s| s.version).collect(),
+            shard_updates: self.shards.iter().map(|s| s.ledger.version).collect(),
             bytes_moved,
             diverged: self.gradients.diverged(),
         }

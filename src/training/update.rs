@@ -46,23 +46,42 @@ pub fn apply_rule(
 
 /// Applies gradient slice `g` to parameter slice `x`: plain SGD `x <- x - lr g`, with L2 weight
 /// decay `g + wd x`, and with heavy-ball momentum `v <- mu v + (g + wd x); x <- x - lr v` when
-/// `mu != 0` (then `v` is the slice's velocity, as long as `x`).
+/// `mu != 0` (then `v` is the slice's velocity, as long as `x`). Coordinate by coordinate this
+/// is [`sgd`], [`decayed`] or [`momentum`], the forms a backend that writes coordinates one
+/// at a time (Hogwild) uses.
 pub fn apply(x: &mut [f32], v: &mut [f32], g: &[f32], lr: f32, mu: f32, wd: f32) {
     if mu == 0.0 && wd == 0.0 {
-        // Plain SGD, written exactly as the sequential reference: x <- x - gamma * g.
         for (x, &g) in x.iter_mut().zip(g) {
-            *x -= lr * g;
+            *x = sgd(*x, g, lr);
         }
     } else if mu == 0.0 {
         for (x, &g) in x.iter_mut().zip(g) {
-            *x -= lr * (g + wd * *x);
+            *x = decayed(*x, g, lr, wd);
         }
     } else {
         for ((x, v), &g) in x.iter_mut().zip(v.iter_mut()).zip(g) {
-            *v = mu * *v + (g + wd * *x);
-            *x -= lr * *v;
+            (*x, *v) = momentum(*x, *v, g, lr, mu, wd);
         }
     }
+}
+
+/// One coordinate of plain SGD, written exactly as the sequential reference: x - gamma g.
+#[inline(always)]
+pub fn sgd(x: f32, g: f32, lr: f32) -> f32 {
+    x - lr * g
+}
+
+/// One coordinate of SGD with L2 weight decay: x - lr (g + wd x).
+#[inline(always)]
+pub fn decayed(x: f32, g: f32, lr: f32, wd: f32) -> f32 {
+    x - lr * (g + wd * x)
+}
+
+/// One coordinate of heavy-ball momentum with weight decay: the new (x, v).
+#[inline(always)]
+pub fn momentum(x: f32, v: f32, g: f32, lr: f32, mu: f32, wd: f32) -> (f32, f32) {
+    let v = mu * v + (g + wd * x);
+    (x - lr * v, v)
 }
 
 /// Adds gradient slice `g` into the running sum `acc` (as a ring all-reduce's receiver does:

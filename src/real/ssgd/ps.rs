@@ -16,7 +16,6 @@ use crate::real::runtime::{
     RealRun, ServerEnd, ShardEnd, Shared, finish, guarded, join, join_shards,
 };
 use crate::real::timeline::{ShardSpan, classify};
-use crate::stats::Histogram;
 use crate::training::real::RealSetup;
 use crate::training::update;
 use std::ops::Range;
@@ -165,12 +164,7 @@ fn shard_loop(
     let mut round: Vec<Option<(Vec<f32>, u64)>> = (0..p).map(|_| None).collect();
     let mut arrived = 0;
     let mut mean = Vec::with_capacity(slice.len());
-    let mut end = ShardEnd {
-        slice: vec![],
-        staleness: Histogram::default(),
-        busy_ns: 0,
-        updates: 0,
-    };
+    let mut end = ShardEnd::default();
     // The queue closes when every learner is done; a learner that stopped early has dropped
     // its reply channel, so failed replies are not errors.
     while let Ok(msg) = rx.recv() {
@@ -199,7 +193,7 @@ fn shard_loop(
                     Some(Some(_)) => {
                         return Err(format!(
                             "shard {k}: learner {learner} pushed twice in round {}",
-                            end.updates
+                            end.ledger.version
                         ));
                     }
                     None => return Err(format!("shard {k}: no learner {learner}")),
@@ -226,10 +220,7 @@ fn shard_loop(
                 );
                 let finished = shared.now();
                 end.busy_ns += finished - started;
-                end.updates += 1;
-                for _ in 0..p {
-                    end.staleness.record(0);
-                }
+                end.ledger.commit_round(p);
                 arrived = 0;
                 for (l, slot) in round.iter_mut().enumerate() {
                     if let Some((grad, taken)) = slot.take() {
