@@ -8,6 +8,8 @@ pub mod downpour;
 pub mod elastic;
 pub mod hogwild;
 mod runtime;
+
+pub use runtime::{Job, RealRun};
 pub mod ssgd;
 pub mod timeline;
 
@@ -55,15 +57,15 @@ pub fn run<O: Observer + Send>(
         AlgorithmKind::Easgd | AlgorithmKind::Eamsgd => elastic::run::<O>,
         AlgorithmKind::Hogwild => hogwild::run::<O>,
     };
-    let (run, observer) = go(
-        &parts.setup,
-        parts.objective,
-        parts.dataset,
-        scenario.iterations_per_epoch,
-        f.workload.epochs,
-        observer,
+    let job = Job {
+        setup: &parts.setup,
+        objective: &parts.objective,
+        dataset: &parts.dataset,
+        iterations_per_epoch: scenario.iterations_per_epoch,
+        epochs: f.workload.epochs,
         stop,
-    );
+    };
+    let (run, observer) = go(&job, observer);
     let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
     summary.backend = "real".into();
     summary.gradients = "real".into();

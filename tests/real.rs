@@ -163,15 +163,15 @@ fn a_panicking_learner_stops_the_run_with_what_was_measured() {
     let stop = AtomicBool::new(false);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let (run, ()) = real::downpour::run(
-        &setup,
-        faulty,
-        dataset,
-        sc.iterations_per_epoch,
-        2,
-        (),
-        &stop,
-    );
+    let job = real::Job {
+        setup: &setup,
+        objective: &faulty,
+        dataset: &dataset,
+        iterations_per_epoch: sc.iterations_per_epoch,
+        epochs: 2,
+        stop: &stop,
+    };
+    let (run, ()) = real::downpour::run(&job, ());
     std::panic::set_hook(hook);
     let why = run.stopped.expect("the run reports the fault");
     assert!(why.contains("panicked: injected fault"), "{why}");

@@ -14,8 +14,7 @@
 //! cleanly with what was measured so far; no thread ever waits for a message that cannot come.
 
 use super::runtime::{
-    LearnerEnd, RealRun, ServerEnd, ShardEnd, Shared, Start, end_epoch, finish, guarded, join,
-    join_shards,
+    Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Shared, Start, end_epoch, finish, serve,
 };
 use super::timeline::{ShardSpan, classify};
 use crate::algorithm::{Algorithm, partitioned};
@@ -30,9 +29,9 @@ use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
 use crate::workload::model::BYTES_PER_PARAM;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 
 enum ToShard {
     Pull {
@@ -67,82 +66,43 @@ enum FromShard {
 
 /// Runs Downpour with `setup.learners` learner threads and one thread per shard range until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
-pub fn run<O: Observer + Send>(
-    setup: &RealSetup,
-    objective: Arc<dyn Objective>,
-    dataset: Arc<Dataset>,
-    iterations_per_epoch: u64,
-    epochs: u64,
-    observer: O,
-    stop: &AtomicBool,
-) -> (RealRun, O) {
+pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
+    let Job {
+        setup,
+        objective,
+        dataset,
+        ..
+    } = *job;
     let Start {
         p,
         init,
         shared,
         sampler,
         observer,
-    } = Start::new(
-        setup,
-        &objective,
-        &dataset,
-        iterations_per_epoch,
-        epochs,
-        observer,
-        stop,
-    );
+    } = Start::new(job, observer);
     let ranges = &setup.shard_ranges;
-    let (learner_tx, learner_rx): (Vec<_>, Vec<_>) = (0..p).map(|_| channel()).unzip();
-    let (shard_tx, shard_rx): (Vec<_>, Vec<_>) = ranges.iter().map(|_| channel()).unzip();
-
-    let (learners, shards) = std::thread::scope(|s| {
-        let shards: Vec<_> = shard_rx
-            .into_iter()
-            .enumerate()
-            .map(|(k, rx)| {
-                let slice = init[ranges[k].clone()].to_vec();
-                let replies = learner_tx.clone();
-                let shared = &shared;
-                s.spawn(move || {
-                    guarded(
-                        shared,
-                        || format!("shard {k}"),
-                        || shard_loop(k, slice, setup, rx, &replies, shared),
-                    )
-                    .and_then(|r| r)
-                })
-            })
-            .collect();
-        drop(learner_tx);
-        let learners: Vec<_> = learner_rx
-            .into_iter()
-            .enumerate()
-            .map(|(l, rx)| {
-                let (shared, sampler, observer) = (&shared, &sampler, &observer);
-                let shard_tx = shard_tx.clone();
-                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
-                s.spawn(move || {
-                    let ctx = LearnerCtx {
-                        l,
-                        setup,
-                        ranges,
-                        shared,
-                        sampler,
-                        observer,
-                        objective: &*objective,
-                        dataset: &dataset,
-                        to_shards: &shard_tx,
-                        replies: &rx,
-                    };
-                    guarded(shared, || format!("learner {l}"), || ctx.run()).unwrap_or_default()
-                })
-            })
-            .collect();
-        let learners = join(learners);
-        // Every learner is done: closing the shards' queues lets them stop.
-        drop(shard_tx);
-        (learners, join_shards(shards))
-    });
+    let (learners, shards) = serve(
+        &shared,
+        p,
+        &init,
+        ranges,
+        |k, slice, rx, replies| shard_loop(k, slice, setup, rx, replies, &shared),
+        |l, to_shards, replies| {
+            let ctx = LearnerCtx {
+                l,
+                setup,
+                ranges,
+                shared: &shared,
+                sampler: &sampler,
+                observer: &observer,
+                objective: &**objective,
+                dataset,
+                to_shards,
+                replies,
+            };
+            ctx.run()
+        },
+    );
     let end_ns = shared.now();
     let mut parameters = init;
     let server = ServerEnd::of_shards(ranges, &shards, &mut parameters);
@@ -159,7 +119,7 @@ pub fn run<O: Observer + Send>(
         })
         .collect();
     finish(
-        setup, &objective, &dataset, shared, observer, end_ns, parameters, &learners, server,
+        setup, objective, dataset, shared, observer, end_ns, parameters, &learners, server,
     )
 }
 

@@ -15,7 +15,7 @@
 //! measured so far.
 
 use super::runtime::{
-    LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, guarded, join,
+    Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, guarded, join,
 };
 use crate::cluster::shard::staleness;
 use crate::data::{Dataset, Split};
@@ -25,7 +25,7 @@ use crate::outcome::Activity;
 use crate::training::real::RealSetup;
 use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The shared vector and what is counted on it.
@@ -51,30 +51,20 @@ fn load(x: &[AtomicU32], into: &mut [f32]) {
 
 /// Runs Hogwild with `setup.learners` learner threads on one shared vector until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
-pub fn run<O: Observer + Send>(
-    setup: &RealSetup,
-    objective: Arc<dyn Objective>,
-    dataset: Arc<Dataset>,
-    iterations_per_epoch: u64,
-    epochs: u64,
-    observer: O,
-    stop: &AtomicBool,
-) -> (RealRun, O) {
+pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
+    let Job {
+        setup,
+        objective,
+        dataset,
+        ..
+    } = *job;
     let Start {
         p,
         init,
         shared,
         sampler,
         observer,
-    } = Start::new(
-        setup,
-        &objective,
-        &dataset,
-        iterations_per_epoch,
-        epochs,
-        observer,
-        stop,
-    );
+    } = Start::new(job, observer);
     let vector = Vector {
         x: atomics(&init),
         v: if setup.momentum != 0.0 {
@@ -90,7 +80,7 @@ pub fn run<O: Observer + Send>(
         let handles: Vec<_> = (0..p)
             .map(|l| {
                 let (shared, sampler, observer, vector) = (&shared, &sampler, &observer, &vector);
-                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
+                let (objective, dataset) = (Arc::clone(objective), Arc::clone(dataset));
                 s.spawn(move || {
                     let ctx = LearnerCtx {
                         l,
@@ -119,7 +109,7 @@ pub fn run<O: Observer + Send>(
         ..ServerEnd::default()
     };
     finish(
-        setup, &objective, &dataset, shared, observer, end_ns, parameters, &learners, server,
+        setup, objective, dataset, shared, observer, end_ns, parameters, &learners, server,
     )
 }
 

@@ -20,7 +20,7 @@ use crate::training::sampler::Sampler;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
@@ -35,6 +35,18 @@ pub(super) struct Snapshot {
     /// Iterations completed when it was taken.
     pub iterations: u64,
     pub params: Vec<f32>,
+}
+
+/// What a real run is given: the numeric set-up, the objective and data, how long it runs,
+/// and the flag that stops it early (Ctrl-C).
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub setup: &'a RealSetup,
+    pub objective: &'a Arc<dyn Objective>,
+    pub dataset: &'a Arc<Dataset>,
+    pub iterations_per_epoch: u64,
+    pub epochs: u64,
+    pub stop: &'a AtomicBool,
 }
 
 /// What a real run measured.
@@ -140,15 +152,15 @@ pub(super) struct Start<'a, O> {
 impl<'a, O> Start<'a, O> {
     /// The initial parameters (snapshot 0), a sampler dealing the data to `setup.learners`
     /// learners, and a clock started now.
-    pub fn new(
-        setup: &RealSetup,
-        objective: &Arc<dyn Objective>,
-        dataset: &Arc<Dataset>,
-        iterations_per_epoch: u64,
-        epochs: u64,
-        observer: O,
-        stop: &'a AtomicBool,
-    ) -> Self {
+    pub fn new(job: &Job<'a>, observer: O) -> Self {
+        let Job {
+            setup,
+            objective,
+            dataset,
+            iterations_per_epoch,
+            epochs,
+            stop,
+        } = *job;
         let p = setup.learners.max(1);
         let init = objective.init_params(setup.seed);
         Start {
@@ -194,6 +206,62 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Runs a parameter server's threads: one per shard range, starting from its slice of `init`
+/// and reading its queue, and `p` learners, each with the shards' queues and its own reply
+/// channel. When every learner is done the shards' queues close, which lets them stop. A
+/// panic in either is the run's fault; a shard that returns an error is one too.
+pub(super) fn serve<ToShard: Send, FromShard: Send, L: Default + Send>(
+    shared: &Shared,
+    p: usize,
+    init: &[f32],
+    ranges: &[Range<usize>],
+    shard: impl Fn(usize, Vec<f32>, Receiver<ToShard>, &[Sender<FromShard>]) -> Result<ShardEnd, String>
+    + Sync,
+    learner: impl Fn(usize, &[Sender<ToShard>], &Receiver<FromShard>) -> L + Sync,
+) -> (Vec<L>, Vec<Result<ShardEnd, String>>) {
+    let (learner_tx, learner_rx): (Vec<_>, Vec<_>) = (0..p).map(|_| channel()).unzip();
+    let (shard_tx, shard_rx): (Vec<_>, Vec<_>) = ranges.iter().map(|_| channel()).unzip();
+    let (shard, learner) = (&shard, &learner);
+    std::thread::scope(|s| {
+        let shards: Vec<_> = shard_rx
+            .into_iter()
+            .enumerate()
+            .map(|(k, rx)| {
+                let slice = init[ranges[k].clone()].to_vec();
+                let replies = learner_tx.clone();
+                s.spawn(move || {
+                    guarded(
+                        shared,
+                        || format!("shard {k}"),
+                        || shard(k, slice, rx, &replies),
+                    )
+                    .and_then(|r| r)
+                    .inspect_err(|why| shared.fail(why.clone()))
+                })
+            })
+            .collect();
+        drop(learner_tx);
+        let learners: Vec<_> = learner_rx
+            .into_iter()
+            .enumerate()
+            .map(|(l, rx)| {
+                let to_shards = shard_tx.clone();
+                s.spawn(move || {
+                    guarded(
+                        shared,
+                        || format!("learner {l}"),
+                        || learner(l, &to_shards, &rx),
+                    )
+                    .unwrap_or_default()
+                })
+            })
+            .collect();
+        let learners = join(learners);
+        drop(shard_tx);
+        (learners, join_shards(shards))
+    })
 }
 
 /// Joins learner threads; one that was lost hands back nothing.

@@ -24,7 +24,7 @@ mod ps;
 pub use allreduce::run_allreduce;
 pub use ps::run_ps;
 
-use super::runtime::{self, POLL, Shared, end_epoch};
+use super::runtime::{self, Job, POLL, Shared, end_epoch};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
@@ -33,8 +33,8 @@ use crate::stats::Histogram;
 use crate::training::real::RealSetup;
 use crate::training::sampler::{Sampler, gradient_seed};
 use crate::workload::model::BYTES_PER_PARAM;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Condvar, Mutex};
 
 /// The run in rounds.
 #[derive(Clone, Copy, Debug)]
@@ -219,29 +219,13 @@ pub(super) struct Start<'a, O> {
     observer: Mutex<O>,
 }
 
-pub(super) fn start<'a, O>(
-    setup: &RealSetup,
-    objective: &Arc<dyn Objective>,
-    dataset: &Arc<Dataset>,
-    iterations_per_epoch: u64,
-    epochs: u64,
-    observer: O,
-    stop: &'a AtomicBool,
-) -> Start<'a, O> {
-    let run = runtime::Start::new(
-        setup,
-        objective,
-        dataset,
-        iterations_per_epoch,
-        epochs,
-        observer,
-        stop,
-    );
+pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> Start<'a, O> {
+    let run = runtime::Start::new(job, observer);
     let plan = Plan {
         p: run.p as u64,
         total: run.shared.total,
         per_epoch: run.shared.per_epoch,
-        epochs,
+        epochs: job.epochs,
     };
     Start {
         p: run.p,

@@ -16,16 +16,13 @@
 //! channel has no separate in-flight state.
 
 use super::{Common, LearnerEnd, Start, bytes_of, start};
-use crate::data::Dataset;
-use crate::numerics::{Objective, Scratch};
+use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::runtime::{RealRun, ServerEnd, finish, guarded, join};
-use crate::training::real::RealSetup;
+use crate::real::runtime::{Job, RealRun, ServerEnd, finish, guarded, join};
 use crate::training::update;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 /// A chunk on its way to the successor.
@@ -41,15 +38,13 @@ struct Message {
 /// Runs synchronous SGD by ring all-reduce: `setup.learners` learner threads in a ring, one
 /// chunk of the vector per learner, until `epochs * iterations_per_epoch` iterations are done
 /// (whole rounds) or the run is stopped.
-pub fn run_allreduce<O: Observer + Send>(
-    setup: &RealSetup,
-    objective: Arc<dyn Objective>,
-    dataset: Arc<Dataset>,
-    iterations_per_epoch: u64,
-    epochs: u64,
-    observer: O,
-    stop: &AtomicBool,
-) -> (RealRun, O) {
+pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
+    let Job {
+        setup,
+        objective,
+        dataset,
+        ..
+    } = *job;
     let Start {
         p,
         plan,
@@ -58,15 +53,7 @@ pub fn run_allreduce<O: Observer + Send>(
         gate,
         sampler,
         observer,
-    } = start(
-        setup,
-        &objective,
-        &dataset,
-        iterations_per_epoch,
-        epochs,
-        observer,
-        stop,
-    );
+    } = start(job, observer);
     // One chunk per learner; the simulator cuts it the same way.
     let chunks = if setup.shard_ranges.len() == p {
         setup.shard_ranges.clone()
@@ -84,7 +71,7 @@ pub fn run_allreduce<O: Observer + Send>(
             .map(|(l, prev)| {
                 let next = tx[(l + 1) % p].clone();
                 let (shared, gate, sampler, observer) = (&shared, &gate, &sampler, &observer);
-                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
+                let (objective, dataset) = (Arc::clone(objective), Arc::clone(dataset));
                 let params = init.clone();
                 s.spawn(move || {
                     let ctx = RingLearner {
@@ -122,8 +109,8 @@ pub fn run_allreduce<O: Observer + Send>(
     let learners: Vec<_> = learners.into_iter().map(LearnerEnd::into_end).collect();
     finish(
         setup,
-        &objective,
-        &dataset,
+        objective,
+        dataset,
         shared,
         observer,
         end_ns,

@@ -8,19 +8,14 @@
 //! wait (the barrier), the step itself server update.
 
 use super::{Common, LearnerEnd, Start, bytes_of, start};
-use crate::data::Dataset;
-use crate::numerics::{Objective, Scratch};
+use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::runtime::{
-    RealRun, ServerEnd, ShardEnd, Shared, finish, guarded, join, join_shards,
-};
+use crate::real::runtime::{Job, RealRun, ServerEnd, ShardEnd, Shared, finish, serve};
 use crate::real::timeline::{ShardSpan, classify};
 use crate::training::real::RealSetup;
 use crate::training::update;
 use std::ops::Range;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 enum ToShard {
@@ -53,15 +48,13 @@ enum FromShard {
 /// Runs synchronous SGD through a sharded parameter server: `setup.learners` learner threads
 /// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
 /// (whole rounds) or the run is stopped.
-pub fn run_ps<O: Observer + Send>(
-    setup: &RealSetup,
-    objective: Arc<dyn Objective>,
-    dataset: Arc<Dataset>,
-    iterations_per_epoch: u64,
-    epochs: u64,
-    observer: O,
-    stop: &AtomicBool,
-) -> (RealRun, O) {
+pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
+    let Job {
+        setup,
+        objective,
+        dataset,
+        ..
+    } = *job;
     let Start {
         p,
         plan,
@@ -70,79 +63,41 @@ pub fn run_ps<O: Observer + Send>(
         gate,
         sampler,
         observer,
-    } = start(
-        setup,
-        &objective,
-        &dataset,
-        iterations_per_epoch,
-        epochs,
-        observer,
-        stop,
-    );
+    } = start(job, observer);
     let ranges = &setup.shard_ranges;
-    let (learner_tx, learner_rx): (Vec<_>, Vec<_>) = (0..p).map(|_| channel()).unzip();
-    let (shard_tx, shard_rx): (Vec<_>, Vec<_>) = ranges.iter().map(|_| channel()).unzip();
-
-    let (learners, shards) = std::thread::scope(|s| {
-        let shards: Vec<_> = shard_rx
-            .into_iter()
-            .enumerate()
-            .map(|(k, rx)| {
-                let slice = init[ranges[k].clone()].to_vec();
-                let replies = learner_tx.clone();
-                let shared = &shared;
-                s.spawn(move || {
-                    guarded(
-                        shared,
-                        || format!("shard {k}"),
-                        || shard_loop(k, slice, setup, rx, &replies, shared),
-                    )
-                    .and_then(|r| r)
-                    .inspect_err(|why| shared.fail(why.clone()))
-                })
-            })
-            .collect();
-        drop(learner_tx);
-        let learners: Vec<_> = learner_rx
-            .into_iter()
-            .enumerate()
-            .map(|(l, rx)| {
-                let (shared, gate, sampler, observer) = (&shared, &gate, &sampler, &observer);
-                let shard_tx = shard_tx.clone();
-                let (objective, dataset) = (Arc::clone(&objective), Arc::clone(&dataset));
-                s.spawn(move || {
-                    let ctx = PsLearner {
-                        c: Common {
-                            l,
-                            setup,
-                            plan,
-                            shared,
-                            gate,
-                            sampler,
-                            observer,
-                            objective: &*objective,
-                            dataset: &dataset,
-                        },
-                        ranges,
-                        to_shards: &shard_tx,
-                        replies: &rx,
-                    };
-                    guarded(shared, || format!("learner {l}"), || ctx.run()).unwrap_or_default()
-                })
-            })
-            .collect();
-        let learners: Vec<LearnerEnd> = join(learners);
-        // Every learner is done: closing the shards' queues lets them stop.
-        drop(shard_tx);
-        (learners, join_shards(shards))
-    });
+    let (learners, shards) = serve(
+        &shared,
+        p,
+        &init,
+        ranges,
+        |k, slice, rx, replies| shard_loop(k, slice, setup, rx, replies, &shared),
+        |l, to_shards, replies| {
+            let ctx = PsLearner {
+                c: Common {
+                    l,
+                    setup,
+                    plan,
+                    shared: &shared,
+                    gate: &gate,
+                    sampler: &sampler,
+                    observer: &observer,
+                    objective: &**objective,
+                    dataset,
+                },
+                ranges,
+                to_shards,
+                replies,
+            };
+            ctx.run()
+        },
+    );
     let end_ns = shared.now();
 
     let mut parameters = init;
     let server = ServerEnd::of_shards(ranges, &shards, &mut parameters);
     let learners: Vec<_> = learners.into_iter().map(LearnerEnd::into_end).collect();
     finish(
-        setup, &objective, &dataset, shared, observer, end_ns, parameters, &learners, server,
+        setup, objective, dataset, shared, observer, end_ns, parameters, &learners, server,
     )
 }
 
