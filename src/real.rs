@@ -8,6 +8,7 @@ pub mod downpour;
 pub mod elastic;
 pub mod hogwild;
 mod runtime;
+mod shard;
 
 pub use runtime::{Job, RealRun};
 pub mod ssgd;

@@ -14,11 +14,11 @@
 //! cleanly with what was measured so far; no thread ever waits for a message that cannot come.
 
 use super::runtime::{
-    Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Shared, Start, end_epoch, finish, serve,
+    Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, serve,
 };
-use super::timeline::{ShardSpan, classify};
-use crate::algorithm::{Algorithm, partitioned};
-use crate::cluster::shard::staleness;
+use super::shard::{Apply, FromShard, ToShard, shard_loop};
+use super::timeline::classify;
+use crate::algorithm::{Algorithm, Rule, partitioned};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
@@ -32,37 +32,6 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
-
-enum ToShard {
-    Pull {
-        learner: usize,
-        /// A buffer of the learner's to copy the slice into (no allocation per pull).
-        buf: Vec<f32>,
-    },
-    Push {
-        learner: usize,
-        read_version: u64,
-        grad: Vec<f32>,
-        /// When the learner enqueued it, ns since the run's start.
-        arrived: u64,
-    },
-    Snapshot {
-        reply: Sender<(usize, Vec<f32>)>,
-    },
-}
-
-enum FromShard {
-    Slice {
-        shard: usize,
-        version: u64,
-        data: Vec<f32>,
-    },
-    Applied {
-        span: ShardSpan,
-        /// The gradient buffer, handed back for the next push.
-        spare: Vec<f32>,
-    },
-}
 
 /// Runs Downpour with `setup.learners` learner threads and one thread per shard range until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
@@ -86,7 +55,10 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         p,
         &init,
         ranges,
-        |k, slice, rx, replies| shard_loop(k, slice, setup, rx, replies, &shared),
+        |k, slice, rx, replies| {
+            let rule = RuleApply::new(setup, slice.len());
+            Ok(shard_loop(k, slice, rx, replies, &shared, rule))
+        },
         |l, to_shards, replies| {
             let ctx = LearnerCtx {
                 l,
@@ -123,87 +95,60 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     )
 }
 
-fn shard_loop(
-    k: usize,
-    mut slice: Vec<f32>,
-    setup: &RealSetup,
-    rx: Receiver<ToShard>,
-    replies: &[Sender<FromShard>],
-    shared: &Shared,
-) -> Result<ShardEnd, String> {
-    let mut velocity = if setup.momentum != 0.0 {
-        vec![0.0; slice.len()]
-    } else {
-        vec![]
-    };
-    let rule = match setup.algorithm {
-        Algorithm::Downpour { rule } => rule,
-        _ => crate::algorithm::Rule::Sgd,
-    };
-    // Delay compensation needs the slice as each learner last read it.
-    let mut backups: Vec<Vec<f32>> = if rule.needs_backup() {
-        vec![vec![]; setup.learners]
-    } else {
-        vec![]
-    };
-    let mut end = ShardEnd::default();
-    // The queue closes when every learner is done; a learner that stopped early has dropped
-    // its reply channel, so failed replies are not errors.
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            ToShard::Pull { learner, mut buf } => {
-                buf.clear();
-                buf.extend_from_slice(&slice);
-                if let Some(b) = backups.get_mut(learner) {
-                    b.clear();
-                    b.extend_from_slice(&slice);
-                }
-                let _ = replies[learner].send(FromShard::Slice {
-                    shard: k,
-                    version: end.ledger.version,
-                    data: buf,
-                });
-            }
-            ToShard::Push {
-                learner,
-                read_version,
-                grad,
-                arrived,
-            } => {
-                let started = shared.now();
-                let staleness = staleness(end.ledger.version, read_version);
-                update::apply_rule(
-                    rule,
-                    &mut slice,
-                    &mut velocity,
-                    &grad,
-                    backups.get(learner).map_or(&[][..], Vec::as_slice),
-                    staleness,
-                    setup.learning_rate,
-                    setup.momentum,
-                    setup.weight_decay,
-                );
-                let finished = shared.now();
-                end.ledger.commit(read_version);
-                end.busy_ns += finished - started;
-                let _ = replies[learner].send(FromShard::Applied {
-                    span: ShardSpan {
-                        arrived,
-                        started,
-                        finished,
-                        // Set by the learner when it takes the reply.
-                        received: finished,
-                    },
-                    spare: grad,
-                });
-            }
-            ToShard::Snapshot { reply } => {
-                let _ = reply.send((k, slice.clone()));
-            }
+/// A Downpour shard's update: the algorithm's rule with the shard's momentum and, for delay
+/// compensation, the slice as each learner last read it.
+struct RuleApply<'a> {
+    setup: &'a RealSetup,
+    rule: Rule,
+    velocity: Vec<f32>,
+    backups: Vec<Vec<f32>>,
+}
+
+impl<'a> RuleApply<'a> {
+    fn new(setup: &'a RealSetup, len: usize) -> Self {
+        let rule = match setup.algorithm {
+            Algorithm::Downpour { rule } => rule,
+            _ => Rule::Sgd,
+        };
+        RuleApply {
+            setup,
+            rule,
+            velocity: if setup.momentum != 0.0 {
+                vec![0.0; len]
+            } else {
+                vec![]
+            },
+            // Delay compensation needs the slice as each learner last read it.
+            backups: if rule.needs_backup() {
+                vec![vec![]; setup.learners]
+            } else {
+                vec![]
+            },
         }
     }
-    end.slice = slice;
-    Ok(end)
+}
+
+impl Apply for RuleApply<'_> {
+    fn pulled(&mut self, learner: usize, slice: &[f32]) {
+        if let Some(b) = self.backups.get_mut(learner) {
+            b.clear();
+            b.extend_from_slice(slice);
+        }
+    }
+
+    fn apply(&mut self, learner: usize, slice: &mut [f32], grad: &[f32], staleness: u64) {
+        update::apply_rule(
+            self.rule,
+            slice,
+            &mut self.velocity,
+            grad,
+            self.backups.get(learner).map_or(&[][..], Vec::as_slice),
+            staleness,
+            self.setup.learning_rate,
+            self.setup.momentum,
+            self.setup.weight_decay,
+        );
+    }
 }
 
 struct LearnerCtx<'a, O> {
@@ -302,7 +247,7 @@ impl<O: Observer> LearnerCtx<'_, O> {
                 let msg = ToShard::Push {
                     learner: self.l,
                     read_version: read[k],
-                    grad: buf,
+                    data: buf,
                     arrived: sh.now(),
                 };
                 if self.send(k, msg).is_none() {

@@ -15,9 +15,10 @@
 //! what was measured so far; no thread ever waits for a message that cannot come.
 
 use super::runtime::{
-    Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Shared, Start, end_epoch, finish, serve,
+    Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, serve,
 };
-use super::timeline::{ShardSpan, classify};
+use super::shard::{Apply, FromShard, ToShard, shard_loop};
+use super::timeline::classify;
 use crate::algorithm::Algorithm;
 use crate::data::Dataset;
 use crate::numerics::{Objective, Scratch};
@@ -32,38 +33,6 @@ use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
-
-enum ToShard {
-    Pull {
-        learner: usize,
-        /// A buffer of the learner's to copy the centre's slice into.
-        buf: Vec<f32>,
-    },
-    Push {
-        learner: usize,
-        read_version: u64,
-        /// The elastic difference `alpha (x - centre)` over the shard's range.
-        diff: Vec<f32>,
-        /// When the learner enqueued it, ns since the run's start.
-        arrived: u64,
-    },
-    Snapshot {
-        reply: Sender<(usize, Vec<f32>)>,
-    },
-}
-
-enum FromShard {
-    Slice {
-        shard: usize,
-        version: u64,
-        data: Vec<f32>,
-    },
-    Applied {
-        span: ShardSpan,
-        /// The difference buffer, handed back for the next push.
-        spare: Vec<f32>,
-    },
-}
 
 /// Runs EASGD or EAMSGD (`setup.algorithm` is `Algorithm::Elastic`) with `setup.learners`
 /// learner threads and one thread per shard range of the centre variable until
@@ -90,7 +59,7 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         p,
         &init,
         ranges,
-        |k, slice, rx, replies| Ok(shard_loop(k, slice, rx, replies, &shared)),
+        |k, slice, rx, replies| Ok(shard_loop(k, slice, rx, replies, &shared, Absorb)),
         |l, to_shards, replies| {
             let ctx = LearnerCtx {
                 l,
@@ -127,56 +96,13 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     )
 }
 
-fn shard_loop(
-    k: usize,
-    mut slice: Vec<f32>,
-    rx: Receiver<ToShard>,
-    replies: &[Sender<FromShard>],
-    shared: &Shared,
-) -> ShardEnd {
-    let mut end = ShardEnd::default();
-    // The queue closes when every learner is done; a learner that stopped early has dropped
-    // its reply channel, so failed replies are not errors.
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            ToShard::Pull { learner, mut buf } => {
-                buf.clear();
-                buf.extend_from_slice(&slice);
-                let _ = replies[learner].send(FromShard::Slice {
-                    shard: k,
-                    version: end.ledger.version,
-                    data: buf,
-                });
-            }
-            ToShard::Push {
-                learner,
-                read_version,
-                diff,
-                arrived,
-            } => {
-                let started = shared.now();
-                absorb(&mut slice, &diff);
-                let finished = shared.now();
-                end.ledger.commit(read_version);
-                end.busy_ns += finished - started;
-                let _ = replies[learner].send(FromShard::Applied {
-                    span: ShardSpan {
-                        arrived,
-                        started,
-                        finished,
-                        // Set by the learner when it takes the reply.
-                        received: finished,
-                    },
-                    spare: diff,
-                });
-            }
-            ToShard::Snapshot { reply } => {
-                let _ = reply.send((k, slice.clone()));
-            }
-        }
+/// An elastic averaging shard's update: the centre moves by the learner's difference.
+struct Absorb;
+
+impl Apply for Absorb {
+    fn apply(&mut self, _learner: usize, centre: &mut [f32], diff: &[f32], _staleness: u64) {
+        absorb(centre, diff);
     }
-    end.slice = slice;
-    end
 }
 
 struct LearnerCtx<'a, O> {
@@ -288,7 +214,7 @@ impl<O: Observer> LearnerCtx<'_, O> {
                 let msg = ToShard::Push {
                     learner: self.l,
                     read_version: versions[k],
-                    diff: e,
+                    data: e,
                     arrived: sh.now(),
                 };
                 if self.send(k, msg).is_none() {
