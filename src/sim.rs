@@ -4,6 +4,7 @@
 
 pub mod allreduce;
 pub mod downpour;
+pub mod fabric;
 
 use crate::engine::Model;
 use crate::outcome::Outcome;

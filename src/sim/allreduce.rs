@@ -26,11 +26,12 @@
 //! yet): the barrier.
 
 use super::Simulated;
+use super::fabric::{Wake, Wires};
 use crate::cluster::learner::{Learner, Phase};
 use crate::engine::{Context, Model};
 use crate::machine::cpu::Sharing;
 use crate::machine::device::{ComputeModel, update_time};
-use crate::machine::network::{FlowId, Network};
+use crate::machine::network::Network;
 use crate::machine::threads::Threads;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
@@ -42,7 +43,6 @@ use crate::training::Gradients;
 use crate::training::update::ring_order;
 use crate::workload::model::BYTES_PER_PARAM;
 use petgraph::graph::NodeIndex;
-use std::collections::HashMap;
 
 /// Everything the all-reduce needs to know about a run, already checked.
 #[derive(Clone, Debug)]
@@ -118,11 +118,9 @@ struct Ring {
 #[allow(clippy::large_enum_variant)]
 enum Fabric {
     Links {
-        network: Network,
+        wires: Wires<Chunk>,
         /// Route from learner l to its successor.
         routes: Vec<Route>,
-        flows: HashMap<FlowId, Chunk>,
-        wake_at: Option<SimTime>,
     },
     Host {
         threads: Threads<Task>,
@@ -130,7 +128,7 @@ enum Fabric {
         wake: SimDuration,
         copy_gb_per_s: f64,
         memory_gb_per_s: f64,
-        wake_at: Option<SimTime>,
+        wake_at: Wake,
     },
 }
 
@@ -187,7 +185,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                     wake: SimDuration::from_nanos(h.message_cpu_ns),
                     copy_gb_per_s: h.copy_gb_per_s,
                     memory_gb_per_s: memory,
-                    wake_at: None,
+                    wake_at: Wake::default(),
                 }
             }
             None => {
@@ -212,10 +210,8 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                     return Err(problems);
                 }
                 Fabric::Links {
-                    network: Network::new(topology.channel_capacities()),
+                    wires: Wires::new(Network::new(topology.channel_capacities())),
                     routes,
-                    flows: HashMap::new(),
-                    wake_at: None,
                 }
             }
         };
@@ -387,14 +383,8 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
             sent: ctx.now(),
         };
         match &mut self.fabric {
-            Fabric::Links {
-                network,
-                routes,
-                flows,
-                ..
-            } => {
-                let id = network.start_flow(ctx.now(), &routes[l], bytes);
-                flows.insert(id, chunk);
+            Fabric::Links { wires, routes } => {
+                wires.start(ctx.now(), &routes[l], bytes, chunk);
                 self.sync_wake(ctx);
             }
             Fabric::Host { copy_gb_per_s, .. } => {
@@ -525,18 +515,17 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     }
 
     fn sync_wake(&mut self, ctx: &mut Context<'_, Event>) {
-        let (next, wake_at, event) = match &mut self.fabric {
-            Fabric::Links {
-                network, wake_at, ..
-            } => (network.next_event_time(), wake_at, Event::NetworkWake),
+        let now = ctx.now();
+        let (at, event) = match &mut self.fabric {
+            Fabric::Links { wires, .. } => (wires.next_wake(now), Event::NetworkWake),
             Fabric::Host {
                 threads, wake_at, ..
-            } => (threads.next_event_time(), wake_at, Event::ThreadsWake),
+            } => (
+                wake_at.schedule(threads.next_event_time(), now),
+                Event::ThreadsWake,
+            ),
         };
-        if let Some(t) = next.map(|t| t.max(ctx.now()))
-            && wake_at.is_none_or(|w| t < w)
-        {
-            *wake_at = Some(t);
+        if let Some(t) = at {
             ctx.schedule_at(t, event);
         }
     }
@@ -598,21 +587,11 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
         self.now = ctx.now();
         match event {
             Event::NetworkWake => {
-                let Fabric::Links {
-                    network,
-                    flows,
-                    wake_at,
-                    ..
-                } = &mut self.fabric
-                else {
+                let Fabric::Links { wires, .. } = &mut self.fabric else {
                     return;
                 };
-                if *wake_at == Some(ctx.now()) {
-                    *wake_at = None;
-                }
-                let mut done = vec![];
-                network.advance(ctx.now(), &mut done);
-                let arrived: Vec<Chunk> = done.iter().filter_map(|id| flows.remove(id)).collect();
+                let mut arrived = vec![];
+                wires.advance(ctx.now(), &mut arrived);
                 for chunk in arrived {
                     self.arrived(ctx, chunk);
                     if self.finished_at.is_some() {
@@ -628,9 +607,7 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
                 else {
                     return;
                 };
-                if *wake_at == Some(ctx.now()) {
-                    *wake_at = None;
-                }
+                wake_at.fired(ctx.now());
                 let mut ended = vec![];
                 threads.advance(ctx.now(), &mut ended);
                 for (l, task) in ended {

@@ -20,13 +20,14 @@
 
 mod host;
 
+use super::fabric::Wires;
 use crate::algorithm::partitioned;
 use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
 use crate::engine::{Context, Model};
 use crate::machine::device::{ComputeModel, update_time};
-use crate::machine::network::{FlowId, Network};
+use crate::machine::network::Network;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
 use crate::outcome::Outcome;
@@ -35,7 +36,6 @@ use crate::time::{SimDuration, SimTime};
 use crate::training::Gradients;
 use crate::workload::model::BYTES_PER_PARAM;
 use host::{Host, Task};
-use std::collections::HashMap;
 
 /// Stands for "the round" where a shard's busy span is a synchronous step, not one learner's.
 const STEP: usize = usize::MAX;
@@ -119,12 +119,10 @@ enum Fabric {
     /// Devices joined by links: slices and gradients are flows sharing the links' bandwidth,
     /// GPUs compute and host cores apply updates, each on its own.
     Links {
-        network: Network,
+        wires: Wires<Message>,
         /// Route from shard `s` down to learner `l` at `[l * shards + s]`, and back up.
         down: Vec<Route>,
         up: Vec<Route>,
-        flows: HashMap<FlowId, Message>,
-        wake_at: Option<SimTime>,
     },
     /// One shared-memory host whose learners and shards are threads.
     Host(Host),
@@ -140,7 +138,8 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     finished_at: Option<SimTime>,
     observer: O,
     gradients: G,
-    scratch: Vec<FlowId>,
+    /// Messages whose flows completed at a wake-up (kept to reuse its memory).
+    arrived: Vec<Message>,
     ended: Vec<(usize, Task)>,
     /// The time of the event being handled, for the learners' accounting.
     now: SimTime,
@@ -193,7 +192,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             finished_at: None,
             observer,
             gradients,
-            scratch: vec![],
+            arrived: vec![],
             ended: vec![],
             now: SimTime::ZERO,
             setup,
@@ -228,11 +227,9 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             return Err(problems);
         }
         Ok(Fabric::Links {
-            network: Network::new(topology.channel_capacities()),
+            wires: Wires::new(Network::new(topology.channel_capacities())),
             down,
             up,
-            flows: HashMap::new(),
-            wake_at: None,
         })
     }
 
@@ -270,13 +267,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         };
         let bytes = self.shards[shard].bytes;
         match &mut self.fabric {
-            Fabric::Links {
-                network,
-                down,
-                up,
-                flows,
-                ..
-            } => {
+            Fabric::Links { wires, down, up } => {
                 let i = learner * self.shards.len() + shard;
                 let route = match kind {
                     MessageKind::PullRequest | MessageKind::Gradient => &up[i],
@@ -287,8 +278,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                         ctx.schedule_in(route.latency, Event::Deliver(msg));
                     }
                     MessageKind::Parameters | MessageKind::Gradient => {
-                        let id = network.start_flow(ctx.now(), route, bytes);
-                        flows.insert(id, msg);
+                        wires.start(ctx.now(), route, bytes, msg);
                         self.sync_wake(ctx);
                     }
                 }
@@ -304,21 +294,15 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Makes sure a wake-up is scheduled for the fabric's next change.
     fn sync_wake(&mut self, ctx: &mut Context<'_, Event>) {
-        let (next, wake_at, event) = match &mut self.fabric {
-            Fabric::Links {
-                network, wake_at, ..
-            } => (network.next_event_time(), wake_at, Event::NetworkWake),
+        let now = ctx.now();
+        let (at, event) = match &mut self.fabric {
+            Fabric::Links { wires, .. } => (wires.next_wake(now), Event::NetworkWake),
             Fabric::Host(h) => (
-                h.threads.next_event_time(),
-                &mut h.wake_at,
+                h.wake_at.schedule(h.threads.next_event_time(), now),
                 Event::ThreadsWake,
             ),
         };
-        // A time already past (a slice that ran out unnoticed) is due now.
-        if let Some(t) = next.map(|t| t.max(ctx.now()))
-            && wake_at.is_none_or(|w| t < w)
-        {
-            *wake_at = Some(t);
+        if let Some(t) = at {
             ctx.schedule_at(t, event);
         }
     }
@@ -726,7 +710,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             staleness.merge(&s.ledger.staleness);
         }
         let bytes_moved = match &self.fabric {
-            Fabric::Links { network, .. } => network.byte_totals().1,
+            Fabric::Links { wires, .. } => wires.network.byte_totals().1,
             Fabric::Host(h) => h.bytes_sent,
         };
         Outcome {
@@ -783,38 +767,25 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
         self.now = ctx.now();
         match event {
             Event::NetworkWake => {
-                let Fabric::Links {
-                    network,
-                    flows,
-                    wake_at,
-                    ..
-                } = &mut self.fabric
-                else {
+                let Fabric::Links { wires, .. } = &mut self.fabric else {
                     return;
                 };
-                if *wake_at == Some(ctx.now()) {
-                    *wake_at = None;
-                }
-                let mut done = std::mem::take(&mut self.scratch);
-                network.advance(ctx.now(), &mut done);
-                let mut arrived = Vec::with_capacity(done.len());
-                arrived.extend(done.drain(..).filter_map(|id| flows.remove(&id)));
-                self.scratch = done;
-                for msg in arrived {
+                let mut arrived = std::mem::take(&mut self.arrived);
+                wires.advance(ctx.now(), &mut arrived);
+                for msg in arrived.drain(..) {
                     self.deliver(ctx, msg);
                     if self.finished_at.is_some() {
                         break;
                     }
                 }
+                self.arrived = arrived;
                 self.sync_wake(ctx);
             }
             Event::ThreadsWake => {
                 let Fabric::Host(h) = &mut self.fabric else {
                     return;
                 };
-                if h.wake_at == Some(ctx.now()) {
-                    h.wake_at = None;
-                }
+                h.wake_at.fired(ctx.now());
                 let mut ended = std::mem::take(&mut self.ended);
                 h.threads.advance(ctx.now(), &mut ended);
                 for &(thread, task) in &ended {

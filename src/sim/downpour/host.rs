@@ -14,7 +14,8 @@ use super::Message;
 use crate::machine::cpu::Sharing;
 use crate::machine::threads::Threads;
 use crate::machine::topology::HostSpec;
-use crate::time::{SimDuration, SimTime};
+use crate::sim::fabric::Wake;
+use crate::time::SimDuration;
 
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +48,7 @@ pub(super) struct Host {
     pub wake: SimDuration,
     copy_gb_per_s: f64,
     learners: usize,
-    pub wake_at: Option<SimTime>,
+    pub wake_at: Wake,
     /// Bytes of slices and gradients copied into messages.
     pub bytes_sent: u64,
 }
@@ -69,7 +70,7 @@ impl Host {
             wake: SimDuration::from_nanos(spec.message_cpu_ns),
             copy_gb_per_s: spec.copy_gb_per_s,
             learners,
-            wake_at: None,
+            wake_at: Wake::default(),
             bytes_sent: 0,
         }
     }
