@@ -10,12 +10,15 @@
 //! measured one-thread gradient time. The threads share the cores as `machine::cpu` says: one
 //! run queue, the measured time slice, and the measured slowdown of busy cores.
 
-use super::Message;
+use super::{Downpour, Event, Fabric, Message, STEP};
+use crate::engine::Context;
 use crate::machine::cpu::Sharing;
 use crate::machine::threads::Threads;
 use crate::machine::topology::HostSpec;
+use crate::observe::{MessageKind, Observer};
 use crate::sim::fabric::Wake;
 use crate::time::SimDuration;
+use crate::training::Gradients;
 
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,5 +98,76 @@ impl Host {
     /// One thread's time to copy `bytes`.
     pub fn copy_time(&self, bytes: u64) -> SimDuration {
         SimDuration::from_nanos_ceil(bytes as f64 / self.copy_gb_per_s)
+    }
+}
+
+/// The host's threads as the Downpour model drives them: tasks queued on a thread, started
+/// when it gets a core, and what each task's start and end mean for the protocol.
+impl<O: Observer, G: Gradients> Downpour<O, G> {
+    /// Queues a task on a host thread, starting it at once if the thread is idle.
+    pub(super) fn run_task(
+        &mut self,
+        ctx: &mut Context<'_, Event>,
+        thread: usize,
+        task: Task,
+        work: SimDuration,
+    ) {
+        let Fabric::Host(h) = &mut self.fabric else {
+            return;
+        };
+        if h.threads.push(ctx.now(), thread, task, work) {
+            self.task_started(ctx, thread, task);
+        }
+        self.sync_wake(ctx);
+    }
+
+    /// A host task begins: a shard reads its slice for a reply or starts an update.
+    pub(super) fn task_started(&mut self, ctx: &mut Context<'_, Event>, thread: usize, task: Task) {
+        let Fabric::Host(h) = &self.fabric else {
+            return;
+        };
+        let s = match (h.role(thread), task) {
+            (Ok(l), Task::Read { shard }) => return self.read_slice(l, shard),
+            (Ok(l), Task::Write { shard }) => return self.begin_update(ctx.now(), shard, l),
+            (Ok(_), _) => return,
+            (Err(s), _) => s,
+        };
+        match task {
+            Task::Serve { learner } => self.read_slice(learner, s),
+            Task::Apply { learner } => self.begin_update(ctx.now(), s, learner),
+            Task::Step => {
+                let version = self.shards[s].ledger.version;
+                self.shards[s].begin_apply(ctx.now(), STEP, version);
+            }
+            _ => {}
+        }
+    }
+
+    /// A host task ends.
+    pub(super) fn task_done(&mut self, ctx: &mut Context<'_, Event>, thread: usize, task: Task) {
+        let Fabric::Host(h) = &self.fabric else {
+            return;
+        };
+        match (h.role(thread), task) {
+            (Ok(l), Task::CopyIn { .. }) => self.slice_in(ctx, l),
+            (Ok(l), Task::Compute) => self.gradient_done(ctx, l),
+            (Ok(l), Task::CopyOut { shard }) => {
+                self.dispatch(ctx, MessageKind::Gradient, l, shard);
+            }
+            (Err(s), Task::Serve { learner }) => {
+                self.send(ctx, MessageKind::Parameters, learner, s);
+            }
+            (Ok(l), Task::Read { .. }) => self.slice_in(ctx, l),
+            (Ok(l), Task::Write { shard }) => {
+                self.end_update(ctx, shard, l);
+            }
+            (Err(s), Task::Apply { learner }) => {
+                self.end_update(ctx, s, learner);
+            }
+            (Err(s), Task::Step) => self.step_done(ctx, s),
+            (_, Task::Receive(msg)) => self.deliver(ctx, msg),
+            // A learner never serves or applies, a shard never computes or copies for itself.
+            _ => {}
+        }
     }
 }
