@@ -228,3 +228,40 @@ fn the_real_command_writes_the_simulators_files() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.path().join("runs").exists());
 }
+
+#[test]
+fn a_run_cut_short_is_measured_per_epoch_it_completed() {
+    use asgd_sim::outcome::{Breakdown, Outcome};
+    use asgd_sim::report::summary::Summary;
+    use asgd_sim::stats::Histogram;
+    use asgd_sim::time::SimTime;
+    // 256 samples in batches of 16: 16 iterations an epoch, 2 epochs given.
+    let sc = quick(&["cluster.learners=2", "cluster.shards=1"]);
+    let per_epoch = sc.iterations_per_epoch;
+    assert_eq!(per_epoch, 16);
+    let outcome = |iterations: [u64; 2]| Outcome {
+        end: SimTime::from_nanos(3_000_000_000),
+        epoch_ends: vec![SimTime::from_nanos(2_000_000_000)],
+        breakdowns: vec![Breakdown::default(); 2],
+        learner_iterations: iterations.to_vec(),
+        staleness: Histogram::default(),
+        shard_busy_ns: vec![0],
+        shard_updates: vec![iterations.iter().sum()],
+        bytes_moved: 0,
+        diverged: false,
+    };
+    // Stopped after 24 of 32 iterations: 1.5 epochs in 3 s, 2 s an epoch.
+    let s = Summary::new(&sc, &outcome([12, 12]), None);
+    assert_eq!(s.completed_epochs, Some(1.5));
+    assert_eq!(s.epoch_time_s, 2.0);
+    let table = asgd_sim::report::table::render(&s);
+    assert!(table.contains("cut short: 1.50 of 2 epochs"), "{table}");
+    // A run that completed them all is per epoch given, and says nothing of it.
+    let s = Summary::new(&sc, &outcome([16, 16]), None);
+    assert_eq!((s.completed_epochs, s.epoch_time_s), (None, 1.5));
+    assert!(
+        !serde_json::to_string(&s)
+            .unwrap()
+            .contains("completed_epochs")
+    );
+}

@@ -154,6 +154,10 @@ pub struct Summary {
     pub batch_size: u64,
     pub epochs: u64,
     pub iterations_per_epoch: u64,
+    /// Epochs (a fraction) a run that was cut short completed (stopped, diverged); absent
+    /// when it completed them all. Per-epoch figures are then per completed epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_epochs: Option<f64>,
     /// Simulated time of the whole run, seconds.
     #[serde(deserialize_with = "nan_if_null")]
     pub sim_time_s: f64,
@@ -187,7 +191,16 @@ pub struct Summary {
 impl Summary {
     pub fn new(scenario: &Scenario, o: &Outcome, last: Option<&CurvePoint>) -> Self {
         let f = &scenario.file;
-        let epochs = f.workload.epochs.max(1) as f64;
+        let per_epoch = scenario.iterations_per_epoch.max(1);
+        let completed: u64 = o.learner_iterations.iter().sum();
+        // A run cut short is measured per epoch it completed, not per epoch it was given.
+        let completed_epochs = (completed < f.workload.epochs * scenario.iterations_per_epoch)
+            .then(|| completed as f64 / per_epoch as f64);
+        let epochs = match completed_epochs {
+            Some(e) if e > 0.0 => e,
+            Some(_) => f64::NAN,
+            None => f.workload.epochs.max(1) as f64,
+        };
         let mut total = Breakdown::default();
         for b in &o.breakdowns {
             for a in Activity::ALL {
@@ -223,6 +236,7 @@ impl Summary {
             batch_size: f.algorithm.batch_size,
             epochs: f.workload.epochs,
             iterations_per_epoch: scenario.iterations_per_epoch,
+            completed_epochs,
             sim_time_s,
             epoch_time_s,
             epoch_ends_s: o.epoch_ends.iter().map(|t| t.as_secs_f64()).collect(),

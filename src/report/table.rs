@@ -12,19 +12,24 @@ pub fn render(s: &Summary) -> String {
         "{}: {} on {}, {} learners, {} shards, {} ({} params), batch {}",
         s.scenario, s.algorithm, s.machine, s.learners, s.shards, s.model, s.params, s.batch_size
     );
-    let _ = writeln!(
-        out,
-        "{} epochs of {} iterations in {:.6} s {}: {:.6} s per epoch",
-        s.epochs,
-        s.iterations_per_epoch,
-        s.sim_time_s,
-        if s.backend == "real" {
-            "measured on this host"
-        } else {
-            "simulated"
-        },
-        s.epoch_time_s
-    );
+    let measured = if s.backend == "real" {
+        "measured on this host"
+    } else {
+        "simulated"
+    };
+    let _ = match s.completed_epochs {
+        Some(done) => writeln!(
+            out,
+            "cut short: {done:.2} of {} epochs of {} iterations in {:.6} s {measured}: {:.6} s per \
+             completed epoch",
+            s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
+        ),
+        None => writeln!(
+            out,
+            "{} epochs of {} iterations in {:.6} s {measured}: {:.6} s per epoch",
+            s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
+        ),
+    };
     let _ = writeln!(
         out,
         "  {:<14} {:>12} {:>7}",
