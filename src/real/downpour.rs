@@ -36,19 +36,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 /// Runs Downpour with `setup.learners` learner threads and one thread per shard range until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
 pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
-    let Job {
-        setup,
-        objective,
-        dataset,
-        ..
-    } = *job;
-    let Start {
-        p,
-        init,
-        shared,
-        sampler,
-        observer,
-    } = Start::new(job, observer);
+    let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
+    let (p, init, shared, sampler, observer) = Start::new(job, observer).parts();
     let ranges = &setup.shard_ranges;
     let (learners, shards) = serve(
         &shared,

@@ -40,19 +40,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 /// claim `tau` mini-batches at a time, so the run may end up to `p (tau - 1)` mini-batches past
 /// the total, as the simulator's does.
 pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
-    let Job {
-        setup,
-        objective,
-        dataset,
-        ..
-    } = *job;
-    let Start {
-        p,
-        init,
-        shared,
-        sampler,
-        observer,
-    } = Start::new(job, observer);
+    let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
+    let (p, init, shared, sampler, observer) = Start::new(job, observer).parts();
     let ranges = &setup.shard_ranges;
     let (learners, shards) = serve(
         &shared,

@@ -52,19 +52,8 @@ fn load(x: &[AtomicU32], into: &mut [f32]) {
 /// Runs Hogwild with `setup.learners` learner threads on one shared vector until
 /// `epochs * iterations_per_epoch` iterations are done (or the run is stopped).
 pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
-    let Job {
-        setup,
-        objective,
-        dataset,
-        ..
-    } = *job;
-    let Start {
-        p,
-        init,
-        shared,
-        sampler,
-        observer,
-    } = Start::new(job, observer);
+    let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
+    let (p, init, shared, sampler, observer) = Start::new(job, observer).parts();
     let vector = Vector {
         x: atomics(&init),
         v: if setup.momentum != 0.0 {

@@ -188,6 +188,14 @@ impl<'a, O> Start<'a, O> {
     }
 }
 
+impl<'a, O> Start<'a, O> {
+    /// The pieces, for a driver to lend its threads: learners, initial parameters, shared
+    /// state, sampler, observer.
+    pub fn parts(self) -> (usize, Vec<f32>, Shared<'a>, Mutex<Sampler>, Mutex<O>) {
+        (self.p, self.init, self.shared, self.sampler, self.observer)
+    }
+}
+
 /// Runs `f` on this thread; a panic in it becomes the run's fault, "`who` panicked: ...".
 pub(super) fn guarded<T>(
     shared: &Shared,

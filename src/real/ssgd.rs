@@ -208,18 +208,8 @@ impl<O: Observer> Common<'_, O> {
     }
 }
 
-/// Everything a run sets up before its threads start.
-pub(super) struct Start<'a, O> {
-    p: usize,
-    plan: Plan,
-    init: Vec<f32>,
-    shared: Shared<'a>,
-    gate: EpochGate,
-    sampler: Mutex<Sampler>,
-    observer: Mutex<O>,
-}
-
-pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> Start<'a, O> {
+/// The runtime's start of a run, and the rounds it is planned in, with the epoch gate.
+pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> (runtime::Start<'a, O>, Plan, EpochGate) {
     let run = runtime::Start::new(job, observer);
     let plan = Plan {
         p: run.p as u64,
@@ -227,15 +217,7 @@ pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> Start<'a, O> {
         per_epoch: run.shared.per_epoch,
         epochs: job.epochs,
     };
-    Start {
-        p: run.p,
-        plan,
-        init: run.init,
-        shared: run.shared,
-        gate: EpochGate::new(),
-        sampler: run.sampler,
-        observer: run.observer,
-    }
+    (run, plan, EpochGate::new())
 }
 
 impl LearnerEnd {

@@ -15,7 +15,7 @@
 //! blocked receive into wait (before it) and transfer (after it) — an approximation: the
 //! channel has no separate in-flight state.
 
-use super::{Common, LearnerEnd, Start, bytes_of, start};
+use super::{Common, LearnerEnd, bytes_of, start};
 use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
@@ -39,21 +39,9 @@ struct Message {
 /// chunk of the vector per learner, until `epochs * iterations_per_epoch` iterations are done
 /// (whole rounds) or the run is stopped.
 pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
-    let Job {
-        setup,
-        objective,
-        dataset,
-        ..
-    } = *job;
-    let Start {
-        p,
-        plan,
-        init,
-        shared,
-        gate,
-        sampler,
-        observer,
-    } = start(job, observer);
+    let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
+    let (run, plan, gate) = start(job, observer);
+    let (p, init, shared, sampler, observer) = run.parts();
     // One chunk per learner; the simulator cuts it the same way.
     let chunks = if setup.shard_ranges.len() == p {
         setup.shard_ranges.clone()

@@ -7,7 +7,7 @@
 //! the arrival: until then (and while the ack is on its way back) push, from then to the step
 //! wait (the barrier), the step itself server update.
 
-use super::{Common, LearnerEnd, Start, bytes_of, start};
+use super::{Common, LearnerEnd, bytes_of, start};
 use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
@@ -49,21 +49,9 @@ enum FromShard {
 /// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
 /// (whole rounds) or the run is stopped.
 pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
-    let Job {
-        setup,
-        objective,
-        dataset,
-        ..
-    } = *job;
-    let Start {
-        p,
-        plan,
-        init,
-        shared,
-        gate,
-        sampler,
-        observer,
-    } = start(job, observer);
+    let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
+    let (run, plan, gate) = start(job, observer);
+    let (p, init, shared, sampler, observer) = run.parts();
     let ranges = &setup.shard_ranges;
     let (learners, shards) = serve(
         &shared,
