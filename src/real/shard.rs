@@ -28,6 +28,7 @@ pub(super) enum ToShard {
     },
 }
 
+/// What a shard sends back to a learner; synchronous SGD's shards reply the same way.
 pub(super) enum FromShard {
     Slice {
         shard: usize,
@@ -87,13 +88,7 @@ pub(super) fn shard_loop(
                 end.ledger.commit(read_version);
                 end.busy_ns += finished - started;
                 let _ = replies[learner].send(FromShard::Applied {
-                    span: ShardSpan {
-                        arrived,
-                        started,
-                        finished,
-                        // Set by the learner when it takes the reply.
-                        received: finished,
-                    },
+                    span: ShardSpan::applied(arrived, started, finished),
                     spare: data,
                 });
             }

@@ -15,6 +15,19 @@ pub struct ShardSpan {
     pub received: u64,
 }
 
+impl ShardSpan {
+    /// A shard has applied an update that arrived at `arrived`; `received` is set by the
+    /// learner when it takes the acknowledgement.
+    pub fn applied(arrived: u64, started: u64, finished: u64) -> Self {
+        ShardSpan {
+            arrived,
+            started,
+            finished,
+            received: finished,
+        }
+    }
+}
+
 /// Nanoseconds of push, server update and wait in `[from, to]`.
 pub fn classify(from: u64, to: u64, spans: &[ShardSpan]) -> (u64, u64, u64) {
     if to <= from {

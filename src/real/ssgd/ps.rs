@@ -12,6 +12,7 @@ use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
 use crate::real::runtime::{Job, RealRun, ServerEnd, ShardEnd, Shared, finish, serve};
+use crate::real::shard::FromShard;
 use crate::real::timeline::{ShardSpan, classify};
 use crate::training::real::RealSetup;
 use crate::training::update;
@@ -30,18 +31,6 @@ enum ToShard {
     },
     Snapshot {
         reply: Sender<(usize, Vec<f32>)>,
-    },
-}
-
-enum FromShard {
-    Slice {
-        shard: usize,
-        data: Vec<f32>,
-    },
-    Applied {
-        span: ShardSpan,
-        /// The gradient buffer, handed back for the next push.
-        spare: Vec<f32>,
     },
 }
 
@@ -118,6 +107,7 @@ fn shard_loop(
                 if let Some(r) = replies.get(learner) {
                     let _ = r.send(FromShard::Slice {
                         shard: k,
+                        version: end.ledger.version,
                         data: buf,
                     });
                 }
@@ -168,13 +158,7 @@ fn shard_loop(
                 for (l, slot) in round.iter_mut().enumerate() {
                     if let Some((grad, taken)) = slot.take() {
                         let _ = replies[l].send(FromShard::Applied {
-                            span: ShardSpan {
-                                arrived: taken,
-                                started,
-                                finished,
-                                // Set by the learner when it takes the reply.
-                                received: finished,
-                            },
+                            span: ShardSpan::applied(taken, started, finished),
                             spare: grad,
                         });
                     }
@@ -230,7 +214,7 @@ impl<O: Observer> PsLearner<'_, O> {
             }
             for _ in 0..self.ranges.len() {
                 match self.reply() {
-                    Some(FromShard::Slice { shard, data }) => {
+                    Some(FromShard::Slice { shard, data, .. }) => {
                         let r = self.ranges[shard].clone();
                         if data.len() != r.len() {
                             sh.fail(format!("shard {shard} sent a slice of the wrong size"));
