@@ -2,8 +2,12 @@
 //! each one's checked parameters. Both backends (the simulator in `sim`, the real threads in
 //! `real`) run what is named here; this module runs nothing itself.
 
+mod downpour;
+mod elastic;
 pub mod partitioned;
+pub mod role;
 
+use role::{Cycle, LearnerRole};
 use serde::{Deserialize, Serialize};
 
 /// The algorithms asgd-sim simulates, as `algorithm.kind` names them.
@@ -92,6 +96,18 @@ impl Algorithm {
             Algorithm::Downpour { rule } => rule.memory_passes(),
             _ => 3.0,
         }
+    }
+
+    /// Learner `learner`'s role, with `shards` server shards: the registry, one line per
+    /// kind of learner cycle.
+    pub fn learner(self, learner: usize, shards: usize) -> LearnerRole {
+        let cycle = match self {
+            Algorithm::Downpour { .. } | Algorithm::SsgdPs | Algorithm::Hogwild => Cycle::Downpour,
+            Algorithm::SsgdAllreduce => Cycle::Downpour,
+            Algorithm::Partitioned => Cycle::Partitioned,
+            Algorithm::Elastic { tau, .. } => Cycle::Elastic { tau },
+        };
+        LearnerRole::new(learner, shards, cycle)
     }
 
     /// Mini-batches a learner computes between two exchanges with the server.

@@ -124,8 +124,8 @@ fn drive<O: Observer, G: Gradients>(
         message: p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "),
     };
     let spec = scenario.spec();
-    let protocol = match spec {
-        Algorithm::SsgdAllreduce => {
+    if spec == Algorithm::SsgdAllreduce {
+        {
             let setup = AllReduceSetup {
                 learner_gpus: scenario.placement.learner_gpus.clone(),
                 compute: scenario.compute.clone(),
@@ -137,19 +137,15 @@ fn drive<O: Observer, G: Gradients>(
                 .map_err(unroutable)?;
             return run_to_end(scenario, model);
         }
-        Algorithm::Downpour { .. } => Protocol::Async,
-        Algorithm::Partitioned => Protocol::Partitioned,
-        Algorithm::SsgdPs => Protocol::Synchronous,
-        Algorithm::Elastic { tau, .. } => Protocol::Elastic { tau },
-        Algorithm::Hogwild => Protocol::LockFree,
-    };
+    }
     let setup = DownpourSetup {
         placement: scenario.placement.clone(),
         compute: scenario.compute.clone(),
         iterations_per_epoch: scenario.iterations_per_epoch,
         update_passes: spec.memory_passes(),
         epochs: scenario.file.workload.epochs,
-        protocol,
+        algorithm: spec,
+        protocol: Protocol::of(spec),
     };
     let model =
         Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;

@@ -2,7 +2,18 @@
 //! concurrent parameter server per block, and each learner step updating one block. Which
 //! block a step updates is decided here, once, for every backend.
 
+use super::role::{Act, Happened, Me, Step};
 use std::ops::Range;
+
+/// The partitioned model's learner: Downpour's, pushing only its step's block.
+pub(super) fn learner(me: &Me, happened: Happened) -> Step {
+    match happened {
+        Happened::Computed => Step::next(Act::Push {
+            targets: targets(me.learner, me.done, me.shards),
+        }),
+        _ => super::downpour::learner(me, happened),
+    }
+}
 
 /// The blocks learner `learner`'s step `step` (counted from 0: the steps it completed before)
 /// pushes to, out of `blocks`: block `(learner + step) mod blocks`, so the learners start on

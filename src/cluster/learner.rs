@@ -17,6 +17,8 @@ pub enum Phase {
     Pulling,
     Computing,
     Pushing,
+    /// Held back until other learners catch up (stale synchronous parallel).
+    Waiting,
 }
 
 /// A learner's state.
@@ -70,6 +72,7 @@ impl Learner {
     pub fn activity(&self) -> Activity {
         match self.phase {
             Phase::Computing => Activity::Compute,
+            Phase::Waiting => Activity::Wait,
             // Only a ring all-reduce's all-gather waits while pulling: for its predecessor.
             Phase::Pulling if self.in_transfer == 0 && self.queued > 0 => Activity::Wait,
             Phase::Pulling => Activity::Pull,

@@ -18,7 +18,8 @@ use super::runtime::{
 };
 use super::shard::{Apply, FromShard, ToShard, shard_loop};
 use super::timeline::classify;
-use crate::algorithm::{Algorithm, Rule, partitioned};
+use crate::algorithm::role::{Act, Happened};
+use crate::algorithm::{Algorithm, Rule};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
@@ -140,6 +141,20 @@ impl Apply for RuleApply<'_> {
     }
 }
 
+/// A learner thread's own buffers and measurements.
+struct Own {
+    params: Vec<f32>,
+    grad: Vec<f32>,
+    /// The version of each shard's slice in `params`.
+    read: Vec<u64>,
+    /// Message buffers to reuse.
+    spares: Vec<Vec<f32>>,
+    scratch: Scratch,
+    breakdown: Breakdown,
+    /// Gradients computed.
+    computed: u64,
+}
+
 struct LearnerCtx<'a, O> {
     l: usize,
     setup: &'a RealSetup,
@@ -162,110 +177,144 @@ impl<O: Observer> LearnerCtx<'_, O> {
         self.shared.send_to_shard(self.to_shards, k, msg)
     }
 
+    /// Runs the learner's role until the run's iterations are all claimed: each of its
+    /// acts carried out for real, timed, and the role told what happened.
     fn run(&self) -> (Breakdown, u64) {
         let sh = self.shared;
         let n = self.objective.num_params();
-        let mut params = vec![0.0f32; n];
-        let mut grad = vec![0.0f32; n];
-        let mut read = vec![0u64; self.ranges.len()];
-        let mut spares: Vec<Vec<f32>> = vec![];
-        let mut scratch = Scratch::default();
-        let mut breakdown = Breakdown::default();
-        let mut iterations = 0u64;
-        while !sh.halted() && sh.claimed.fetch_add(1, Ordering::Relaxed) < sh.total {
-            // Pull every slice.
-            let t0 = sh.now();
-            for k in 0..self.ranges.len() {
-                let pull = ToShard::Pull {
-                    learner: self.l,
-                    buf: spares.pop().unwrap_or_default(),
-                };
-                if self.send(k, pull).is_none() {
-                    return (breakdown, iterations);
+        let mut me = Own {
+            params: vec![0.0f32; n],
+            grad: vec![0.0f32; n],
+            read: vec![0u64; self.ranges.len()],
+            spares: vec![],
+            scratch: Scratch::default(),
+            breakdown: Breakdown::default(),
+            computed: 0,
+        };
+        let mut role = self.setup.algorithm.learner(self.l, self.ranges.len());
+        let mut then = role.on(Happened::Start).then;
+        // An iteration is claimed by the first pull or computation after the last one ended.
+        let mut fresh = true;
+        let mut mark = sh.now();
+        loop {
+            if fresh && matches!(then, Act::Pull | Act::Compute { .. }) {
+                if sh.halted() || sh.claimed.fetch_add(1, Ordering::Relaxed) >= sh.total {
+                    break;
                 }
+                fresh = false;
             }
-            for _ in 0..self.ranges.len() {
-                match self.reply() {
-                    Some(FromShard::Slice {
-                        shard,
-                        version,
-                        data,
-                    }) => {
-                        params[self.ranges[shard].clone()].copy_from_slice(&data);
-                        read[shard] = version;
-                        spares.push(data);
-                    }
-                    _ => return (breakdown, iterations),
+            let happened = match &then {
+                Act::Pull => self.pull(&mut me).map(|()| Happened::Pulled),
+                Act::Compute { .. } => self.compute(&mut me).map(|()| Happened::Computed),
+                Act::Push { targets } => self.push(&mut me, targets.clone(), mark),
+                Act::WaitFor { iterations } => {
+                    sh.wait_for(*iterations);
+                    Some(Happened::Released)
                 }
-            }
-            let t1 = sh.now();
-            breakdown.add(Activity::Pull, t1 - t0);
-
-            // Compute.
-            let indices = match self.sampler.lock() {
-                Ok(mut s) => s.next_batch(self.l, self.setup.batch_size),
-                Err(_) => return (breakdown, iterations),
             };
-            let batch = self.dataset.gather(Split::Train, &indices);
-            let seed = gradient_seed(self.setup.seed, self.l, iterations);
-            let loss = self
-                .objective
-                .loss_grad(&params, &batch, seed, &mut grad, &mut scratch);
-            let t2 = sh.now();
-            breakdown.add(Activity::Compute, t2 - t1);
-            iterations += 1;
-            if !loss.is_finite() {
-                sh.diverged.store(true, Ordering::Relaxed);
-                return (breakdown, iterations);
+            let Some(happened) = happened else { break };
+            let now = sh.now();
+            match then {
+                Act::Pull => me.breakdown.add(Activity::Pull, now - mark),
+                Act::Compute { .. } => me.breakdown.add(Activity::Compute, now - mark),
+                Act::WaitFor { .. } => me.breakdown.add(Activity::Wait, now - mark),
+                // Split by what the shards did meanwhile, in `push`.
+                Act::Push { .. } => {}
             }
-
-            // Push every gradient slice (the partitioned model: this step's block only), then
-            // wait for those shards to apply it.
-            let targets = match self.setup.algorithm {
-                // `iterations` already counts this step.
-                Algorithm::Partitioned => {
-                    partitioned::targets(self.l, iterations - 1, self.ranges.len())
-                }
-                _ => 0..self.ranges.len(),
-            };
-            for k in targets.clone() {
-                let r = &self.ranges[k];
-                let mut buf = spares.pop().unwrap_or_default();
-                buf.clear();
-                buf.extend_from_slice(&grad[r.clone()]);
-                let msg = ToShard::Push {
-                    learner: self.l,
-                    read_version: read[k],
-                    data: buf,
-                    arrived: sh.now(),
-                };
-                if self.send(k, msg).is_none() {
-                    return (breakdown, iterations);
+            mark = now;
+            let step = role.on(happened);
+            if step.completed > 0 {
+                fresh = true;
+                for epoch in sh.complete(self.l, step.completed) {
+                    // The snapshot is no activity of the learner's.
+                    self.end_epoch(epoch);
+                    mark = sh.now();
                 }
             }
-            let mut spans = Vec::with_capacity(targets.len());
-            for _ in targets {
-                match self.reply() {
-                    Some(FromShard::Applied { mut span, spare }) => {
-                        span.received = sh.now();
-                        spans.push(span);
-                        spares.push(spare);
-                    }
-                    _ => return (breakdown, iterations),
-                }
-            }
-            let t3 = sh.now();
-            let (push, server, wait) = classify(t2, t3, &spans);
-            breakdown.add(Activity::Push, push);
-            breakdown.add(Activity::ServerUpdate, server);
-            breakdown.add(Activity::Wait, wait);
-
-            let done = sh.completed.fetch_add(1, Ordering::Relaxed) + 1;
-            if done.is_multiple_of(sh.per_epoch) {
-                self.end_epoch(done / sh.per_epoch);
-            }
+            then = step.then;
         }
-        (breakdown, iterations)
+        (me.breakdown, me.computed)
+    }
+
+    /// Pulls every slice into the learner's parameters.
+    fn pull(&self, me: &mut Own) -> Option<()> {
+        for k in 0..self.ranges.len() {
+            let pull = ToShard::Pull {
+                learner: self.l,
+                buf: me.spares.pop().unwrap_or_default(),
+            };
+            self.send(k, pull)?;
+        }
+        for _ in 0..self.ranges.len() {
+            let Some(FromShard::Slice {
+                shard,
+                version,
+                data,
+            }) = self.reply()
+            else {
+                return None;
+            };
+            me.params[self.ranges[shard].clone()].copy_from_slice(&data);
+            me.read[shard] = version;
+            me.spares.push(data);
+        }
+        Some(())
+    }
+
+    /// Computes the gradient of the learner's next mini-batch; a loss that is not finite
+    /// ends the run.
+    fn compute(&self, me: &mut Own) -> Option<()> {
+        let sh = self.shared;
+        let indices = self
+            .sampler
+            .lock()
+            .ok()?
+            .next_batch(self.l, self.setup.batch_size);
+        let batch = self.dataset.gather(Split::Train, &indices);
+        let seed = gradient_seed(self.setup.seed, self.l, me.computed);
+        let loss =
+            self.objective
+                .loss_grad(&me.params, &batch, seed, &mut me.grad, &mut me.scratch);
+        me.computed += 1;
+        if !loss.is_finite() {
+            sh.diverged.store(true, Ordering::Relaxed);
+            return None;
+        }
+        Some(())
+    }
+
+    /// Pushes the gradient's slices to the shards `targets`, started at `began`, and waits
+    /// for those shards to apply them; the time is push, server update or wait by what the
+    /// shards did meanwhile.
+    fn push(&self, me: &mut Own, targets: Range<usize>, began: u64) -> Option<Happened> {
+        let sh = self.shared;
+        for k in targets.clone() {
+            let r = &self.ranges[k];
+            let mut buf = me.spares.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(&me.grad[r.clone()]);
+            let msg = ToShard::Push {
+                learner: self.l,
+                read_version: me.read[k],
+                data: buf,
+                arrived: sh.now(),
+            };
+            self.send(k, msg)?;
+        }
+        let mut spans = Vec::with_capacity(targets.len());
+        for _ in targets {
+            let Some(FromShard::Applied { mut span, spare }) = self.reply() else {
+                return None;
+            };
+            span.received = sh.now();
+            spans.push(span);
+            me.spares.push(spare);
+        }
+        let (push, server, wait) = classify(began, sh.now(), &spans);
+        me.breakdown.add(Activity::Push, push);
+        me.breakdown.add(Activity::ServerUpdate, server);
+        me.breakdown.add(Activity::Wait, wait);
+        Some(Happened::Pushed)
     }
 
     /// The learner that completes an epoch snapshots the server's parameters for evaluation

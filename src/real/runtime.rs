@@ -21,7 +21,7 @@ use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,10 @@ pub(super) struct Shared<'a> {
     pub diverged: AtomicBool,
     pub fault: Mutex<Option<String>>,
     pub snapshots: Mutex<Vec<Snapshot>>,
+    /// Iterations each learner has completed, and the lock and signal of those waiting for
+    /// the slowest (stale synchronous parallel).
+    pub progress: Vec<AtomicU64>,
+    gate: (Mutex<()>, Condvar),
 }
 
 impl Shared<'_> {
@@ -98,6 +102,40 @@ impl Shared<'_> {
                 Ok(m) => return Some(m),
                 Err(RecvTimeoutError::Timeout) if !self.halted() => {}
                 Err(_) => return None,
+            }
+        }
+    }
+
+    /// Learner `l` completed `k` iterations: counts them and wakes the learners waiting for the
+    /// slowest. Returns the epochs (1-based) they ended.
+    pub fn complete(&self, l: usize, k: u64) -> Range<u64> {
+        let before = self.completed.fetch_add(k, Ordering::Relaxed);
+        if let Ok(_held) = self.gate.0.lock() {
+            self.progress[l].fetch_add(k, Ordering::Relaxed);
+            self.gate.1.notify_all();
+        }
+        before / self.per_epoch + 1..(before + k) / self.per_epoch + 1
+    }
+
+    /// Iterations the slowest learner has completed.
+    fn slowest(&self) -> u64 {
+        let each = self.progress.iter().map(|p| p.load(Ordering::Relaxed));
+        each.min().unwrap_or(0)
+    }
+
+    /// Waits until every learner has completed `iterations` iterations, or no iteration is
+    /// left to start (a learner that stopped claiming would never catch up), or the run halts.
+    pub fn wait_for(&self, iterations: u64) {
+        let Ok(mut held) = self.gate.0.lock() else {
+            return;
+        };
+        while self.slowest() < iterations
+            && self.claimed.load(Ordering::Relaxed) < self.total
+            && !self.halted()
+        {
+            match self.gate.1.wait_timeout(held, POLL) {
+                Ok((h, _)) => held = h,
+                Err(_) => return,
             }
         }
     }
@@ -180,6 +218,8 @@ impl<'a, O> Start<'a, O> {
                     iterations: 0,
                     params: init.clone(),
                 }]),
+                progress: (0..p).map(|_| AtomicU64::new(0)).collect(),
+                gate: (Mutex::new(()), Condvar::new()),
             },
             init,
             sampler: Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed)),

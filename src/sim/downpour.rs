@@ -22,7 +22,8 @@ mod host;
 mod server;
 
 use super::fabric::Wires;
-use crate::algorithm::partitioned;
+use crate::algorithm::Algorithm;
+use crate::algorithm::role::{Act, Happened, LearnerRole};
 use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
@@ -37,26 +38,21 @@ use crate::time::{SimDuration, SimTime};
 use crate::training::Gradients;
 use crate::workload::model::BYTES_PER_PARAM;
 use host::{Host, Task};
+use std::ops::Range;
 
 /// Stands for "the round" where a shard's busy span is a synchronous step, not one learner's.
 const STEP: usize = usize::MAX;
 
-/// How learners and shards exchange: Downpour's protocol and the ones that differ from it in
-/// a step or two. Closed set.
+/// How the shards serve the learners' pushes. Closed set; what a learner does is its role's
+/// (`algorithm::role`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// Downpour and its update-rule variants: pull everything, compute, push everything; each
-    /// shard applies one update at a time, in arrival order.
+    /// Each shard applies one update at a time, in arrival order (Downpour and its variants,
+    /// the partitioned model, elastic averaging).
     Async,
-    /// The partitioned model: as `Async`, but a learner's step updates one block (shard),
-    /// learner `l`'s step `k` block `(l + k) mod S`.
-    Partitioned,
     /// Synchronous SGD through the server: each shard sums the p gradients of a round as
     /// they arrive, then takes one step by their mean and acknowledges them all.
     Synchronous,
-    /// Elastic averaging: `tau` local mini-batches, then pull the centre and push the elastic
-    /// difference, which the shard adds.
-    Elastic { tau: u64 },
     /// Hogwild: updates start as they arrive, several at once, no lock; a pull during an
     /// update reads it partly written. On a host the learners read and write the shared vector
     /// themselves.
@@ -64,11 +60,12 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Mini-batches a learner computes per exchange.
-    pub fn batches_per_round(self) -> u64 {
-        match self {
-            Protocol::Elastic { tau } => tau.max(1),
-            _ => 1,
+    /// How `algorithm`'s shards serve (ring all-reduce has none: it is not this model's).
+    pub fn of(algorithm: Algorithm) -> Protocol {
+        match algorithm {
+            Algorithm::SsgdPs => Protocol::Synchronous,
+            Algorithm::Hogwild => Protocol::LockFree,
+            _ => Protocol::Async,
         }
     }
 }
@@ -84,6 +81,8 @@ pub struct DownpourSetup {
     /// Bytes a shard streams through memory per parameter byte of an update.
     pub update_passes: f64,
     pub epochs: u64,
+    pub algorithm: Algorithm,
+    /// How the shards serve: [`Protocol::of`] the algorithm.
     pub protocol: Protocol,
 }
 
@@ -133,6 +132,12 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     setup: DownpourSetup,
     fabric: Fabric,
     learners: Vec<Learner>,
+    /// What each learner does next: its algorithm's role.
+    roles: Vec<LearnerRole>,
+    /// Learners waiting until every learner has completed so many iterations.
+    waiting: Vec<(usize, u64)>,
+    /// Learners whose wait is over (kept to reuse its memory).
+    released: Vec<usize>,
     shards: Vec<Shard>,
     completed: u64,
     epoch_ends: Vec<SimTime>,
@@ -184,9 +189,13 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             .iter()
             .map(|&g| Learner::new(g, ns))
             .collect();
+        let roles = (0..nl).map(|l| setup.algorithm.learner(l, ns)).collect();
         Ok(Self {
             fabric,
             learners,
+            roles,
+            waiting: vec![],
+            released: vec![],
             shards,
             completed: 0,
             epoch_ends: vec![],
@@ -348,26 +357,76 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         }
     }
 
-    /// A slice is in the learner's parameters; with the last one it starts its gradient (or,
-    /// elastic averaging, sends its difference).
+    /// Tells learner `l`'s role what happened and carries out what it does next (the
+    /// iterations the event completed are counted first, by [`Downpour::acked`]).
+    fn act(&mut self, ctx: &mut Context<'_, Event>, l: usize, then: Act) {
+        match then {
+            Act::Pull => self.start_pull(ctx, l),
+            Act::Compute { batches } => self.start_compute(ctx, l, batches),
+            Act::Push { targets } => self.start_push(ctx, l, targets),
+            Act::WaitFor { iterations } if self.slowest() >= iterations => {
+                let step = self.roles[l].on(Happened::Released);
+                self.act(ctx, l, step.then);
+            }
+            Act::WaitFor { iterations } => {
+                self.learners[l].phase = Phase::Waiting;
+                self.waiting.push((l, iterations));
+                self.refresh(l);
+            }
+        }
+    }
+
+    /// Iterations the slowest learner has completed.
+    fn slowest(&self) -> u64 {
+        self.learners
+            .iter()
+            .map(|l| l.iterations)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Lets every waiting learner whose wait is over go on, in the order they began to wait.
+    fn release(&mut self, ctx: &mut Context<'_, Event>) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let slowest = self.slowest();
+        let mut waiting = std::mem::take(&mut self.waiting);
+        waiting.retain(|&(l, iterations)| {
+            if iterations > slowest {
+                return true;
+            }
+            self.released.push(l);
+            false
+        });
+        self.waiting = waiting;
+        let mut released = std::mem::take(&mut self.released);
+        for &l in &released {
+            let step = self.roles[l].on(Happened::Released);
+            self.act(ctx, l, step.then);
+        }
+        released.clear();
+        self.released = released;
+    }
+
+    /// A slice is in the learner's parameters; with the last one its role goes on.
     fn slice_in(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         let learner = &mut self.learners[l];
         learner.pending -= 1;
         if learner.pending == 0 {
-            match self.setup.protocol {
-                Protocol::Elastic { .. } => self.start_push(ctx, l),
-                _ => self.start_compute(ctx, l),
-            }
+            let step = self.roles[l].on(Happened::Pulled);
+            self.act(ctx, l, step.then);
         }
         self.refresh(l);
     }
 
-    /// The learner computes its mini-batch gradient (elastic averaging: its `tau` local steps).
-    fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+    /// The learner computes `batches` mini-batches: its gradient, or elastic averaging's local
+    /// steps.
+    fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize, batches: u64) {
         self.learners[l].phase = Phase::Computing;
         self.gradients.compute(l);
         let mut dt = SimDuration::ZERO;
-        for _ in 0..self.setup.protocol.batches_per_round() {
+        for _ in 0..batches {
             dt += self.setup.compute[l].sample(ctx.rng());
         }
         match &self.fabric {
@@ -382,21 +441,13 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// The learner's computation is done.
     fn gradient_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        match self.setup.protocol {
-            Protocol::Elastic { .. } => self.start_pull(ctx, l),
-            _ => self.start_push(ctx, l),
-        }
+        let step = self.roles[l].on(Happened::Computed);
+        self.act(ctx, l, step.then);
     }
 
-    /// The learner sends each shard its slice (on a host, copying each into its message
-    /// first); the partitioned model's learner only its step's block, Hogwild's learner on a
-    /// host writes the shared vector itself.
-    fn start_push(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        let shards = self.shards.len();
-        let targets = match self.setup.protocol {
-            Protocol::Partitioned => partitioned::targets(l, self.learners[l].iterations, shards),
-            _ => 0..shards,
-        };
+    /// The learner sends each shard of `targets` its slice (on a host, copying each into its
+    /// message first); Hogwild's learner on a host writes the shared vector itself.
+    fn start_push(&mut self, ctx: &mut Context<'_, Event>, l: usize, targets: Range<usize>) {
         let learner = &mut self.learners[l];
         learner.phase = Phase::Pushing;
         learner.pending = targets.len() as u32;
@@ -502,7 +553,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             self.refresh(l);
             return;
         }
-        let batches = self.setup.protocol.batches_per_round();
+        let step = self.roles[l].on(Happened::Pushed);
+        let batches = step.completed;
         learner.iterations += batches;
         self.gradients.iteration_done(l);
         self.completed += batches;
@@ -518,10 +570,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         if self.completed >= self.target() || self.gradients.diverged() {
             self.finish(now);
         } else {
-            match self.setup.protocol {
-                Protocol::Elastic { .. } => self.start_compute(ctx, l),
-                _ => self.start_pull(ctx, l),
-            }
+            self.act(ctx, l, step.then);
+            self.release(ctx);
         }
     }
 
@@ -589,10 +639,8 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
             return;
         }
         for l in 0..self.learners.len() {
-            match self.setup.protocol {
-                Protocol::Elastic { .. } => self.start_compute(ctx, l),
-                _ => self.start_pull(ctx, l),
-            }
+            let step = self.roles[l].on(Happened::Start);
+            self.act(ctx, l, step.then);
         }
     }
 
