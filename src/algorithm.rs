@@ -7,7 +7,7 @@ mod elastic;
 pub mod partitioned;
 pub mod role;
 
-use role::{Cycle, LearnerRole};
+use role::{Happened, LearnerRole, Me, Step};
 use serde::{Deserialize, Serialize};
 
 /// The algorithms asgd-sim simulates, as `algorithm.kind` names them.
@@ -98,16 +98,45 @@ impl Algorithm {
         }
     }
 
-    /// Learner `learner`'s role, with `shards` server shards: the registry, one line per
-    /// kind of learner cycle.
+    /// Learner `learner`'s role, with `shards` server shards.
     pub fn learner(self, learner: usize, shards: usize) -> LearnerRole {
-        let cycle = match self {
-            Algorithm::Downpour { .. } | Algorithm::SsgdPs | Algorithm::Hogwild => Cycle::Downpour,
-            Algorithm::SsgdAllreduce => Cycle::Downpour,
-            Algorithm::Partitioned => Cycle::Partitioned,
-            Algorithm::Elastic { tau, .. } => Cycle::Elastic { tau },
-        };
-        LearnerRole::new(learner, shards, cycle)
+        LearnerRole::new(self, learner, shards)
+    }
+
+    /// What a learner of this algorithm does after `happened`: the registry of learner roles,
+    /// one line per kind. (The ring all-reduce's learners are ring peers, run by the ring's
+    /// own model; as a server-facing learner it would be Downpour's.)
+    #[inline]
+    pub(crate) fn react(self, me: &Me, happened: Happened) -> Step {
+        match self {
+            Algorithm::Downpour { .. } => downpour::learner(me, happened),
+            Algorithm::SsgdPs => downpour::learner(me, happened),
+            Algorithm::SsgdAllreduce => downpour::learner(me, happened),
+            Algorithm::Elastic { tau, .. } => elastic::learner(me, tau, happened),
+            Algorithm::Hogwild => downpour::learner(me, happened),
+            Algorithm::Partitioned => partitioned::learner(me, happened),
+        }
+    }
+
+    /// How this algorithm's server takes the learners' pushes: the registry of servers, one
+    /// line per kind.
+    pub fn server(self) -> Server {
+        match self {
+            Algorithm::Downpour { .. } => Server::Async,
+            Algorithm::SsgdPs => Server::Synchronous,
+            Algorithm::SsgdAllreduce => Server::Ring,
+            Algorithm::Elastic { .. } => Server::Elastic,
+            Algorithm::Hogwild => Server::LockFree,
+            Algorithm::Partitioned => Server::Async,
+        }
+    }
+
+    /// The rule the shards apply a gradient with (plain SGD unless the kind says otherwise).
+    pub fn rule(self) -> Rule {
+        match self {
+            Algorithm::Downpour { rule } => rule,
+            _ => Rule::Sgd,
+        }
     }
 
     /// Mini-batches a learner computes between two exchanges with the server.
@@ -117,6 +146,25 @@ impl Algorithm {
             _ => 1,
         }
     }
+}
+
+/// How a server takes the learners' pushes: what each backend builds around the learners'
+/// roles. Closed set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// Shards apply each gradient alone, one at a time in arrival order, with the algorithm's
+    /// [`Rule`].
+    Async,
+    /// Shards add each elastic difference to the centre variable, in arrival order.
+    Elastic,
+    /// Each shard sums the p gradients of a round as they arrive, then takes one step by
+    /// their mean and acknowledges them all.
+    Synchronous,
+    /// No server: the learners sum their gradients around a ring (all-reduce).
+    Ring,
+    /// One shared vector that updates start on as they arrive, several at once, without a
+    /// lock; a read during an update sees it partly written.
+    LockFree,
 }
 
 /// How a shard turns a gradient into an update. Closed set: the algorithm picks one.

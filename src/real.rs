@@ -14,7 +14,7 @@ pub use runtime::{Job, RealRun};
 pub mod ssgd;
 pub mod timeline;
 
-use crate::algorithm::AlgorithmKind;
+use crate::algorithm::Server;
 use crate::observe::Observer;
 use crate::outcome::CurvePoint;
 use crate::outcome::RunError;
@@ -46,18 +46,14 @@ pub fn run<O: Observer + Send>(
     // One thread per learner, each computing its gradients alone.
     let parts = real_parts(scenario, learners)?;
     let f = &scenario.file;
-    let go = match scenario.algorithm() {
-        // Downpour's variants differ in the update rule, the partitioned model in what a
-        // learner pushes: all run Downpour's threads.
-        AlgorithmKind::Downpour
-        | AlgorithmKind::StalenessAware
-        | AlgorithmKind::DcAsgd
-        | AlgorithmKind::Partitioned => downpour::run::<O>,
-        AlgorithmKind::SsgdPs => ssgd::run_ps::<O>,
-        AlgorithmKind::SsgdAllreduce => ssgd::run_allreduce::<O>,
-        AlgorithmKind::Easgd | AlgorithmKind::Eamsgd => elastic::run::<O>,
-        AlgorithmKind::Hogwild => hogwild::run::<O>,
+    let go = match scenario.spec().server() {
+        Server::Async => downpour::run::<O>,
+        Server::Elastic => elastic::run::<O>,
+        Server::Synchronous => ssgd::run_ps::<O>,
+        Server::Ring => ssgd::run_allreduce::<O>,
+        Server::LockFree => hogwild::run::<O>,
     };
+
     let job = Job {
         setup: &parts.setup,
         objective: &parts.objective,

@@ -2,7 +2,7 @@
 //! attaches the numerics when gradients are real, drives the engine to the end, and returns the
 //! measured summary and convergence curve. Writes nothing.
 
-use crate::algorithm::Algorithm;
+use crate::algorithm::Server;
 use crate::engine::Simulation;
 use crate::observe::Observer;
 use crate::outcome::{CurvePoint, Outcome, RunError};
@@ -12,7 +12,7 @@ use crate::scenario::{GradientMode, Scenario};
 use crate::setup::real_parts;
 use crate::sim::Simulated;
 use crate::sim::allreduce::{AllReduce, AllReduceSetup};
-use crate::sim::downpour::{Downpour, DownpourSetup, Protocol};
+use crate::sim::downpour::{Downpour, DownpourSetup};
 use crate::theory::Problem;
 use crate::training::Gradients;
 use crate::training::real::RealGradients;
@@ -124,7 +124,7 @@ fn drive<O: Observer, G: Gradients>(
         message: p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "),
     };
     let spec = scenario.spec();
-    if spec == Algorithm::SsgdAllreduce {
+    if spec.server() == Server::Ring {
         {
             let setup = AllReduceSetup {
                 learner_gpus: scenario.placement.learner_gpus.clone(),
@@ -145,7 +145,6 @@ fn drive<O: Observer, G: Gradients>(
         update_passes: spec.memory_passes(),
         epochs: scenario.file.workload.epochs,
         algorithm: spec,
-        protocol: Protocol::of(spec),
     };
     let model =
         Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;

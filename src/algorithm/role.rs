@@ -4,10 +4,9 @@
 //! do next and how many iterations the event completed. A role never sees a clock, a thread or
 //! the engine: how a pull, a computation, a push or a wait is carried out, and what it costs,
 //! is the driver's. Each kind's reactions are written once, in its own file
-//! (`algorithm/<kind>.rs`); [`crate::algorithm::Algorithm::learner`] picks them, one line per
-//! kind.
+//! (`algorithm/<kind>.rs`); [`Algorithm::react`] picks them, one line per kind.
 
-use super::{downpour, elastic, partitioned};
+use super::Algorithm;
 use std::ops::Range;
 
 /// What happened to a learner, as its driver tells the role.
@@ -65,45 +64,29 @@ pub struct Me {
     pub done: u64,
 }
 
-/// The learner cycles of the algorithms: a closed set, so that a driver's hot path is a match,
-/// not a dynamic call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cycle {
-    /// Pull everything, compute one gradient, push everything.
-    Downpour,
-    /// As Downpour, but each step pushes one block.
-    Partitioned,
-    /// `tau` local steps, then pull the centre and push the elastic difference.
-    Elastic { tau: u64 },
-}
-
 /// One learner's role in a run.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LearnerRole {
     me: Me,
-    cycle: Cycle,
+    algorithm: Algorithm,
 }
 
 impl LearnerRole {
-    pub(crate) fn new(learner: usize, shards: usize, cycle: Cycle) -> Self {
+    pub(crate) fn new(algorithm: Algorithm, learner: usize, shards: usize) -> Self {
         LearnerRole {
             me: Me {
                 learner,
                 shards,
                 done: 0,
             },
-            cycle,
+            algorithm,
         }
     }
 
     /// Reacts to `happened`: what to do next, and what the event completed.
     #[inline]
     pub fn on(&mut self, happened: Happened) -> Step {
-        let step = match self.cycle {
-            Cycle::Downpour => downpour::learner(&self.me, happened),
-            Cycle::Partitioned => partitioned::learner(&self.me, happened),
-            Cycle::Elastic { tau } => elastic::learner(&self.me, tau, happened),
-        };
+        let step = self.algorithm.react(&self.me, happened);
         self.me.done += step.completed;
         step
     }

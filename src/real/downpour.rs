@@ -18,8 +18,8 @@ use super::runtime::{
 };
 use super::shard::{Apply, FromShard, ToShard, shard_loop};
 use super::timeline::classify;
+use crate::algorithm::Rule;
 use crate::algorithm::role::{Act, Happened};
-use crate::algorithm::{Algorithm, Rule};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
@@ -96,10 +96,7 @@ struct RuleApply<'a> {
 
 impl<'a> RuleApply<'a> {
     fn new(setup: &'a RealSetup, len: usize) -> Self {
-        let rule = match setup.algorithm {
-            Algorithm::Downpour { rule } => rule,
-            _ => Rule::Sgd,
-        };
+        let rule = setup.algorithm.rule();
         RuleApply {
             setup,
             rule,

@@ -22,8 +22,8 @@ mod host;
 mod server;
 
 use super::fabric::Wires;
-use crate::algorithm::Algorithm;
 use crate::algorithm::role::{Act, Happened, LearnerRole};
+use crate::algorithm::{Algorithm, Server};
 use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
@@ -43,33 +43,6 @@ use std::ops::Range;
 /// Stands for "the round" where a shard's busy span is a synchronous step, not one learner's.
 const STEP: usize = usize::MAX;
 
-/// How the shards serve the learners' pushes. Closed set; what a learner does is its role's
-/// (`algorithm::role`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// Each shard applies one update at a time, in arrival order (Downpour and its variants,
-    /// the partitioned model, elastic averaging).
-    Async,
-    /// Synchronous SGD through the server: each shard sums the p gradients of a round as
-    /// they arrive, then takes one step by their mean and acknowledges them all.
-    Synchronous,
-    /// Hogwild: updates start as they arrive, several at once, no lock; a pull during an
-    /// update reads it partly written. On a host the learners read and write the shared vector
-    /// themselves.
-    LockFree,
-}
-
-impl Protocol {
-    /// How `algorithm`'s shards serve (ring all-reduce has none: it is not this model's).
-    pub fn of(algorithm: Algorithm) -> Protocol {
-        match algorithm {
-            Algorithm::SsgdPs => Protocol::Synchronous,
-            Algorithm::Hogwild => Protocol::LockFree,
-            _ => Protocol::Async,
-        }
-    }
-}
-
 /// Everything Downpour needs to know about a run, already checked.
 #[derive(Clone, Debug)]
 pub struct DownpourSetup {
@@ -82,8 +55,6 @@ pub struct DownpourSetup {
     pub update_passes: f64,
     pub epochs: u64,
     pub algorithm: Algorithm,
-    /// How the shards serve: [`Protocol::of`] the algorithm.
-    pub protocol: Protocol,
 }
 
 /// The model's events: a closed set.
@@ -325,7 +296,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Whether learners read and write the shared vector themselves (Hogwild on a host).
     fn self_served(&self) -> bool {
-        self.setup.protocol == Protocol::LockFree && matches!(self.fabric, Fabric::Host(_))
+        self.setup.algorithm.server() == Server::LockFree && matches!(self.fabric, Fabric::Host(_))
     }
 
     fn start_pull(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
@@ -335,7 +306,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         learner.pending = shards as u32;
         for s in 0..shards {
             match &self.fabric {
-                Fabric::Host(h) if self.setup.protocol == Protocol::LockFree => {
+                Fabric::Host(h) if self.setup.algorithm.server() == Server::LockFree => {
                     let (thread, work) = (h.learner_thread(l), h.copy_time(self.shards[s].bytes));
                     self.run_task(ctx, thread, Task::Read { shard: s }, work);
                 }
@@ -349,7 +320,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// progress partly written).
     fn read_slice(&mut self, l: usize, s: usize) {
         self.learners[l].versions_read[s] = self.shards[s].ledger.version;
-        if self.setup.protocol == Protocol::LockFree {
+        if self.setup.algorithm.server() == Server::LockFree {
             let in_flight = self.shards[s].in_flight(self.now);
             self.gradients.pull_partial(l, s, &in_flight);
         } else {
@@ -515,7 +486,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                         let work = self.shards[s].update_time;
                         self.run_task(ctx, thread, Task::Apply { learner: l }, work);
                     }
-                    None if self.setup.protocol == Protocol::LockFree => {
+                    None if self.setup.algorithm.server() == Server::LockFree => {
                         self.begin_update(now, s, l);
                         let dt = self.shards[s].update_time;
                         ctx.schedule_in(
@@ -701,7 +672,8 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
             },
             Event::ComputeDone { learner } => self.gradient_done(ctx, learner),
             Event::ApplyDone { shard, learner } => {
-                if self.end_update(ctx, shard, learner) && self.setup.protocol != Protocol::LockFree
+                if self.end_update(ctx, shard, learner)
+                    && self.setup.algorithm.server() != Server::LockFree
                 {
                     self.run_shard(ctx, shard);
                 }

@@ -15,7 +15,6 @@ use super::pool::{Pool, Ticket};
 use super::sampler::{Sampler, gradient_seed};
 use super::update::{apply, apply_rule, mean_in_order};
 use crate::algorithm::Algorithm;
-use crate::algorithm::Rule;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::outcome::CurvePoint;
@@ -319,10 +318,7 @@ impl RealGradients {
     /// Applies `g` (a slice of the whole gradient, over range `r`) to the server by the
     /// update rule, with `read` the learner's copy of the slice.
     fn step(&mut self, r: Range<usize>, g: &[f32], read_of: Option<usize>, staleness: u64) {
-        let rule = match self.setup.algorithm {
-            Algorithm::Downpour { rule } => rule,
-            _ => Rule::Sgd,
-        };
+        let rule = self.setup.algorithm.rule();
         let (lr, mu, wd) = (
             self.setup.learning_rate,
             self.setup.momentum,

@@ -4,7 +4,8 @@
 //! by their mean and acknowledges them all.
 
 use super::host::Task;
-use super::{Downpour, Event, Fabric, Protocol, STEP};
+use super::{Downpour, Event, Fabric, STEP};
+use crate::algorithm::Server;
 use crate::engine::Context;
 use crate::observe::{MessageKind, Observer};
 use crate::time::SimTime;
@@ -43,7 +44,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         );
         self.observer.shard_update(s, l, began, now);
         self.learners[l].applying -= 1;
-        if self.setup.protocol == Protocol::Synchronous {
+        if self.setup.algorithm.server() == Server::Synchronous {
             // Waits at the barrier for the other learners' gradients.
             self.learners[l].queued += 1;
             self.shards[s].round.push(l);
