@@ -6,6 +6,7 @@ mod downpour;
 mod elastic;
 pub mod partitioned;
 pub mod role;
+pub mod ssp;
 
 use role::{Happened, LearnerRole, Me, Step};
 use serde::{Deserialize, Serialize};
@@ -38,10 +39,13 @@ pub enum AlgorithmKind {
     /// concurrent parameter server per block; each learner step updates one block, with
     /// momentum.
     Partitioned,
+    /// Stale synchronous parallel (Ho et al. 2013): Downpour in which no learner runs more
+    /// than `algorithm.staleness_bound` iterations ahead of the slowest.
+    Ssp,
 }
 
 impl AlgorithmKind {
-    pub const ALL: [AlgorithmKind; 9] = [
+    pub const ALL: [AlgorithmKind; 10] = [
         AlgorithmKind::Downpour,
         AlgorithmKind::StalenessAware,
         AlgorithmKind::DcAsgd,
@@ -51,6 +55,7 @@ impl AlgorithmKind {
         AlgorithmKind::Eamsgd,
         AlgorithmKind::Hogwild,
         AlgorithmKind::Partitioned,
+        AlgorithmKind::Ssp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -64,6 +69,7 @@ impl AlgorithmKind {
             AlgorithmKind::Eamsgd => "eamsgd",
             AlgorithmKind::Hogwild => "hogwild",
             AlgorithmKind::Partitioned => "partitioned",
+            AlgorithmKind::Ssp => "ssp",
         }
     }
 }
@@ -86,6 +92,10 @@ pub enum Algorithm {
     },
     Hogwild,
     Partitioned,
+    /// SSP with its staleness bound.
+    Ssp {
+        bound: u64,
+    },
 }
 
 impl Algorithm {
@@ -115,6 +125,7 @@ impl Algorithm {
             Algorithm::Elastic { tau, .. } => elastic::learner(me, tau, happened),
             Algorithm::Hogwild => downpour::learner(me, happened),
             Algorithm::Partitioned => partitioned::learner(me, happened),
+            Algorithm::Ssp { bound } => ssp::learner(me, bound, happened),
         }
     }
 
@@ -128,6 +139,7 @@ impl Algorithm {
             Algorithm::Elastic { .. } => Server::Elastic,
             Algorithm::Hogwild => Server::LockFree,
             Algorithm::Partitioned => Server::Async,
+            Algorithm::Ssp { .. } => Server::Async,
         }
     }
 

@@ -104,6 +104,9 @@ pub struct AlgorithmSection {
     /// The partitioned model's blocks: this many even blocks of parameters, each with its own
     /// server (default: one block per layer with parameters). Read by `partitioned` only.
     pub blocks: Option<usize>,
+    /// SSP's bound s: a learner starts iteration c only once the slowest has finished
+    /// iteration c - s - 1 (0: bulk-synchronous). Required by `ssp`, read by no other kind.
+    pub staleness_bound: Option<u64>,
 }
 
 /// Whether gradients are computed for real or only timed.
@@ -367,6 +370,12 @@ impl ScenarioFile {
                 "algorithm.delta",
                 format!("must be in [0, 1), got {delta}"),
             );
+        }
+        if a.kind == AlgorithmKind::Ssp && a.staleness_bound.is_none() {
+            problems.push((
+                "algorithm.staleness_bound".into(),
+                "ssp needs its staleness bound (iterations a learner may run ahead of the slowest, an integer >= 0; 0 is bulk-synchronous)".into(),
+            ));
         }
         if a.blocks == Some(0) {
             problems.push(("algorithm.blocks".into(), "must be at least 1".into()));
@@ -632,6 +641,9 @@ impl Scenario {
             AlgorithmKind::Eamsgd => elastic(Some(a.delta.unwrap_or(0.99) as f32)),
             AlgorithmKind::Hogwild => Algorithm::Hogwild,
             AlgorithmKind::Partitioned => Algorithm::Partitioned,
+            AlgorithmKind::Ssp => Algorithm::Ssp {
+                bound: a.staleness_bound.unwrap_or(0),
+            },
         }
     }
 }

@@ -164,6 +164,8 @@ fn a_sweep_over_every_kind_runs_each() {
             "--set",
             "algorithm.tau=2",
             "--set",
+            "algorithm.staleness_bound=1",
+            "--set",
             "workload.model=softmax",
             "-q",
             "--out",
@@ -238,6 +240,7 @@ fn every_kind_runs_for_real_through_the_binary() {
             .arg(root.join("scenarios/quick.toml"))
             .args(["--set", &format!("algorithm.kind={name}")])
             .args(["--set", "algorithm.lambda=0.5", "--set", "algorithm.tau=2"])
+            .args(["--set", "algorithm.staleness_bound=1"])
             .args(["-q", "--out"])
             .arg(&out);
         for s in SMALL {
