@@ -4,11 +4,11 @@
 //! measures; it never simulates a delay or consults the machine model. `runtime` starts, stops,
 //! joins and adds up the threads of every algorithm; the other files are the algorithms' threads.
 
-pub mod downpour;
-pub mod elastic;
 pub mod hogwild;
+mod learner;
 mod runtime;
 mod shard;
+pub mod sharded;
 
 pub use runtime::{Job, RealRun};
 pub mod ssgd;
@@ -47,8 +47,7 @@ pub fn run<O: Observer + Send>(
     let parts = real_parts(scenario, learners)?;
     let f = &scenario.file;
     let go = match scenario.spec().server() {
-        Server::Async => downpour::run::<O>,
-        Server::Elastic => elastic::run::<O>,
+        Server::Async | Server::Elastic => sharded::run::<O>,
         Server::Synchronous => ssgd::run_ps::<O>,
         Server::Ring => ssgd::run_allreduce::<O>,
         Server::LockFree => hogwild::run::<O>,

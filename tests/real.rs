@@ -171,7 +171,7 @@ fn a_panicking_learner_stops_the_run_with_what_was_measured() {
         epochs: 2,
         stop: &stop,
     };
-    let (run, ()) = real::downpour::run(&job, ());
+    let (run, ()) = real::sharded::run(&job, ());
     std::panic::set_hook(hook);
     let why = run.stopped.expect("the run reports the fault");
     assert!(why.contains("panicked: injected fault"), "{why}");

@@ -107,14 +107,17 @@ impl Shared<'_> {
     }
 
     /// Learner `l` completed `k` iterations: counts them and wakes the learners waiting for the
-    /// slowest. Returns the epochs (1-based) they ended.
-    pub fn complete(&self, l: usize, k: u64) -> Range<u64> {
+    /// slowest. Returns the epochs (1-based) they ended, at most the run's, and the iterations
+    /// completed in all with them.
+    pub fn complete(&self, l: usize, k: u64) -> (Range<u64>, u64) {
         let before = self.completed.fetch_add(k, Ordering::Relaxed);
         if let Ok(_held) = self.gate.0.lock() {
             self.progress[l].fetch_add(k, Ordering::Relaxed);
             self.gate.1.notify_all();
         }
-        before / self.per_epoch + 1..(before + k) / self.per_epoch + 1
+        let done = before + k;
+        let last = (done / self.per_epoch).min(self.total / self.per_epoch);
+        (before / self.per_epoch + 1..last + 1, done)
     }
 
     /// Iterations the slowest learner has completed.
