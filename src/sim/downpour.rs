@@ -105,6 +105,8 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     learners: Vec<Learner>,
     /// What each learner does next: its algorithm's role.
     roles: Vec<LearnerRole>,
+    /// How the shards serve: the algorithm's server.
+    server: Server,
     /// Learners waiting until every learner has completed so many iterations.
     waiting: Vec<(usize, u64)>,
     /// Learners whose wait is over (kept to reuse its memory).
@@ -165,6 +167,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             fabric,
             learners,
             roles,
+            server: setup.algorithm.server(),
             waiting: vec![],
             released: vec![],
             shards,
@@ -296,7 +299,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Whether learners read and write the shared vector themselves (Hogwild on a host).
     fn self_served(&self) -> bool {
-        self.setup.algorithm.server() == Server::LockFree && matches!(self.fabric, Fabric::Host(_))
+        self.server == Server::LockFree && matches!(self.fabric, Fabric::Host(_))
     }
 
     fn start_pull(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
@@ -306,7 +309,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         learner.pending = shards as u32;
         for s in 0..shards {
             match &self.fabric {
-                Fabric::Host(h) if self.setup.algorithm.server() == Server::LockFree => {
+                Fabric::Host(h) if self.server == Server::LockFree => {
                     let (thread, work) = (h.learner_thread(l), h.copy_time(self.shards[s].bytes));
                     self.run_task(ctx, thread, Task::Read { shard: s }, work);
                 }
@@ -320,7 +323,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// progress partly written).
     fn read_slice(&mut self, l: usize, s: usize) {
         self.learners[l].versions_read[s] = self.shards[s].ledger.version;
-        if self.setup.algorithm.server() == Server::LockFree {
+        if self.server == Server::LockFree {
             let in_flight = self.shards[s].in_flight(self.now);
             self.gradients.pull_partial(l, s, &in_flight);
         } else {
@@ -486,7 +489,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                         let work = self.shards[s].update_time;
                         self.run_task(ctx, thread, Task::Apply { learner: l }, work);
                     }
-                    None if self.setup.algorithm.server() == Server::LockFree => {
+                    None if self.server == Server::LockFree => {
                         self.begin_update(now, s, l);
                         let dt = self.shards[s].update_time;
                         ctx.schedule_in(
@@ -672,9 +675,7 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
             },
             Event::ComputeDone { learner } => self.gradient_done(ctx, learner),
             Event::ApplyDone { shard, learner } => {
-                if self.end_update(ctx, shard, learner)
-                    && self.setup.algorithm.server() != Server::LockFree
-                {
+                if self.end_update(ctx, shard, learner) && self.server != Server::LockFree {
                     self.run_shard(ctx, shard);
                 }
             }

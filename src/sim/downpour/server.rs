@@ -44,7 +44,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         );
         self.observer.shard_update(s, l, began, now);
         self.learners[l].applying -= 1;
-        if self.setup.algorithm.server() == Server::Synchronous {
+        if self.server == Server::Synchronous {
             // Waits at the barrier for the other learners' gradients.
             self.learners[l].queued += 1;
             self.shards[s].round.push(l);
