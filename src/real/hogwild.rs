@@ -14,19 +14,16 @@
 //! A panicking learner, a diverged loss, or the stop flag ends the run cleanly with what was
 //! measured so far.
 
-use super::runtime::{
-    Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, end_epoch, finish, guarded, join,
-};
+use super::learner::{Learner, Reach, Work};
+use super::runtime::{Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, finish, guarded, join};
+use super::sharded::Gradient;
 use crate::cluster::shard::staleness;
-use crate::data::{Dataset, Split};
-use crate::numerics::{Objective, Scratch};
 use crate::observe::Observer;
 use crate::outcome::Activity;
 use crate::training::real::RealSetup;
-use crate::training::sampler::{Sampler, gradient_seed};
 use crate::training::update;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// The shared vector and what is counted on it.
 struct Vector {
@@ -69,19 +66,24 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         let handles: Vec<_> = (0..p)
             .map(|l| {
                 let (shared, sampler, observer, vector) = (&shared, &sampler, &observer, &vector);
-                let (objective, dataset) = (Arc::clone(objective), Arc::clone(dataset));
+                let (objective, dataset) = (&**objective, &**dataset);
                 s.spawn(move || {
-                    let ctx = LearnerCtx {
+                    let learner = Learner {
                         l,
                         setup,
                         shared,
-                        vector,
                         sampler,
                         observer,
-                        objective: &*objective,
-                        dataset: &dataset,
                     };
-                    guarded(shared, || format!("learner {l}"), || ctx.run()).unwrap_or_default()
+                    let reach = Own {
+                        setup,
+                        shared,
+                        vector,
+                        read: 0,
+                    };
+                    let work = Gradient::new(objective, dataset);
+                    let run = || learner.run(work, reach, 1);
+                    guarded(shared, || format!("learner {l}"), run).unwrap_or_default()
                 })
             })
             .collect();
@@ -102,69 +104,50 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     )
 }
 
-struct LearnerCtx<'a, O> {
-    l: usize,
+/// A learner's reach of the shared vector: it reads and writes it itself, without a lock.
+struct Own<'a> {
     setup: &'a RealSetup,
     shared: &'a Shared<'a>,
     vector: &'a Vector,
-    sampler: &'a Mutex<Sampler>,
-    observer: &'a Mutex<O>,
-    objective: &'a dyn Objective,
-    dataset: &'a Dataset,
+    /// Updates finished when the learner last began to read.
+    read: u64,
 }
 
-impl<O: Observer> LearnerCtx<'_, O> {
-    fn run(&self) -> LearnerEnd {
-        let sh = self.shared;
-        let vec = self.vector;
-        let n = self.objective.num_params();
-        let mut params = vec![0.0f32; n];
-        let mut grad = vec![0.0f32; n];
-        let mut scratch = Scratch::default();
-        let mut end = LearnerEnd::default();
-        while !sh.halted() && sh.claimed.fetch_add(1, Ordering::Relaxed) < sh.total {
-            // Read the shared vector as it is, other learners' writes and all.
-            let t0 = sh.now();
-            let read = vec.updates.load(Ordering::SeqCst);
-            load(&vec.x, &mut params);
-            let t1 = sh.now();
-            end.breakdown.add(Activity::Pull, t1 - t0);
-
-            // Compute.
-            let indices = match self.sampler.lock() {
-                Ok(mut s) => s.next_batch(self.l, self.setup.batch_size),
-                Err(_) => return end,
-            };
-            let batch = self.dataset.gather(Split::Train, &indices);
-            let seed = gradient_seed(self.setup.seed, self.l, end.iterations);
-            let loss = self
-                .objective
-                .loss_grad(&params, &batch, seed, &mut grad, &mut scratch);
-            let t2 = sh.now();
-            end.breakdown.add(Activity::Compute, t2 - t1);
-            end.iterations += 1;
-            end.gradients += 1;
-            if !loss.is_finite() {
-                sh.diverged.store(true, Ordering::Relaxed);
-                return end;
-            }
-
-            // Write the update into the shared vector, coordinate by coordinate, no lock.
-            self.write(&grad);
-            let before = vec.updates.fetch_add(1, Ordering::SeqCst);
-            end.staleness.record(staleness(before, read));
-            let t3 = sh.now();
-            end.breakdown.add(Activity::ServerUpdate, t3 - t2);
-            vec.busy_ns.fetch_add(t3 - t2, Ordering::Relaxed);
-
-            let done = sh.completed.fetch_add(1, Ordering::Relaxed) + 1;
-            if done.is_multiple_of(sh.per_epoch) {
-                self.end_epoch(done / sh.per_epoch);
-            }
-        }
-        end
+impl Reach for Own<'_> {
+    /// Reads the shared vector as it is, other learners' writes and all.
+    fn pull(&mut self, work: &mut impl Work, _end: &mut LearnerEnd) -> Option<()> {
+        self.read = self.vector.updates.load(Ordering::SeqCst);
+        load(&self.vector.x, work.destination(0..self.vector.x.len()));
+        Some(())
     }
 
+    /// Writes the update into the shared vector, coordinate by coordinate, no lock; the time
+    /// is server update.
+    fn push(
+        &mut self,
+        work: &mut impl Work,
+        _targets: Range<usize>,
+        began: u64,
+        end: &mut LearnerEnd,
+    ) -> Option<()> {
+        self.write(work.gradient());
+        let before = self.vector.updates.fetch_add(1, Ordering::SeqCst);
+        end.staleness.record(staleness(before, self.read));
+        let took = self.shared.now() - began;
+        end.breakdown.add(Activity::ServerUpdate, took);
+        self.vector.busy_ns.fetch_add(took, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// The shared vector as it is, other learners' writes and all.
+    fn snapshot(&self) -> Option<Vec<f32>> {
+        let mut snapshot = vec![0.0f32; self.vector.x.len()];
+        load(&self.vector.x, &mut snapshot);
+        Some(snapshot)
+    }
+}
+
+impl Own<'_> {
     /// `training::update::apply` one coordinate at a time on the shared vector, through the
     /// same per-coordinate functions: each coordinate (and its velocity) is loaded, updated
     /// and stored on its own.
@@ -192,25 +175,6 @@ impl<O: Observer> LearnerCtx<'_, O> {
                 set(a, x);
             }
         }
-    }
-
-    /// The learner that completes an epoch snapshots the shared vector (as it is, other
-    /// learners' writes and all) for evaluation after the run, deals the data out again and
-    /// reports the epoch.
-    fn end_epoch(&self, epoch: u64) {
-        let sh = self.shared;
-        let at = sh.now();
-        let mut snapshot = vec![0.0f32; self.vector.x.len()];
-        load(&self.vector.x, &mut snapshot);
-        end_epoch(
-            sh,
-            self.sampler,
-            self.observer,
-            epoch,
-            at,
-            epoch * sh.per_epoch,
-            snapshot,
-        );
     }
 }
 

@@ -15,7 +15,6 @@ use super::runtime::{LearnerEnd, Shared, end_epoch};
 use super::shard::{FromShard, ToShard};
 use super::timeline::classify;
 use crate::algorithm::role::{Act, Happened};
-use crate::numerics::Objective;
 use crate::observe::Observer;
 use crate::outcome::Activity;
 use crate::training::real::RealSetup;
@@ -29,54 +28,54 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 /// What an algorithm's learner does to numbers: the part of a learner the driver leaves to the
 /// algorithm.
 pub(super) trait Work {
-    /// The shard over `range` sent `data` (the parameters' slice, or the centre's).
-    fn pulled(&mut self, range: Range<usize>, data: &[f32]);
+    /// Where a pull of `range` goes (the parameters' slice, or the centre's): the reach fills
+    /// it.
+    fn destination(&mut self, range: Range<usize>) -> &mut [f32];
     /// Computes on the mini-batches `(indices, seed)` in order; returns their loss (summed).
     fn compute(&mut self, batches: &[(Vec<usize>, u64)]) -> f32;
     /// Writes into `buf` what goes to the shard over `range` (a gradient slice, an elastic
     /// difference).
     fn message(&mut self, range: Range<usize>, buf: &mut Vec<f32>);
+    /// The whole gradient just computed, for a reach that applies it in place (Hogwild's).
+    fn gradient(&self) -> &[f32];
 }
 
-/// A learner thread's links to the run: its index, the shards' queues and its reply channel.
+/// How a learner reaches the server: by messages to shard threads ([`Shards`]), or by reading
+/// and writing a shared vector itself (Hogwild's).
+pub(super) trait Reach {
+    /// Reads the server into the work; None if the run must end.
+    fn pull(&mut self, work: &mut impl Work, end: &mut LearnerEnd) -> Option<()>;
+    /// Has the server apply the work's push to `targets`, begun at `began` (ns since the
+    /// run's start), and waits until it is applied, adding the time to the breakdown by what
+    /// the server did meanwhile; None if the run must end.
+    fn push(
+        &mut self,
+        work: &mut impl Work,
+        targets: Range<usize>,
+        began: u64,
+        end: &mut LearnerEnd,
+    ) -> Option<()>;
+    /// The server's parameters now, for evaluation after the run.
+    fn snapshot(&self) -> Option<Vec<f32>>;
+}
+
+/// A learner thread's links to the run.
 pub(super) struct Learner<'a, O> {
     pub l: usize,
     pub setup: &'a RealSetup,
-    pub ranges: &'a [Range<usize>],
     pub shared: &'a Shared<'a>,
     pub sampler: &'a Mutex<Sampler>,
     pub observer: &'a Mutex<O>,
-    pub objective: &'a dyn Objective,
-    pub to_shards: &'a [Sender<ToShard>],
-    pub replies: &'a Receiver<FromShard>,
-}
-
-/// What a pull told the learner: the version of each shard's slice, and buffers to reuse.
-#[derive(Default)]
-struct Mail {
-    read: Vec<u64>,
-    spares: Vec<Vec<f32>>,
 }
 
 impl<O: Observer> Learner<'_, O> {
-    fn reply(&self) -> Option<FromShard> {
-        self.shared.receive(self.replies)
-    }
-
-    fn send(&self, k: usize, msg: ToShard) -> Option<()> {
-        self.shared.send_to_shard(self.to_shards, k, msg)
-    }
-
-    /// Runs the learner's role until the run's iterations are all claimed.
-    pub fn run(&self, mut work: impl Work) -> LearnerEnd {
+    /// Runs the learner's role, with `shards` shards reached through `reach`, until the run's
+    /// iterations are all claimed.
+    pub fn run(&self, mut work: impl Work, mut reach: impl Reach, shards: usize) -> LearnerEnd {
         let sh = self.shared;
         let mut end = LearnerEnd::default();
-        let mut mail = Mail {
-            read: vec![0; self.ranges.len()],
-            spares: vec![],
-        };
         let claim = self.setup.algorithm.batches_per_round().max(1);
-        let mut role = self.setup.algorithm.learner(self.l, self.ranges.len());
+        let mut role = self.setup.algorithm.learner(self.l, shards);
         let mut then = role.on(Happened::Start).then;
         let mut fresh = true;
         let mut mark = sh.now();
@@ -88,11 +87,11 @@ impl<O: Observer> Learner<'_, O> {
                 fresh = false;
             }
             let happened = match &then {
-                Act::Pull => self.pull(&mut work, &mut mail, &mut end),
+                Act::Pull => reach.pull(&mut work, &mut end).map(|()| Happened::Pulled),
                 Act::Compute { batches } => self.compute(&mut work, *batches, &mut end),
-                Act::Push { targets } => {
-                    self.push(&mut work, &mut mail, targets.clone(), mark, &mut end)
-                }
+                Act::Push { targets } => reach
+                    .push(&mut work, targets.clone(), mark, &mut end)
+                    .map(|()| Happened::Pushed),
                 Act::WaitFor { iterations } => {
                     sh.wait_for(*iterations);
                     Some(Happened::Released)
@@ -115,47 +114,13 @@ impl<O: Observer> Learner<'_, O> {
                 let (epochs, done) = sh.complete(self.l, step.completed);
                 for epoch in epochs {
                     // The snapshot is no activity of the learner's.
-                    self.end_epoch(epoch, done);
+                    self.end_epoch(&reach, epoch, done);
                     mark = sh.now();
                 }
             }
             then = step.then;
         }
         end
-    }
-
-    /// Asks every shard for its slice and hands each to the work.
-    fn pull(
-        &self,
-        work: &mut impl Work,
-        mail: &mut Mail,
-        end: &mut LearnerEnd,
-    ) -> Option<Happened> {
-        for k in 0..self.ranges.len() {
-            let buf = mail.spares.pop().unwrap_or_default();
-            self.send(
-                k,
-                ToShard::Pull {
-                    learner: self.l,
-                    buf,
-                },
-            )?;
-        }
-        for _ in 0..self.ranges.len() {
-            let Some(FromShard::Slice {
-                shard,
-                version,
-                data,
-            }) = self.reply()
-            else {
-                return None;
-            };
-            work.pulled(self.ranges[shard].clone(), &data);
-            mail.read[shard] = version;
-            end.bytes += BYTES_PER_PARAM * data.len() as u64;
-            mail.spares.push(data);
-        }
-        Some(Happened::Pulled)
     }
 
     /// Draws the learner's next `batches` mini-batches and has the work compute on them; a
@@ -187,25 +152,111 @@ impl<O: Observer> Learner<'_, O> {
         Some(Happened::Computed)
     }
 
-    /// Sends the shards `targets` the work's messages, started at `began`, and waits for
-    /// those shards to apply them; the time is push, server update or wait by what the shards
-    /// did meanwhile.
+    /// The learner that completes an epoch (with `done` iterations in all) snapshots the
+    /// server's parameters for evaluation after the run, deals the data out again and reports
+    /// the epoch.
+    fn end_epoch(&self, reach: &impl Reach, epoch: u64, done: u64) {
+        let sh = self.shared;
+        let at = sh.now();
+        if let Some(snapshot) = reach.snapshot() {
+            end_epoch(sh, self.sampler, self.observer, epoch, at, done, snapshot);
+        }
+    }
+}
+
+/// A learner's reach by messages to the shard threads' queues, with its reply channel.
+pub(super) struct Shards<'a> {
+    pub l: usize,
+    pub ranges: &'a [Range<usize>],
+    pub shared: &'a Shared<'a>,
+    pub to_shards: &'a [Sender<ToShard>],
+    pub replies: &'a Receiver<FromShard>,
+    /// Parameters of the whole model.
+    pub params: usize,
+    /// The version of each shard's slice last pulled.
+    pub read: Vec<u64>,
+    /// Message buffers to reuse.
+    pub spares: Vec<Vec<f32>>,
+}
+
+impl<'a> Shards<'a> {
+    pub fn new(
+        l: usize,
+        ranges: &'a [Range<usize>],
+        shared: &'a Shared<'a>,
+        to_shards: &'a [Sender<ToShard>],
+        replies: &'a Receiver<FromShard>,
+        params: usize,
+    ) -> Self {
+        Shards {
+            l,
+            ranges,
+            shared,
+            to_shards,
+            replies,
+            params,
+            read: vec![0; ranges.len()],
+            spares: vec![],
+        }
+    }
+
+    fn reply(&self) -> Option<FromShard> {
+        self.shared.receive(self.replies)
+    }
+
+    fn send(&self, k: usize, msg: ToShard) -> Option<()> {
+        self.shared.send_to_shard(self.to_shards, k, msg)
+    }
+}
+
+impl Reach for Shards<'_> {
+    /// Asks every shard for its slice and puts each where the work wants it.
+    fn pull(&mut self, work: &mut impl Work, end: &mut LearnerEnd) -> Option<()> {
+        for k in 0..self.ranges.len() {
+            let buf = self.spares.pop().unwrap_or_default();
+            self.send(
+                k,
+                ToShard::Pull {
+                    learner: self.l,
+                    buf,
+                },
+            )?;
+        }
+        for _ in 0..self.ranges.len() {
+            let Some(FromShard::Slice {
+                shard,
+                version,
+                data,
+            }) = self.reply()
+            else {
+                return None;
+            };
+            work.destination(self.ranges[shard].clone())
+                .copy_from_slice(&data);
+            self.read[shard] = version;
+            end.bytes += BYTES_PER_PARAM * data.len() as u64;
+            self.spares.push(data);
+        }
+        Some(())
+    }
+
+    /// Sends the shards `targets` the work's messages and waits for those shards to apply
+    /// them; the time is push, server update or wait by what the shards did meanwhile.
     fn push(
-        &self,
+        &mut self,
         work: &mut impl Work,
-        mail: &mut Mail,
         targets: Range<usize>,
         began: u64,
         end: &mut LearnerEnd,
-    ) -> Option<Happened> {
+    ) -> Option<()> {
         let sh = self.shared;
         for k in targets.clone() {
-            let mut data = mail.spares.pop().unwrap_or_default();
+            let mut data = self.spares.pop().unwrap_or_default();
             work.message(self.ranges[k].clone(), &mut data);
             end.bytes += BYTES_PER_PARAM * data.len() as u64;
             let msg = ToShard::Push {
                 learner: self.l,
-                read_version: mail.read[k],
+                read_version: self.read[k],
                 data,
                 arrived: sh.now(),
             };
@@ -218,35 +269,26 @@ impl<O: Observer> Learner<'_, O> {
             };
             span.received = sh.now();
             spans.push(span);
-            mail.spares.push(spare);
+            self.spares.push(spare);
         }
         let (push, server, wait) = classify(began, sh.now(), &spans);
         end.breakdown.add(Activity::Push, push);
         end.breakdown.add(Activity::ServerUpdate, server);
         end.breakdown.add(Activity::Wait, wait);
-        Some(Happened::Pushed)
+        Some(())
     }
 
-    /// The learner that completes an epoch (with `done` iterations in all) snapshots the
-    /// server's parameters for evaluation after the run, deals the data out again and reports
-    /// the epoch.
-    fn end_epoch(&self, epoch: u64, done: u64) {
-        let sh = self.shared;
-        let at = sh.now();
+    /// Every shard's slice as it is now.
+    fn snapshot(&self) -> Option<Vec<f32>> {
         let (tx, rx) = channel();
-        let mut snapshot = vec![0.0f32; self.objective.num_params()];
+        let mut snapshot = vec![0.0f32; self.params];
         for k in 0..self.ranges.len() {
-            if self
-                .send(k, ToShard::Snapshot { reply: tx.clone() })
-                .is_none()
-            {
-                return;
-            }
+            self.send(k, ToShard::Snapshot { reply: tx.clone() })?;
         }
         drop(tx);
         for (k, data) in rx.iter() {
             snapshot[self.ranges[k].clone()].copy_from_slice(&data);
         }
-        end_epoch(sh, self.sampler, self.observer, epoch, at, done, snapshot);
+        Some(snapshot)
     }
 }

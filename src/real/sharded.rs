@@ -12,7 +12,7 @@
 //! A panicking learner or shard, a diverged loss, or the stop flag (Ctrl-C) ends the run
 //! cleanly with what was measured so far; no thread ever waits for a message that cannot come.
 
-use super::learner::{Learner, Work};
+use super::learner::{Learner, Shards, Work};
 use super::runtime::{Job, RealRun, ServerEnd, Start, finish, serve};
 use super::shard::{Apply, shard_loop};
 use crate::algorithm::{Algorithm, Rule, Server};
@@ -50,25 +50,21 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
             let learner = Learner {
                 l,
                 setup,
-                ranges,
                 shared: &shared,
                 sampler: &sampler,
                 observer: &observer,
-                objective: &**objective,
-                to_shards,
-                replies,
             };
             let (objective, dataset) = (&**objective, &**dataset);
+            let n = objective.num_params();
+            let reach = Shards::new(l, ranges, &shared, to_shards, replies, n);
+            let shards = ranges.len();
             match setup.algorithm {
-                Algorithm::Elastic { alpha, delta, .. } => learner.run(Elastic::new(
-                    objective,
-                    dataset,
-                    setup,
-                    alpha,
-                    delta,
-                    init.clone(),
-                )),
-                _ => learner.run(Gradient::new(objective, dataset)),
+                Algorithm::Elastic { alpha, delta, .. } => {
+                    let x = init.clone();
+                    let work = Elastic::new(objective, dataset, setup, alpha, delta, x);
+                    learner.run(work, reach, shards)
+                }
+                _ => learner.run(Gradient::new(objective, dataset), reach, shards),
             }
         },
     );
@@ -81,7 +77,7 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
 }
 
 /// A gradient learner's numbers: the parameters it pulled, the gradient it computed.
-struct Gradient<'a> {
+pub(super) struct Gradient<'a> {
     objective: &'a dyn Objective,
     dataset: &'a Dataset,
     params: Vec<f32>,
@@ -90,7 +86,7 @@ struct Gradient<'a> {
 }
 
 impl<'a> Gradient<'a> {
-    fn new(objective: &'a dyn Objective, dataset: &'a Dataset) -> Self {
+    pub(super) fn new(objective: &'a dyn Objective, dataset: &'a Dataset) -> Self {
         let n = objective.num_params();
         Gradient {
             objective,
@@ -103,8 +99,8 @@ impl<'a> Gradient<'a> {
 }
 
 impl Work for Gradient<'_> {
-    fn pulled(&mut self, range: Range<usize>, data: &[f32]) {
-        self.params[range].copy_from_slice(data);
+    fn destination(&mut self, range: Range<usize>) -> &mut [f32] {
+        &mut self.params[range]
     }
 
     fn compute(&mut self, batches: &[(Vec<usize>, u64)]) -> f32 {
@@ -125,6 +121,10 @@ impl Work for Gradient<'_> {
     fn message(&mut self, range: Range<usize>, buf: &mut Vec<f32>) {
         buf.clear();
         buf.extend_from_slice(&self.grad[range]);
+    }
+
+    fn gradient(&self) -> &[f32] {
+        &self.grad
     }
 }
 
@@ -172,8 +172,8 @@ impl<'a> Elastic<'a> {
 }
 
 impl Work for Elastic<'_> {
-    fn pulled(&mut self, range: Range<usize>, data: &[f32]) {
-        self.centre[range].copy_from_slice(data);
+    fn destination(&mut self, range: Range<usize>) -> &mut [f32] {
+        &mut self.centre[range]
     }
 
     fn compute(&mut self, batches: &[(Vec<usize>, u64)]) -> f32 {
@@ -197,6 +197,11 @@ impl Work for Elastic<'_> {
             self.alpha,
             buf,
         );
+    }
+
+    /// Its local steps' last gradient (an elastic push is a difference, never this).
+    fn gradient(&self) -> &[f32] {
+        &self.grad
     }
 }
 
