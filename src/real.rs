@@ -74,3 +74,61 @@ pub fn run<O: Observer + Send>(
         observer,
     })
 }
+
+/// What the real backend's unit tests share: a small quick scenario, and a stop at the first
+/// epoch end.
+#[cfg(test)]
+mod testing {
+    use crate::input::Override;
+    use crate::scenario::{self, Scenario};
+    use std::path::Path;
+    use std::sync::atomic::AtomicBool;
+
+    /// The quick scenario on 600 training images, one epoch, with `sets` on top.
+    pub fn quick(sets: &[&str]) -> Scenario {
+        let overrides: Vec<Override> = [
+            "workload.dataset.train_samples=600",
+            "workload.dataset.test_samples=200",
+            "workload.eval_train_samples=200",
+            "workload.epochs=1",
+        ]
+        .iter()
+        .chain(sets)
+        .filter_map(|s| Override::parse(s).ok())
+        .collect();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
+        scenario::load(path.to_str().unwrap_or_default(), &overrides)
+            .unwrap_or_else(|e| panic!("quick.toml: {e:?}"))
+    }
+
+    /// Sets the stop flag at the first epoch end, as Ctrl-C would.
+    struct StopAtFirstEpoch<'a>(&'a AtomicBool);
+
+    impl crate::observe::Observer for StopAtFirstEpoch<'_> {
+        fn epoch_end(&mut self, _epoch: u64, _time: crate::time::SimTime) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_stop_ends_the_run_with_what_it_measured() {
+        for kind in ["downpour", "easgd", "hogwild"] {
+            let sc = quick(&[
+                &format!("algorithm.kind={kind}"),
+                "cluster.learners=2",
+                "algorithm.tau=3",
+                "workload.epochs=3",
+            ]);
+            let stop = AtomicBool::new(false);
+            let r = crate::real::run(&sc, StopAtFirstEpoch(&stop), &stop)
+                .unwrap_or_else(|e| panic!("{e:?}"));
+            let why = r.stopped.unwrap_or_default();
+            assert!(why.starts_with("interrupted after"), "{kind}: {why}");
+            assert!(r.gradients >= sc.iterations_per_epoch, "{kind}");
+            assert!(r.gradients < 3 * sc.iterations_per_epoch, "{kind}");
+            assert_eq!(r.summary.epoch_ends_s.len(), 1, "{kind}");
+            assert!((2..=3).contains(&r.curve.len()), "{kind}");
+            assert!(r.parameters.iter().all(|x| x.is_finite()), "{kind}");
+        }
+    }
+}

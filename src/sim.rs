@@ -5,6 +5,7 @@
 pub mod allreduce;
 pub mod downpour;
 pub mod fabric;
+mod progress;
 
 use crate::engine::Model;
 use crate::outcome::Outcome;

@@ -180,26 +180,8 @@ impl Own<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::input::Override;
-    use crate::scenario::{self, Scenario};
-    use std::path::Path;
+    use crate::real::testing::quick;
     use std::sync::atomic::AtomicBool;
-
-    fn quick(sets: &[&str]) -> Scenario {
-        let overrides: Vec<Override> = [
-            "workload.dataset.train_samples=600",
-            "workload.dataset.test_samples=200",
-            "workload.eval_train_samples=200",
-            "workload.epochs=1",
-        ]
-        .iter()
-        .chain(sets)
-        .filter_map(|s| Override::parse(s).ok())
-        .collect();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
-        scenario::load(path.to_str().unwrap_or_default(), &overrides)
-            .unwrap_or_else(|e| panic!("quick.toml: {e:?}"))
-    }
 
     #[test]
     fn one_learner_is_sequential_sgd() {
@@ -261,33 +243,5 @@ mod tests {
         let end = &r.curve[2];
         assert!(end.train_accuracy > 4.0 * chance, "{end:?}");
         assert!(end.test_accuracy > 1.5 * chance, "{end:?}");
-    }
-
-    /// Sets the stop flag at the first epoch end, as Ctrl-C would.
-    struct StopAtFirstEpoch<'a>(&'a AtomicBool);
-
-    impl crate::observe::Observer for StopAtFirstEpoch<'_> {
-        fn epoch_end(&mut self, _epoch: u64, _time: crate::time::SimTime) {
-            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    #[test]
-    fn a_stop_ends_the_run_with_what_it_measured() {
-        let sc = quick(&[
-            "algorithm.kind=hogwild",
-            "cluster.learners=2",
-            "workload.epochs=3",
-        ]);
-        let stop = AtomicBool::new(false);
-        let r = crate::real::run(&sc, StopAtFirstEpoch(&stop), &stop)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let why = r.stopped.unwrap_or_default();
-        assert!(why.starts_with("interrupted after"), "{why}");
-        assert!(r.gradients >= sc.iterations_per_epoch);
-        assert!(r.gradients < 3 * sc.iterations_per_epoch);
-        assert_eq!(r.summary.epoch_ends_s.len(), 1);
-        assert!((2..=3).contains(&r.curve.len()));
-        assert!(r.parameters.iter().all(|x| x.is_finite()));
     }
 }

@@ -269,26 +269,8 @@ impl Apply for Absorb {
 
 #[cfg(test)]
 mod tests {
-    use crate::input::Override;
-    use crate::scenario::{self, Scenario};
-    use std::path::Path;
+    use crate::real::testing::quick;
     use std::sync::atomic::AtomicBool;
-
-    fn quick(sets: &[&str]) -> Scenario {
-        let overrides: Vec<Override> = [
-            "workload.dataset.train_samples=600",
-            "workload.dataset.test_samples=200",
-            "workload.eval_train_samples=200",
-            "workload.epochs=1",
-        ]
-        .iter()
-        .chain(sets)
-        .filter_map(|s| Override::parse(s).ok())
-        .collect();
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
-        scenario::load(path.to_str().unwrap_or_default(), &overrides)
-            .unwrap_or_else(|e| panic!("quick.toml: {e:?}"))
-    }
 
     /// With one learner the order of events is fixed: the real run's centre is the
     /// simulator's, bit for bit, and so is every curve point's evaluation.
@@ -359,34 +341,5 @@ mod tests {
         assert_eq!(s.epoch_ends_s.len(), 1);
         assert_eq!(r.curve.len(), 2);
         assert!(r.curve[1].test_accuracy > r.curve[0].test_accuracy);
-    }
-
-    /// Sets the stop flag at the first epoch end, as Ctrl-C would.
-    struct StopAtFirstEpoch<'a>(&'a AtomicBool);
-
-    impl crate::observe::Observer for StopAtFirstEpoch<'_> {
-        fn epoch_end(&mut self, _epoch: u64, _time: crate::time::SimTime) {
-            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    #[test]
-    fn a_stop_ends_the_run_with_what_it_measured() {
-        let sc = quick(&[
-            "algorithm.kind=easgd",
-            "cluster.learners=2",
-            "algorithm.tau=3",
-            "workload.epochs=3",
-        ]);
-        let stop = AtomicBool::new(false);
-        let r = crate::real::run(&sc, StopAtFirstEpoch(&stop), &stop)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let why = r.stopped.unwrap_or_default();
-        assert!(why.starts_with("interrupted after"), "{why}");
-        assert!(r.gradients >= sc.iterations_per_epoch);
-        assert!(r.gradients < 3 * sc.iterations_per_epoch);
-        assert_eq!(r.summary.epoch_ends_s.len(), 1);
-        assert!((2..=3).contains(&r.curve.len()));
-        assert!(r.parameters.iter().all(|x| x.is_finite()));
     }
 }

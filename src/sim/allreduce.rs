@@ -27,6 +27,7 @@
 
 use super::Simulated;
 use super::fabric::{Wake, Wires};
+use super::progress::Progress;
 use crate::cluster::learner::{Learner, Phase};
 use crate::engine::{Context, Model};
 use crate::machine::cpu::Sharing;
@@ -139,9 +140,7 @@ pub struct AllReduce<O: Observer, G: Gradients = ()> {
     rings: Vec<Ring>,
     /// Bytes of each chunk.
     chunk_bytes: Vec<u64>,
-    completed: u64,
-    epoch_ends: Vec<SimTime>,
-    finished_at: Option<SimTime>,
+    progress: Progress,
     bytes_moved: u64,
     staleness: Histogram,
     observer: O,
@@ -224,9 +223,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
             rings: vec![Ring::default(); p],
             chunk_bytes,
             fabric,
-            completed: 0,
-            epoch_ends: vec![],
-            finished_at: None,
+            progress: Progress::new(setup.iterations_per_epoch, setup.epochs),
             bytes_moved: 0,
             staleness: Histogram::default(),
             observer,
@@ -243,10 +240,6 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     /// Steps of each half of the ring (reduce-scatter, all-gather).
     fn half(&self) -> u32 {
         self.p() as u32 - 1
-    }
-
-    fn target(&self) -> u64 {
-        self.setup.epochs * self.setup.iterations_per_epoch
     }
 
     /// The chunk learner `l` sends at `step`: reduce-scatter steps pass chunk (l - k), the
@@ -313,7 +306,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     /// Does whatever the learner can do next: update its chunk, send its next chunk, or end
     /// its round.
     fn advance_ring(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        if self.learners[l].phase == Phase::Computing || self.finished_at.is_some() {
+        if self.learners[l].phase == Phase::Computing || self.progress.finished() {
             return;
         }
         let h = self.half();
@@ -468,17 +461,10 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         let now = ctx.now();
         self.learners[l].iterations += 1;
         self.gradients.iteration_done(l);
-        self.completed += 1;
-        if self
-            .completed
-            .is_multiple_of(self.setup.iterations_per_epoch)
-        {
-            self.epoch_ends.push(now);
-            let epoch = self.epoch_ends.len() as u64;
-            self.gradients.epoch_end(epoch, now);
-            self.observer.epoch_end(epoch, now);
-        }
-        if self.completed >= self.target() || self.gradients.diverged() {
+        let over = self
+            .progress
+            .count(1, now, &mut self.gradients, &mut self.observer);
+        if over {
             self.finish(now);
         } else {
             self.start_compute(ctx, l);
@@ -531,12 +517,8 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     }
 
     fn finish(&mut self, now: SimTime) {
-        self.finished_at = Some(now);
-        for l in 0..self.learners.len() {
-            if let Some(seg) = self.learners[l].close(now) {
-                self.observer.learner_activity(l, seg);
-            }
-        }
+        self.progress
+            .finish(now, &mut self.learners, &mut self.observer);
     }
 
     pub fn observer(&self) -> &O {
@@ -546,10 +528,10 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
 
 impl<O: Observer, G: Gradients> Simulated<O, G> for AllReduce<O, G> {
     fn outcome(&self, now: SimTime) -> Outcome {
-        let end = self.finished_at.unwrap_or(now);
+        let end = self.progress.end(now);
         Outcome {
             end,
-            epoch_ends: self.epoch_ends.clone(),
+            epoch_ends: self.progress.epoch_ends.clone(),
             breakdowns: self
                 .learners
                 .iter()
@@ -574,7 +556,7 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
 
     fn start(&mut self, ctx: &mut Context<'_, Event>) {
         self.now = ctx.now();
-        if self.target() == 0 {
+        if self.progress.target() == 0 {
             self.finish(ctx.now());
             return;
         }
@@ -594,7 +576,7 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
                 wires.advance(ctx.now(), &mut arrived);
                 for chunk in arrived {
                     self.arrived(ctx, chunk);
-                    if self.finished_at.is_some() {
+                    if self.progress.finished() {
                         break;
                     }
                 }
@@ -612,7 +594,7 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
                 threads.advance(ctx.now(), &mut ended);
                 for (l, task) in ended {
                     self.task_done(ctx, l, task);
-                    if self.finished_at.is_some() {
+                    if self.progress.finished() {
                         break;
                     }
                     if let Fabric::Host { threads, .. } = &mut self.fabric {
@@ -632,6 +614,6 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
     }
 
     fn finished(&self) -> bool {
-        self.finished_at.is_some()
+        self.progress.finished()
     }
 }

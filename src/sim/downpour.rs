@@ -22,6 +22,7 @@ mod host;
 mod server;
 
 use super::fabric::Wires;
+use super::progress::Progress;
 use crate::algorithm::role::{Act, Happened, LearnerRole};
 use crate::algorithm::{Algorithm, Server};
 use crate::cluster::Placement;
@@ -112,9 +113,7 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     /// Learners whose wait is over (kept to reuse its memory).
     released: Vec<usize>,
     shards: Vec<Shard>,
-    completed: u64,
-    epoch_ends: Vec<SimTime>,
-    finished_at: Option<SimTime>,
+    progress: Progress,
     observer: O,
     gradients: G,
     /// Messages whose flows completed at a wake-up (kept to reuse its memory).
@@ -171,9 +170,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             waiting: vec![],
             released: vec![],
             shards,
-            completed: 0,
-            epoch_ends: vec![],
-            finished_at: None,
+            progress: Progress::new(setup.iterations_per_epoch, setup.epochs),
             observer,
             gradients,
             arrived: vec![],
@@ -215,10 +212,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             down,
             up,
         })
-    }
-
-    fn target(&self) -> u64 {
-        self.setup.epochs * self.setup.iterations_per_epoch
     }
 
     /// Sends a message: on links slices and gradients are flows through the network while
@@ -531,17 +524,10 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let batches = step.completed;
         learner.iterations += batches;
         self.gradients.iteration_done(l);
-        self.completed += batches;
-        let per_epoch = self.setup.iterations_per_epoch;
-        while self.completed >= (self.epoch_ends.len() as u64 + 1) * per_epoch
-            && (self.epoch_ends.len() as u64) < self.setup.epochs
-        {
-            self.epoch_ends.push(now);
-            let epoch = self.epoch_ends.len() as u64;
-            self.gradients.epoch_end(epoch, now);
-            self.observer.epoch_end(epoch, now);
-        }
-        if self.completed >= self.target() || self.gradients.diverged() {
+        let over = self
+            .progress
+            .count(batches, now, &mut self.gradients, &mut self.observer);
+        if over {
             self.finish(now);
         } else {
             self.act(ctx, l, step.then);
@@ -550,18 +536,14 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     }
 
     fn finish(&mut self, now: SimTime) {
-        self.finished_at = Some(now);
-        for l in 0..self.learners.len() {
-            if let Some(seg) = self.learners[l].close(now) {
-                self.observer.learner_activity(l, seg);
-            }
-        }
+        self.progress
+            .finish(now, &mut self.learners, &mut self.observer);
     }
 
     /// The run's measurements; `end` is when the last iteration completed (or `now` if the run
     /// was cut short).
     pub fn outcome(&self, now: SimTime) -> Outcome {
-        let end = self.finished_at.unwrap_or(now);
+        let end = self.progress.end(now);
         let mut staleness = Histogram::default();
         for s in &self.shards {
             staleness.merge(&s.ledger.staleness);
@@ -572,7 +554,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         };
         Outcome {
             end,
-            epoch_ends: self.epoch_ends.clone(),
+            epoch_ends: self.progress.epoch_ends.clone(),
             breakdowns: self.learners.iter().map(|l| *l.breakdown()).collect(),
             learner_iterations: self.learners.iter().map(|l| l.iterations).collect(),
             staleness,
@@ -608,7 +590,7 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
 
     fn start(&mut self, ctx: &mut Context<'_, Event>) {
         self.now = ctx.now();
-        if self.target() == 0 {
+        if self.progress.target() == 0 {
             self.finish(ctx.now());
             return;
         }
@@ -629,7 +611,7 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
                 wires.advance(ctx.now(), &mut arrived);
                 for msg in arrived.drain(..) {
                     self.deliver(ctx, msg);
-                    if self.finished_at.is_some() {
+                    if self.progress.finished() {
                         break;
                     }
                 }
@@ -645,7 +627,7 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
                 h.threads.advance(ctx.now(), &mut ended);
                 for &(thread, task) in &ended {
                     self.task_done(ctx, thread, task);
-                    if self.finished_at.is_some() {
+                    if self.progress.finished() {
                         break;
                     }
                     let Fabric::Host(h) = &mut self.fabric else {
@@ -687,6 +669,6 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
     }
 
     fn finished(&self) -> bool {
-        self.finished_at.is_some()
+        self.progress.finished()
     }
 }

@@ -1,0 +1,74 @@
+//! A run's progress, counted the same way by every model: the iterations completed across all
+//! learners, the epochs they end, and when the run ended.
+
+use crate::cluster::learner::Learner;
+use crate::observe::Observer;
+use crate::time::SimTime;
+use crate::training::Gradients;
+
+#[derive(Clone, Debug)]
+pub struct Progress {
+    per_epoch: u64,
+    epochs: u64,
+    completed: u64,
+    pub epoch_ends: Vec<SimTime>,
+    finished_at: Option<SimTime>,
+}
+
+impl Progress {
+    pub fn new(per_epoch: u64, epochs: u64) -> Self {
+        Progress {
+            per_epoch,
+            epochs,
+            completed: 0,
+            epoch_ends: vec![],
+            finished_at: None,
+        }
+    }
+
+    /// Iterations the run is to complete.
+    pub fn target(&self) -> u64 {
+        self.epochs * self.per_epoch
+    }
+
+    /// Counts `k` iterations completed at `now`, telling the numerics and the observer of
+    /// every epoch they end. Returns whether the run is over: the target reached, or the
+    /// numerics diverged.
+    pub fn count(
+        &mut self,
+        k: u64,
+        now: SimTime,
+        gradients: &mut impl Gradients,
+        observer: &mut impl Observer,
+    ) -> bool {
+        self.completed += k;
+        while self.completed >= (self.epoch_ends.len() as u64 + 1) * self.per_epoch
+            && (self.epoch_ends.len() as u64) < self.epochs
+        {
+            self.epoch_ends.push(now);
+            let epoch = self.epoch_ends.len() as u64;
+            gradients.epoch_end(epoch, now);
+            observer.epoch_end(epoch, now);
+        }
+        self.completed >= self.target() || gradients.diverged()
+    }
+
+    /// Ends the run at `now`, closing every learner's last stretch of activity.
+    pub fn finish(&mut self, now: SimTime, learners: &mut [Learner], observer: &mut impl Observer) {
+        self.finished_at = Some(now);
+        for (l, learner) in learners.iter_mut().enumerate() {
+            if let Some(seg) = learner.close(now) {
+                observer.learner_activity(l, seg);
+            }
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.finished_at.is_some()
+    }
+
+    /// When the run ended: at its last iteration, or `now` if it was cut short.
+    pub fn end(&self, now: SimTime) -> SimTime {
+        self.finished_at.unwrap_or(now)
+    }
+}
