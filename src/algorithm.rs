@@ -4,8 +4,10 @@
 
 mod downpour;
 mod elastic;
+mod hogwild;
 pub mod partitioned;
 pub mod role;
+mod ssgd;
 pub mod ssp;
 
 use role::{Happened, LearnerRole, Me, Step};
@@ -74,6 +76,56 @@ impl AlgorithmKind {
     }
 }
 
+/// The keys of a scenario's `[algorithm]` section that only some kinds read. Every kind checks
+/// the range of each key given (one sweep may set them all, for every kind) and requires its
+/// own; each kind's file says how.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Keys {
+    pub lambda: Option<f64>,
+    pub tau: Option<u64>,
+    pub alpha: Option<f64>,
+    pub delta: Option<f64>,
+    pub blocks: Option<usize>,
+    pub staleness_bound: Option<u64>,
+}
+
+/// A problem with a key: the key, as `algorithm.<name>`, and what is wrong.
+pub type Problem = (String, String);
+
+fn problem(key: &str, message: impl Into<String>) -> Problem {
+    (format!("algorithm.{key}"), message.into())
+}
+
+impl AlgorithmKind {
+    /// What is wrong with `keys` for this kind: each key's range, and the keys this kind
+    /// requires. The registry of checks, one line per file of kinds.
+    pub fn check(self, keys: &Keys) -> Vec<Problem> {
+        let mut problems = vec![];
+        downpour::check(self, keys, &mut problems);
+        elastic::check(self, keys, &mut problems);
+        ssp::check(self, keys, &mut problems);
+        partitioned::check(keys, &mut problems);
+        problems
+    }
+
+    /// The algorithm with its parameters read from `keys` (already checked) for `p` learners:
+    /// the registry of parameters, one line per kind.
+    pub fn parameters(self, keys: &Keys, p: usize) -> Algorithm {
+        match self {
+            AlgorithmKind::Downpour => Algorithm::Downpour { rule: Rule::Sgd },
+            AlgorithmKind::StalenessAware => downpour::staleness_aware(),
+            AlgorithmKind::DcAsgd => downpour::dc_asgd(keys),
+            AlgorithmKind::SsgdPs => Algorithm::SsgdPs,
+            AlgorithmKind::SsgdAllreduce => Algorithm::SsgdAllreduce,
+            AlgorithmKind::Easgd => elastic::easgd(keys, p),
+            AlgorithmKind::Eamsgd => elastic::eamsgd(keys, p),
+            AlgorithmKind::Hogwild => Algorithm::Hogwild,
+            AlgorithmKind::Partitioned => Algorithm::Partitioned,
+            AlgorithmKind::Ssp => ssp::parameters(keys),
+        }
+    }
+}
+
 /// A scenario's algorithm with its own parameters, checked: what the simulator's models and
 /// the real backend run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -120,10 +172,10 @@ impl Algorithm {
     pub(crate) fn react(self, me: &Me, happened: Happened) -> Step {
         match self {
             Algorithm::Downpour { .. } => downpour::learner(me, happened),
-            Algorithm::SsgdPs => downpour::learner(me, happened),
-            Algorithm::SsgdAllreduce => downpour::learner(me, happened),
+            Algorithm::SsgdPs => ssgd::learner(me, happened),
+            Algorithm::SsgdAllreduce => ssgd::learner(me, happened),
             Algorithm::Elastic { tau, .. } => elastic::learner(me, tau, happened),
-            Algorithm::Hogwild => downpour::learner(me, happened),
+            Algorithm::Hogwild => hogwild::learner(me, happened),
             Algorithm::Partitioned => partitioned::learner(me, happened),
             Algorithm::Ssp { bound } => ssp::learner(me, bound, happened),
         }

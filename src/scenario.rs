@@ -3,7 +3,7 @@
 //! value, loads the machine and the model, and returns a [`Scenario`] ready to run, or every
 //! problem found with its key path and line. Nothing here runs a simulation or writes a file.
 
-use crate::algorithm::{Algorithm, AlgorithmKind};
+use crate::algorithm::{Algorithm, AlgorithmKind, Keys};
 use crate::cluster::Placement;
 use crate::data::Dataset;
 use crate::input::{InputError, Override, Source};
@@ -107,6 +107,20 @@ pub struct AlgorithmSection {
     /// SSP's bound s: a learner starts iteration c only once the slowest has finished
     /// iteration c - s - 1 (0: bulk-synchronous). Required by `ssp`, read by no other kind.
     pub staleness_bound: Option<u64>,
+}
+
+impl AlgorithmSection {
+    /// The keys that only some kinds read, for the kinds to check and read.
+    pub fn keys(&self) -> Keys {
+        Keys {
+            lambda: self.lambda,
+            tau: self.tau,
+            alpha: self.alpha,
+            delta: self.delta,
+            blocks: self.blocks,
+            staleness_bound: self.staleness_bound,
+        }
+    }
 }
 
 /// Whether gradients are computed for real or only timed.
@@ -332,54 +346,7 @@ impl ScenarioFile {
             "algorithm.weight_decay",
             format!("must be a non-negative number, got {}", a.weight_decay),
         );
-        match (a.kind, a.lambda) {
-            (AlgorithmKind::DcAsgd, None) => problems.push((
-                "algorithm.lambda".into(),
-                "dc-asgd needs its delay-compensation coefficient lambda (a number >= 0; 0 is plain Downpour)".into(),
-            )),
-            (_, Some(l)) if !(l.is_finite() && l >= 0.0) => problems.push((
-                "algorithm.lambda".into(),
-                format!("must be a number >= 0, got {l}"),
-            )),
-            _ => {}
-        }
-        let elastic = matches!(a.kind, AlgorithmKind::Easgd | AlgorithmKind::Eamsgd);
-        match a.tau {
-            None if elastic => problems.push((
-                "algorithm.tau".into(),
-                format!(
-                    "{} needs its communication period tau (local mini-batches between exchanges with the centre, at least 1)",
-                    a.kind.name()
-                ),
-            )),
-            Some(0) => problems.push(("algorithm.tau".into(), "must be at least 1".into())),
-            _ => {}
-        }
-        if let Some(alpha) = a.alpha {
-            need(
-                &mut problems,
-                alpha.is_finite() && (0.0..1.0).contains(&alpha),
-                "algorithm.alpha",
-                format!("must be in [0, 1) (0: no exchange moves anything), got {alpha}"),
-            );
-        }
-        if let Some(delta) = a.delta {
-            need(
-                &mut problems,
-                delta.is_finite() && (0.0..1.0).contains(&delta),
-                "algorithm.delta",
-                format!("must be in [0, 1), got {delta}"),
-            );
-        }
-        if a.kind == AlgorithmKind::Ssp && a.staleness_bound.is_none() {
-            problems.push((
-                "algorithm.staleness_bound".into(),
-                "ssp needs its staleness bound (iterations a learner may run ahead of the slowest, an integer >= 0; 0 is bulk-synchronous)".into(),
-            ));
-        }
-        if a.blocks == Some(0) {
-            problems.push(("algorithm.blocks".into(), "must be at least 1".into()));
-        }
+        problems.extend(a.kind.check(&a.keys()));
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
@@ -617,34 +584,9 @@ impl Scenario {
 
     /// The algorithm with its parameters (checked when the scenario was loaded).
     pub fn spec(&self) -> Algorithm {
-        use crate::algorithm::Rule;
         let a = &self.file.algorithm;
-        let p = self.placement.learner_gpus.len().max(1);
-        let elastic = |delta| Algorithm::Elastic {
-            tau: a.tau.unwrap_or(1),
-            alpha: a.alpha.unwrap_or(0.9 / p as f64) as f32,
-            delta,
-        };
-        match a.kind {
-            AlgorithmKind::Downpour => Algorithm::Downpour { rule: Rule::Sgd },
-            AlgorithmKind::StalenessAware => Algorithm::Downpour {
-                rule: Rule::StalenessAware,
-            },
-            AlgorithmKind::DcAsgd => Algorithm::Downpour {
-                rule: Rule::DelayCompensated {
-                    lambda: a.lambda.unwrap_or(0.0) as f32,
-                },
-            },
-            AlgorithmKind::SsgdPs => Algorithm::SsgdPs,
-            AlgorithmKind::SsgdAllreduce => Algorithm::SsgdAllreduce,
-            AlgorithmKind::Easgd => elastic(None),
-            AlgorithmKind::Eamsgd => elastic(Some(a.delta.unwrap_or(0.99) as f32)),
-            AlgorithmKind::Hogwild => Algorithm::Hogwild,
-            AlgorithmKind::Partitioned => Algorithm::Partitioned,
-            AlgorithmKind::Ssp => Algorithm::Ssp {
-                bound: a.staleness_bound.unwrap_or(0),
-            },
-        }
+        a.kind
+            .parameters(&a.keys(), self.placement.learner_gpus.len())
     }
 }
 

@@ -5,6 +5,37 @@
 //! differ at the shards.
 
 use super::role::{Act, Happened, Me, Step};
+use super::{Algorithm, AlgorithmKind, Keys, Problem, Rule, problem};
+
+/// DC-ASGD requires `lambda`; any kind given one needs it in range.
+pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem>) {
+    match (kind, keys.lambda) {
+        (AlgorithmKind::DcAsgd, None) => problems.push(problem(
+            "lambda",
+            "dc-asgd needs its delay-compensation coefficient lambda (a number >= 0; 0 is plain Downpour)",
+        )),
+        (_, Some(l)) if !(l.is_finite() && l >= 0.0) => {
+            problems.push(problem("lambda", format!("must be a number >= 0, got {l}")))
+        }
+        _ => {}
+    }
+}
+
+/// Downpour whose shards divide the rate by each update's staleness.
+pub(super) fn staleness_aware() -> Algorithm {
+    Algorithm::Downpour {
+        rule: Rule::StalenessAware,
+    }
+}
+
+/// Downpour whose shards compensate each gradient for its delay, with `lambda`.
+pub(super) fn dc_asgd(keys: &Keys) -> Algorithm {
+    Algorithm::Downpour {
+        rule: Rule::DelayCompensated {
+            lambda: keys.lambda.unwrap_or(0.0) as f32,
+        },
+    }
+}
 
 /// Downpour's learner: pull, compute, push, again.
 pub(super) fn learner(me: &Me, happened: Happened) -> Step {

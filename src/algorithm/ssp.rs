@@ -17,6 +17,24 @@
 //! least the run's iterations per learner never holds anyone back, and the run is Downpour's.
 
 use super::role::{Act, Happened, Me, Step};
+use super::{Algorithm, AlgorithmKind, Keys, Problem, problem};
+
+/// SSP requires its bound.
+pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem>) {
+    if kind == AlgorithmKind::Ssp && keys.staleness_bound.is_none() {
+        problems.push(problem(
+            "staleness_bound",
+            "ssp needs its staleness bound (iterations a learner may run ahead of the slowest, an integer >= 0; 0 is bulk-synchronous)",
+        ));
+    }
+}
+
+/// SSP with its bound.
+pub(super) fn parameters(keys: &Keys) -> Algorithm {
+    Algorithm::Ssp {
+        bound: keys.staleness_bound.unwrap_or(0),
+    }
+}
 
 /// SSP's learner: Downpour's, waiting before an iteration that would run more than `bound`
 /// iterations ahead of the slowest learner.
