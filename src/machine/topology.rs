@@ -542,11 +542,13 @@ impl TopologyBuilder {
     }
 }
 
+/// Nodes for tests to build small machines from (here and in the figures' tests).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::{CoreSpec, GpuSpec, Node, NodeKind};
 
-    fn gpu(id: &str) -> Node {
+    /// A GPU of 1 TFLOP/s and 1 GB.
+    pub(crate) fn gpu(id: &str) -> Node {
         Node {
             id: id.into(),
             kind: NodeKind::Gpu,
@@ -559,7 +561,8 @@ mod tests {
         }
     }
 
-    fn core(id: &str) -> Node {
+    /// A core with 10 GB/s of memory bandwidth.
+    pub(crate) fn core(id: &str) -> Node {
         Node {
             id: id.into(),
             kind: NodeKind::CpuCore,
@@ -570,6 +573,12 @@ mod tests {
             }),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{core, gpu};
+    use super::*;
 
     fn link(bw: f64, lat: u64) -> Link {
         Link {

@@ -6,7 +6,7 @@ use super::TopologyFigure;
 use super::layout::Layout;
 use crate::machine::topology::file::load;
 use crate::machine::topology::generators::Generator;
-use crate::machine::topology::{CoreSpec, GpuSpec, Link, Node, NodeKind, Topology};
+use crate::machine::topology::{Link, Node, NodeKind, Topology};
 
 pub(crate) fn power8() -> Topology {
     load("builtin:power8-k80").unwrap()
@@ -25,30 +25,7 @@ pub(crate) fn figure(t: &Topology) -> TopologyFigure<'_> {
     }
 }
 
-pub(crate) fn core(id: &str) -> Node {
-    Node {
-        id: id.into(),
-        kind: NodeKind::CpuCore,
-        class: None,
-        gpu: None,
-        core: Some(CoreSpec {
-            memory_bandwidth_gb_per_s: 10.0,
-        }),
-    }
-}
-
-pub(crate) fn gpu(id: &str) -> Node {
-    Node {
-        id: id.into(),
-        kind: NodeKind::Gpu,
-        class: None,
-        gpu: Some(GpuSpec {
-            peak_tflops: 1.0,
-            memory_gb: 1.0,
-        }),
-        core: None,
-    }
-}
+pub(crate) use crate::machine::topology::fixtures::{core, gpu};
 
 /// A node of a kind that needs no spec: a switch, a socket, a NIC.
 pub(crate) fn plain(id: &str, kind: NodeKind) -> Node {
