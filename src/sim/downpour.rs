@@ -326,19 +326,21 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Tells learner `l`'s role what happened and carries out what it does next (the
     /// iterations the event completed are counted first, by [`Downpour::acked`]).
-    fn act(&mut self, ctx: &mut Context<'_, Event>, l: usize, then: Act) {
-        match then {
-            Act::Pull => self.start_pull(ctx, l),
-            Act::Compute { batches } => self.start_compute(ctx, l, batches),
-            Act::Push { targets } => self.start_push(ctx, l, targets),
-            Act::WaitFor { iterations } if self.slowest() >= iterations => {
-                let step = self.roles[l].on(Happened::Released);
-                self.act(ctx, l, step.then);
-            }
-            Act::WaitFor { iterations } => {
-                self.learners[l].phase = Phase::Waiting;
-                self.waiting.push((l, iterations));
-                self.refresh(l);
+    fn act(&mut self, ctx: &mut Context<'_, Event>, l: usize, mut then: Act) {
+        loop {
+            match then {
+                Act::Pull => return self.start_pull(ctx, l),
+                Act::Compute { batches } => return self.start_compute(ctx, l, batches),
+                Act::Push { targets } => return self.start_push(ctx, l, targets),
+                // Nobody to wait for: released at once.
+                Act::WaitFor { iterations } if self.slowest() >= iterations => {
+                    then = self.roles[l].on(Happened::Released).then;
+                }
+                Act::WaitFor { iterations } => {
+                    self.learners[l].phase = Phase::Waiting;
+                    self.waiting.push((l, iterations));
+                    return self.refresh(l);
+                }
             }
         }
     }
