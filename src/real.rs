@@ -2,7 +2,10 @@
 //! and shard threads, real copies of parameters and gradients, and the same scenario, models,
 //! data, update rule and output files as the simulator, so that the two can be compared. It
 //! measures; it never simulates a delay or consults the machine model. `runtime` starts, stops,
-//! joins and adds up the threads of every algorithm; the other files are the algorithms' threads.
+//! joins and adds up the threads of every algorithm; `learner` runs a learner's role
+//! (`algorithm::role`) on a thread, reaching the server through the `shard` loop's threads or,
+//! for Hogwild, a shared vector; `sharded` holds each kind's numbers for it. Synchronous SGD
+//! (`ssgd`) still runs threads of its own, in whole rounds.
 
 pub mod hogwild;
 mod learner;

@@ -1,6 +1,9 @@
-//! Downpour ASGD with a sharded parameter server, as a discrete-event model.
+//! Every algorithm with a sharded parameter server (Downpour and its variants, synchronous SGD
+//! through the server, elastic averaging, Hogwild, the partitioned model, SSP), as a
+//! discrete-event model: the driver of the learners' roles (`algorithm::role`) in the
+//! simulator. What a learner does next is its role's answer; this model carries it out.
 //!
-//! Each learner loops: ask every shard for its slice (a latency-only request), receive the slices
+//! In Downpour's case each learner loops: ask every shard for its slice (a latency-only request), receive the slices
 //! over the network, compute a gradient on its GPU, send each shard its gradient slice, and wait
 //! for every shard's acknowledgement that the update is applied. Each shard applies one update at
 //! a time in arrival order, each costing the time to stream the slice and the gradient through
