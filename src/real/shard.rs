@@ -1,8 +1,9 @@
-//! One asynchronous parameter-server shard thread, for every algorithm whose shards serve a
-//! pull at once with the last applied version and apply pushes one at a time in arrival order
-//! (Downpour and its variants, the partitioned model, elastic averaging). What a push does to
-//! the slice is the algorithm's [`Apply`]; the loop, the messages, the version and staleness
-//! ledger and the timing of each update are the same for all of them.
+//! The parameter-server shard thread, for every algorithm with shards: it serves a pull at once
+//! with the last applied version and takes pushes in arrival order, applying each alone
+//! (Downpour and its variants, the partitioned model, SSP, elastic averaging) or, for
+//! synchronous SGD, holding a round's until every learner's is in and then taking one step.
+//! What a push does to the slice is the algorithm's [`Apply`]; the loop, the messages, the
+//! version and staleness ledger and the timing of each update are the same for all of them.
 
 use super::runtime::{ShardEnd, Shared};
 use super::timeline::ShardSpan;
@@ -47,11 +48,32 @@ pub(super) trait Apply {
     /// `learner` is served `slice` as it is now.
     fn pulled(&mut self, _learner: usize, _slice: &[f32]) {}
 
-    /// Applies `learner`'s push `data` to `slice`; `staleness` is the update's.
+    /// Applies `learner`'s push `data` to `slice` at once, alone; `staleness` is the update's.
     fn apply(&mut self, learner: usize, slice: &mut [f32], data: &[f32], staleness: u64);
+
+    /// How many learners' pushes make a round that is applied as one step (synchronous SGD);
+    /// 0, the default, applies each push as it comes.
+    fn round(&self) -> usize {
+        0
+    }
+
+    /// Takes one step by a whole round's pushes, `round[l]` learner l's.
+    fn step(&mut self, _slice: &mut [f32], _round: &[Option<Push>]) {}
 }
 
-/// Serves shard `k`, starting from `slice`, until every learner has dropped its sender.
+/// A push as the shard took it in.
+pub(super) struct Push {
+    pub learner: usize,
+    pub data: Vec<f32>,
+    /// When the learner enqueued it (for a round: when the shard took it in), ns since the
+    /// run's start.
+    pub arrived: u64,
+}
+
+/// Serves shard `k`, starting from `slice`, until every learner has dropped its sender: each
+/// push applied as it comes, or held until its round is complete and then stepped by with the
+/// round's others, as `rule` says. A push that breaks the protocol (a wrong size, twice in
+/// one round) is an error of the run.
 pub(super) fn shard_loop(
     k: usize,
     mut slice: Vec<f32>,
@@ -59,8 +81,10 @@ pub(super) fn shard_loop(
     replies: &[Sender<FromShard>],
     shared: &Shared,
     mut rule: impl Apply,
-) -> ShardEnd {
+) -> Result<ShardEnd, String> {
     let mut end = ShardEnd::default();
+    let mut round: Vec<Option<Push>> = (0..rule.round()).map(|_| None).collect();
+    let mut held = 0;
     // The queue closes when every learner is done; a learner that stopped early has dropped
     // its reply channel, so failed replies are not errors.
     while let Ok(msg) = rx.recv() {
@@ -69,11 +93,13 @@ pub(super) fn shard_loop(
                 buf.clear();
                 buf.extend_from_slice(&slice);
                 rule.pulled(learner, &slice);
-                let _ = replies[learner].send(FromShard::Slice {
-                    shard: k,
-                    version: end.ledger.version,
-                    data: buf,
-                });
+                if let Some(r) = replies.get(learner) {
+                    let _ = r.send(FromShard::Slice {
+                        shard: k,
+                        version: end.ledger.version,
+                        data: buf,
+                    });
+                }
             }
             ToShard::Push {
                 learner,
@@ -81,16 +107,53 @@ pub(super) fn shard_loop(
                 data,
                 arrived,
             } => {
+                if data.len() != slice.len() {
+                    return Err(format!(
+                        "shard {k}: learner {learner} pushed {} values for a slice of {}",
+                        data.len(),
+                        slice.len()
+                    ));
+                }
+                let push = Push {
+                    learner,
+                    data,
+                    arrived,
+                };
+                if round.is_empty() {
+                    let started = shared.now();
+                    let staleness = staleness(end.ledger.version, read_version);
+                    rule.apply(learner, &mut slice, &push.data, staleness);
+                    let finished = shared.now();
+                    end.ledger.commit(read_version);
+                    end.busy_ns += finished - started;
+                    reply(replies, push, started, finished);
+                    continue;
+                }
+                // A round's wait is counted from when the shard took the gradient in.
+                let arrived = shared.now();
+                match round.get_mut(learner) {
+                    Some(slot @ None) => *slot = Some(Push { arrived, ..push }),
+                    Some(Some(_)) => {
+                        return Err(format!(
+                            "shard {k}: learner {learner} pushed twice in round {}",
+                            end.ledger.version
+                        ));
+                    }
+                    None => return Err(format!("shard {k}: no learner {learner}")),
+                }
+                held += 1;
+                if held < round.len() {
+                    continue;
+                }
                 let started = shared.now();
-                let staleness = staleness(end.ledger.version, read_version);
-                rule.apply(learner, &mut slice, &data, staleness);
+                rule.step(&mut slice, &round);
                 let finished = shared.now();
-                end.ledger.commit(read_version);
                 end.busy_ns += finished - started;
-                let _ = replies[learner].send(FromShard::Applied {
-                    span: ShardSpan::applied(arrived, started, finished),
-                    spare: data,
-                });
+                end.ledger.commit_round(round.len());
+                held = 0;
+                for push in round.iter_mut().filter_map(Option::take) {
+                    reply(replies, push, started, finished);
+                }
             }
             ToShard::Snapshot { reply } => {
                 let _ = reply.send((k, slice.clone()));
@@ -98,5 +161,15 @@ pub(super) fn shard_loop(
         }
     }
     end.slice = slice;
-    end
+    Ok(end)
+}
+
+/// Acknowledges `push`, applied from `started` to `finished`, handing its buffer back.
+fn reply(replies: &[Sender<FromShard>], push: Push, started: u64, finished: u64) {
+    if let Some(r) = replies.get(push.learner) {
+        let _ = r.send(FromShard::Applied {
+            span: ShardSpan::applied(push.arrived, started, finished),
+            spare: push.data,
+        });
+    }
 }

@@ -39,12 +39,12 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         &init,
         ranges,
         |k, slice, rx, replies| {
-            Ok(if elastic {
+            if elastic {
                 shard_loop(k, slice, rx, replies, &shared, Absorb)
             } else {
                 let rule = RuleApply::new(setup, slice.len());
                 shard_loop(k, slice, rx, replies, &shared, rule)
-            })
+            }
         },
         |l, to_shards, replies| {
             let learner = Learner {

@@ -11,28 +11,13 @@ use super::{Common, LearnerEnd, bytes_of, start};
 use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::runtime::{Job, RealRun, ServerEnd, ShardEnd, Shared, finish, serve};
-use crate::real::shard::FromShard;
-use crate::real::timeline::{ShardSpan, classify};
+use crate::real::runtime::{Job, RealRun, ServerEnd, finish, serve};
+use crate::real::shard::{Apply, FromShard, Push, ToShard, shard_loop};
+use crate::real::timeline::classify;
 use crate::training::real::RealSetup;
 use crate::training::update;
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, Sender, channel};
-
-enum ToShard {
-    Pull {
-        learner: usize,
-        /// A buffer of the learner's to copy the slice into.
-        buf: Vec<f32>,
-    },
-    Push {
-        learner: usize,
-        grad: Vec<f32>,
-    },
-    Snapshot {
-        reply: Sender<(usize, Vec<f32>)>,
-    },
-}
 
 /// Runs synchronous SGD through a sharded parameter server: `setup.learners` learner threads
 /// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
@@ -47,7 +32,10 @@ pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         p,
         &init,
         ranges,
-        |k, slice, rx, replies| shard_loop(k, slice, setup, rx, replies, &shared),
+        |k, slice, rx, replies| {
+            let rule = MeanStep::new(setup, replies.len(), slice.len());
+            shard_loop(k, slice, rx, replies, &shared, rule)
+        },
         |l, to_shards, replies| {
             let ctx = PsLearner {
                 c: Common {
@@ -78,99 +66,52 @@ pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     )
 }
 
-fn shard_loop(
-    k: usize,
-    mut slice: Vec<f32>,
-    setup: &RealSetup,
-    rx: Receiver<ToShard>,
-    replies: &[Sender<FromShard>],
-    shared: &Shared,
-) -> Result<ShardEnd, String> {
-    let p = replies.len();
-    let mut velocity = if setup.momentum != 0.0 {
-        vec![0.0; slice.len()]
-    } else {
-        vec![]
-    };
-    // This round's gradients by learner, with the instant each was taken in.
-    let mut round: Vec<Option<(Vec<f32>, u64)>> = (0..p).map(|_| None).collect();
-    let mut arrived = 0;
-    let mut mean = Vec::with_capacity(slice.len());
-    let mut end = ShardEnd::default();
-    // The queue closes when every learner is done; a learner that stopped early has dropped
-    // its reply channel, so failed replies are not errors.
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            ToShard::Pull { learner, mut buf } => {
-                buf.clear();
-                buf.extend_from_slice(&slice);
-                if let Some(r) = replies.get(learner) {
-                    let _ = r.send(FromShard::Slice {
-                        shard: k,
-                        version: end.ledger.version,
-                        data: buf,
-                    });
-                }
-            }
-            ToShard::Push { learner, grad } => {
-                let taken = shared.now();
-                if grad.len() != slice.len() {
-                    return Err(format!(
-                        "shard {k}: learner {learner} pushed {} values for a slice of {}",
-                        grad.len(),
-                        slice.len()
-                    ));
-                }
-                match round.get_mut(learner) {
-                    Some(slot @ None) => *slot = Some((grad, taken)),
-                    Some(Some(_)) => {
-                        return Err(format!(
-                            "shard {k}: learner {learner} pushed twice in round {}",
-                            end.ledger.version
-                        ));
-                    }
-                    None => return Err(format!("shard {k}: no learner {learner}")),
-                }
-                arrived += 1;
-                if arrived < p {
-                    continue;
-                }
-                // Every gradient of the round is in: one step by their mean, in learner order.
-                let started = shared.now();
-                update::mean_in_order(
-                    &mut mean,
-                    round
-                        .iter()
-                        .filter_map(|g| g.as_ref().map(|(g, _)| g.as_slice())),
-                );
-                update::apply(
-                    &mut slice,
-                    &mut velocity,
-                    &mean,
-                    setup.learning_rate,
-                    setup.momentum,
-                    setup.weight_decay,
-                );
-                let finished = shared.now();
-                end.busy_ns += finished - started;
-                end.ledger.commit_round(p);
-                arrived = 0;
-                for (l, slot) in round.iter_mut().enumerate() {
-                    if let Some((grad, taken)) = slot.take() {
-                        let _ = replies[l].send(FromShard::Applied {
-                            span: ShardSpan::applied(taken, started, finished),
-                            spare: grad,
-                        });
-                    }
-                }
-            }
-            ToShard::Snapshot { reply } => {
-                let _ = reply.send((k, slice.clone()));
-            }
+/// A synchronous shard's round: one step by the mean of the p gradients, summed in learner
+/// order (`mean_in_order`, then `update::apply`, exactly the simulator's `apply_round`).
+struct MeanStep<'a> {
+    setup: &'a RealSetup,
+    learners: usize,
+    velocity: Vec<f32>,
+    mean: Vec<f32>,
+}
+
+impl<'a> MeanStep<'a> {
+    fn new(setup: &'a RealSetup, learners: usize, len: usize) -> Self {
+        MeanStep {
+            setup,
+            learners,
+            velocity: if setup.momentum != 0.0 {
+                vec![0.0; len]
+            } else {
+                vec![]
+            },
+            mean: Vec::with_capacity(len),
         }
     }
-    end.slice = slice;
-    Ok(end)
+}
+
+impl Apply for MeanStep<'_> {
+    /// Never called: every push waits for its round.
+    fn apply(&mut self, _learner: usize, _slice: &mut [f32], _data: &[f32], _staleness: u64) {}
+
+    fn round(&self) -> usize {
+        self.learners
+    }
+
+    fn step(&mut self, slice: &mut [f32], round: &[Option<Push>]) {
+        let grads = round
+            .iter()
+            .filter_map(|g| g.as_ref().map(|g| g.data.as_slice()));
+        update::mean_in_order(&mut self.mean, grads);
+        update::apply(
+            slice,
+            &mut self.velocity,
+            &self.mean,
+            self.setup.learning_rate,
+            self.setup.momentum,
+            self.setup.weight_decay,
+        );
+    }
 }
 
 struct PsLearner<'a, O> {
@@ -243,9 +184,12 @@ impl<O: Observer> PsLearner<'_, O> {
                 buf.clear();
                 buf.extend_from_slice(&grad[r.clone()]);
                 end.bytes += bytes_of(buf.len());
+                // Every gradient of a round was computed from the round's one version.
                 let msg = ToShard::Push {
                     learner: self.c.l,
-                    grad: buf,
+                    read_version: 0,
+                    data: buf,
+                    arrived: sh.now(),
                 };
                 if self.send(k, msg).is_none() {
                     return end;
