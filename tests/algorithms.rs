@@ -5,33 +5,31 @@
 
 use asgd_sim::algorithm::AlgorithmKind;
 use asgd_sim::data::Split;
-use asgd_sim::input::Override;
 use asgd_sim::numerics::Scratch;
 use asgd_sim::real;
 use asgd_sim::run;
-use asgd_sim::scenario::{self, Scenario};
+use asgd_sim::scenario::Scenario;
 use asgd_sim::training::sampler::{Sampler, gradient_seed};
 use asgd_sim::training::update::apply;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-const SMALL: [&str; 5] = [
-    "workload.dataset.train_samples=512",
-    "workload.dataset.test_samples=64",
-    "workload.eval_train_samples=64",
+mod common;
+
+/// One epoch of the small quick scenario (`common::SMALL`, then `workload.epochs=1`).
+const SMALL: [&str; 6] = [
+    common::SMALL[0],
+    common::SMALL[1],
+    common::SMALL[2],
+    common::SMALL[3],
+    common::SMALL[4],
     "workload.epochs=1",
-    "algorithm.batch_size=16",
 ];
 
 fn quick(sets: &[&str]) -> Scenario {
-    let overrides: Vec<Override> = SMALL
-        .iter()
-        .chain(sets)
-        .map(|s| Override::parse(s).unwrap())
-        .collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
-    scenario::load(path.to_str().unwrap(), &overrides).unwrap()
+    let all: Vec<&str> = SMALL[5..].iter().chain(sets).copied().collect();
+    common::quick(&all)
 }
 
 fn simulated(sets: &[&str]) -> Vec<f32> {

@@ -3,32 +3,17 @@
 //! lock step.
 
 use asgd_sim::algorithm::ssp::max_staleness;
-use asgd_sim::input::Override;
 use asgd_sim::real;
 use asgd_sim::report::summary::Summary;
 use asgd_sim::run;
-use asgd_sim::scenario::{self, Scenario};
+use asgd_sim::scenario::Scenario;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-const SMALL: [&str; 5] = [
-    "workload.dataset.train_samples=512",
-    "workload.dataset.test_samples=64",
-    "workload.eval_train_samples=64",
-    "workload.epochs=2",
-    "algorithm.batch_size=16",
-];
+mod common;
 
-fn quick(sets: &[&str]) -> Scenario {
-    let overrides: Vec<Override> = SMALL
-        .iter()
-        .chain(sets)
-        .map(|s| Override::parse(s).unwrap())
-        .collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
-    scenario::load(path.to_str().unwrap(), &overrides).unwrap()
-}
+use common::quick;
 
 fn ssp(bound: u64, sets: &[&str]) -> Scenario {
     let kind = [

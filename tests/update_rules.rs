@@ -2,31 +2,15 @@
 //! (staleness 0) is plain Downpour, DC-ASGD with lambda = 0 is plain Downpour, in the simulator
 //! and in the real backend.
 
-use asgd_sim::input::Override;
 use asgd_sim::real;
 use asgd_sim::run;
-use asgd_sim::scenario::{self, Scenario};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
-const SMALL: [&str; 5] = [
-    "workload.dataset.train_samples=512",
-    "workload.dataset.test_samples=64",
-    "workload.eval_train_samples=64",
-    "workload.epochs=2",
-    "algorithm.batch_size=16",
-];
+mod common;
 
-fn quick(sets: &[&str]) -> Scenario {
-    let overrides: Vec<Override> = SMALL
-        .iter()
-        .chain(sets)
-        .map(|s| Override::parse(s).unwrap())
-        .collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
-    scenario::load(path.to_str().unwrap(), &overrides).unwrap()
-}
+use common::quick;
 
 fn simulated(sets: &[&str]) -> (Vec<f32>, f64) {
     let r = run::simulate(&quick(sets), ()).unwrap();
