@@ -278,7 +278,7 @@ impl Reach for Shards<'_> {
         Some(())
     }
 
-    /// Every shard's slice as it is now.
+    /// Every shard's slice as it is now; None if a shard did not answer.
     fn snapshot(&self) -> Option<Vec<f32>> {
         let (tx, rx) = channel();
         let mut snapshot = vec![0.0f32; self.params];
@@ -286,9 +286,12 @@ impl Reach for Shards<'_> {
             self.send(k, ToShard::Snapshot { reply: tx.clone() })?;
         }
         drop(tx);
+        let mut got = 0;
         for (k, data) in rx.iter() {
             snapshot[self.ranges[k].clone()].copy_from_slice(&data);
+            got += 1;
         }
-        Some(snapshot)
+        // A shard that stopped answering leaves no snapshot to evaluate.
+        (got == self.ranges.len()).then_some(snapshot)
     }
 }

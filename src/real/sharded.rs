@@ -86,6 +86,11 @@ pub(super) struct Gradient<'a> {
 }
 
 impl<'a> Gradient<'a> {
+    /// Its parameters to read, its gradient and its scratch to write.
+    pub(super) fn parts(&mut self) -> (&[f32], &mut [f32], &mut Scratch) {
+        (&self.params, &mut self.grad, &mut self.scratch)
+    }
+
     pub(super) fn new(objective: &'a dyn Objective, dataset: &'a Dataset) -> Self {
         let n = objective.num_params();
         Gradient {

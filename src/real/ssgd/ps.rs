@@ -7,17 +7,18 @@
 //! the arrival: until then (and while the ack is on its way back) push, from then to the step
 //! wait (the barrier), the step itself server update.
 
-use super::{Common, LearnerEnd, bytes_of, start};
-use crate::numerics::Scratch;
+use super::{Common, LearnerEnd, start};
+use crate::algorithm::role::{Act, Happened};
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::runtime::{Job, RealRun, ServerEnd, finish, serve};
+use crate::real::learner::{Reach, Shards};
+use crate::real::runtime::{self, Job, RealRun, ServerEnd, finish, serve};
 use crate::real::shard::{Apply, FromShard, Push, ToShard, shard_loop};
-use crate::real::timeline::classify;
+use crate::real::sharded::Gradient;
 use crate::training::real::RealSetup;
 use crate::training::update;
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender};
 
 /// Runs synchronous SGD through a sharded parameter server: `setup.learners` learner threads
 /// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
@@ -122,118 +123,50 @@ struct PsLearner<'a, O> {
 }
 
 impl<O: Observer> PsLearner<'_, O> {
-    fn reply(&self) -> Option<FromShard> {
-        self.c.shared.receive(self.replies)
-    }
-
-    fn send(&self, k: usize, msg: ToShard) -> Option<()> {
-        self.c.shared.send_to_shard(self.to_shards, k, msg)
-    }
-
+    /// Runs the learner's role (Downpour's cycle) for the plan's rounds: its pulls and pushes
+    /// through the shards, its gradient after the epoch gate, and the round's end counted.
     fn run(&self) -> LearnerEnd {
-        let sh = self.c.shared;
-        let n = self.c.objective.num_params();
-        let mut params = vec![0.0f32; n];
-        let mut grad = vec![0.0f32; n];
-        let mut spares: Vec<Vec<f32>> = vec![];
-        let mut scratch = Scratch::default();
+        let c = &self.c;
+        let sh = c.shared;
+        let n = c.objective.num_params();
+        let mut reach = Shards::new(c.l, self.ranges, sh, self.to_shards, self.replies, n);
+        let mut work = Gradient::new(c.objective, c.dataset);
+        // What the reach measures: the pulls' and pushes' time and bytes.
+        let mut moved = runtime::LearnerEnd::default();
         let mut end = LearnerEnd::default();
-        for round in 0..self.c.plan.rounds() {
-            if sh.halted() {
-                break;
-            }
-            // Pull every slice.
-            let t0 = sh.now();
-            for k in 0..self.ranges.len() {
-                let pull = ToShard::Pull {
-                    learner: self.c.l,
-                    buf: spares.pop().unwrap_or_default(),
-                };
-                if self.send(k, pull).is_none() {
-                    return end;
+        let mut role = c.setup.algorithm.learner(c.l, self.ranges.len());
+        let mut then = role.on(Happened::Start).then;
+        let mut round = 0;
+        while round < c.plan.rounds() && !sh.halted() {
+            let mark = sh.now();
+            let happened = match &then {
+                Act::Pull => reach.pull(&mut work, &mut moved).map(|()| {
+                    moved.breakdown.add(Activity::Pull, sh.now() - mark);
+                    Happened::Pulled
+                }),
+                Act::Compute { .. } => {
+                    let (params, grad, scratch) = work.parts();
+                    c.gradient(round, params, grad, scratch, &mut end)
+                        .then_some(Happened::Computed)
                 }
+                Act::Push { targets } => reach
+                    .push(&mut work, targets.clone(), mark, &mut moved)
+                    .map(|()| Happened::Pushed),
+                // A round's barrier is the shards'; its learners never wait for each other.
+                Act::WaitFor { .. } => Some(Happened::Released),
+            };
+            let Some(happened) = happened else { break };
+            let step = role.on(happened);
+            if step.completed > 0 {
+                c.round_done(round, &mut end, || reach.snapshot());
+                round += 1;
             }
-            for _ in 0..self.ranges.len() {
-                match self.reply() {
-                    Some(FromShard::Slice { shard, data, .. }) => {
-                        let r = self.ranges[shard].clone();
-                        if data.len() != r.len() {
-                            sh.fail(format!("shard {shard} sent a slice of the wrong size"));
-                            return end;
-                        }
-                        params[r].copy_from_slice(&data);
-                        end.bytes += bytes_of(data.len());
-                        spares.push(data);
-                    }
-                    _ => return end,
-                }
-            }
-            end.breakdown.add(Activity::Pull, sh.now() - t0);
-
-            if !self
-                .c
-                .gradient(round, &params, &mut grad, &mut scratch, &mut end)
-            {
-                return end;
-            }
-
-            // Push every gradient slice, then wait for every shard's step.
-            let t2 = sh.now();
-            for (k, r) in self.ranges.iter().enumerate() {
-                let mut buf = spares.pop().unwrap_or_default();
-                buf.clear();
-                buf.extend_from_slice(&grad[r.clone()]);
-                end.bytes += bytes_of(buf.len());
-                // Every gradient of a round was computed from the round's one version.
-                let msg = ToShard::Push {
-                    learner: self.c.l,
-                    read_version: 0,
-                    data: buf,
-                    arrived: sh.now(),
-                };
-                if self.send(k, msg).is_none() {
-                    return end;
-                }
-            }
-            let mut spans = Vec::with_capacity(self.ranges.len());
-            for _ in 0..self.ranges.len() {
-                match self.reply() {
-                    Some(FromShard::Applied { mut span, spare }) => {
-                        span.received = sh.now();
-                        spans.push(span);
-                        spares.push(spare);
-                    }
-                    _ => return end,
-                }
-            }
-            let t3 = sh.now();
-            let (push, server, wait) = classify(t2, t3, &spans);
-            end.breakdown.add(Activity::Push, push);
-            end.breakdown.add(Activity::ServerUpdate, server);
-            end.breakdown.add(Activity::Wait, wait);
-
-            self.c.round_done(round, &mut end, || self.snapshot(n));
+            then = step.then;
         }
+        for a in Activity::ALL {
+            end.breakdown.add(a, moved.breakdown.get(a));
+        }
+        end.bytes += moved.bytes;
         end
-    }
-
-    /// The server's parameters now, read from every shard.
-    fn snapshot(&self, n: usize) -> Option<Vec<f32>> {
-        let (tx, rx) = channel();
-        let mut snapshot = vec![0.0f32; n];
-        for k in 0..self.ranges.len() {
-            self.send(k, ToShard::Snapshot { reply: tx.clone() })?;
-        }
-        drop(tx);
-        let mut got = 0;
-        for (k, data) in rx.iter() {
-            let r = self.ranges.get(k)?.clone();
-            if data.len() != r.len() {
-                return None;
-            }
-            snapshot[r].copy_from_slice(&data);
-            got += 1;
-        }
-        (got == self.ranges.len()).then_some(snapshot)
     }
 }
