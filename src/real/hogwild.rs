@@ -53,11 +53,7 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     let (p, init, shared, sampler, observer) = Start::new(job, observer).parts();
     let vector = Vector {
         x: atomics(&init),
-        v: if setup.momentum != 0.0 {
-            atomics(&vec![0.0; init.len()])
-        } else {
-            vec![]
-        },
+        v: atomics(&setup.velocity(init.len())),
         updates: AtomicU64::new(0),
         busy_ns: AtomicU64::new(0),
     };

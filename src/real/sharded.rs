@@ -225,11 +225,7 @@ impl<'a> RuleApply<'a> {
         RuleApply {
             setup,
             rule,
-            velocity: if setup.momentum != 0.0 {
-                vec![0.0; len]
-            } else {
-                vec![]
-            },
+            velocity: setup.velocity(len),
             // Delay compensation needs the slice as each learner last read it.
             backups: if rule.needs_backup() {
                 vec![vec![]; setup.learners]

@@ -56,6 +56,18 @@ pub struct RealSetup {
     pub eval_train_samples: usize,
 }
 
+impl RealSetup {
+    /// A heavy-ball velocity for `len` parameters: zeros with momentum, empty without (the
+    /// update rules then skip it).
+    pub fn velocity(&self, len: usize) -> Vec<f32> {
+        if self.momentum != 0.0 {
+            vec![0.0; len]
+        } else {
+            vec![]
+        }
+    }
+}
+
 /// A finished job: its loss, the gradient buffer, and the learner's parameters and velocity
 /// (elastic averaging's local steps change them).
 pub struct JobResult {
@@ -101,11 +113,7 @@ impl RealGradients {
         let mut me = Self {
             pool: Pool::new(setup.workers),
             sampler: Sampler::for_run(dataset.len(Split::Train), p, setup.seed),
-            velocity: if setup.momentum != 0.0 {
-                vec![0.0; n]
-            } else {
-                vec![]
-            },
+            velocity: setup.velocity(n),
             // Elastic averaging's learners start at the centre; the others pull first.
             learner_params: vec![server.clone(); p],
             learner_velocity: vec![vec![]; p],

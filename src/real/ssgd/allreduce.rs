@@ -192,11 +192,7 @@ impl<O: Observer> RingLearner<'_, O> {
         let n = params.len();
         // The chunk this learner updates, and its optimiser state.
         let own = self.chunks[(l + 1) % p].clone();
-        let mut velocity = if setup.momentum != 0.0 {
-            vec![0.0f32; own.len()]
-        } else {
-            vec![]
-        };
+        let mut velocity = setup.velocity(own.len());
         let mut grad = vec![0.0f32; n];
         let mut acc: Vec<f32> = vec![];
         let mut spares: Vec<Vec<f32>> = vec![];

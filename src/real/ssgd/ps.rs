@@ -81,11 +81,7 @@ impl<'a> MeanStep<'a> {
         MeanStep {
             setup,
             learners,
-            velocity: if setup.momentum != 0.0 {
-                vec![0.0; len]
-            } else {
-                vec![]
-            },
+            velocity: setup.velocity(len),
             mean: Vec::with_capacity(len),
         }
     }
