@@ -56,7 +56,12 @@ fn every_iteration_is_applied_once_at_every_shard_with_its_staleness() {
         if p == 1 {
             assert_eq!(s.staleness.max, 0, "one learner is never stale");
         }
-        assert!(s.staleness.max < 4 * p as u64 + 4);
+        // Threads are scheduled by the OS, so no tighter bound holds: a learner descheduled
+        // between its pull and its push can see every other learner's update in between.
+        assert!(
+            s.staleness.max < total,
+            "p = {p}: staleness past every update"
+        );
         assert_eq!(r.curve.len(), 3, "the start and two epochs");
         assert_eq!(s.epoch_ends_s.len(), 2);
         assert!(s.epoch_ends_s[0] < s.epoch_ends_s[1]);
