@@ -7,7 +7,7 @@ mod elastic;
 mod hogwild;
 pub mod partitioned;
 pub mod role;
-mod ssgd;
+pub mod ssgd;
 pub mod ssp;
 
 use role::{Happened, LearnerRole, Me, Step};

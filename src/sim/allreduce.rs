@@ -1,14 +1,9 @@
 //! Synchronous SGD by ring all-reduce, as a discrete-event model, step by step on the machine.
 //!
 //! The p learners form a ring in placement order (learner l sends to l + 1 mod p) and the
-//! parameter vector is cut into p chunks. Each round a learner computes its gradient, then:
-//! - reduce-scatter, p - 1 steps: at step k learner l sends chunk (l - k) mod p to its successor,
-//!   which adds its own slice of that chunk to what arrived; after the last step learner l
-//!   holds chunk (l + 1) mod p summed over every learner;
-//! - update: it takes the step on that chunk by the mean gradient (its own copy of the
-//!   optimiser state for the chunk);
-//! - all-gather, p - 1 steps: the updated chunks travel the ring the same way, each learner
-//!   copying what arrives into its parameters.
+//! parameter vector is cut into p chunks. Each learner is a [`RingPeer`]: which chunk it sends
+//! and receives at each step of the reduce-scatter and the all-gather, and what it may do next,
+//! are the peer's; this model times them on the machine.
 //!
 //! A learner sends its next chunk once its previous send has gone and the chunk it needs has
 //! arrived, so the ring runs as fast as its slowest link and learner. On links, every chunk is a
@@ -28,6 +23,7 @@
 use super::Simulated;
 use super::fabric::{Wake, Wires};
 use super::progress::Progress;
+use crate::algorithm::ssgd::{Carries, RingAct, RingPeer, RingState};
 use crate::cluster::learner::{Learner, Phase};
 use crate::engine::{Context, Model};
 use crate::machine::cpu::Sharing;
@@ -41,7 +37,6 @@ use crate::outcome::Outcome;
 use crate::stats::Histogram;
 use crate::time::{SimDuration, SimTime};
 use crate::training::Gradients;
-use crate::training::update::ring_order;
 use crate::workload::model::BYTES_PER_PARAM;
 use petgraph::graph::NodeIndex;
 
@@ -97,22 +92,15 @@ enum Task {
     Update,
 }
 
-/// Where a learner is in its round.
+/// Where a learner is in its round: the peer's own state (a send has gone when the chunk
+/// left; on a host, when its message was made) and what only the driver sees.
 #[derive(Clone, Copy, Debug, Default)]
 struct Ring {
-    /// Steps whose send has gone (the chunk left; on a host, its message was made).
-    sent: u32,
-    /// A send in progress.
-    sending: bool,
-    /// Steps whose incoming chunk has arrived and been taken in.
-    got: u32,
+    peer: RingState,
     /// A chunk from the predecessor on its way, or arrived and not yet taken in.
     incoming: bool,
     /// Chunks of the next round taken in before this one ended.
     early: u32,
-    /// The owned chunk is updated.
-    updated: bool,
-    updating: bool,
 }
 
 // One per run, so the variants' sizes do not matter.
@@ -237,37 +225,25 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         self.learners.len()
     }
 
-    /// Steps of each half of the ring (reduce-scatter, all-gather).
-    fn half(&self) -> u32 {
-        self.p() as u32 - 1
-    }
-
-    /// The chunk learner `l` sends at `step`: reduce-scatter steps pass chunk (l - k), the
-    /// all-gather passes the updated chunk (l + 1 - j), j steps in.
-    fn chunk_sent(&self, l: usize, step: u32) -> usize {
-        let p = self.p();
-        let h = self.half();
-        let back = if step < h {
-            step
-        } else {
-            step - h + p as u32 - 1
-        };
-        (l + p * 2 - back as usize % p) % p
+    /// Learner `l` as a ring peer.
+    fn peer(&self, l: usize) -> RingPeer {
+        RingPeer { l, p: self.p() }
     }
 
     /// Re-derives the learner's counters from its ring state, then its activity.
     fn refresh(&mut self, l: usize) {
-        let r = self.rings[l];
-        let h = self.half();
+        let ring = self.rings[l];
+        let r = ring.peer;
+        let peer = self.peer(l);
         let learner = &mut self.learners[l];
         if learner.phase != Phase::Computing {
-            let total = 2 * h;
-            learner.phase = if r.sent < h || !r.updated {
+            let total = peer.steps();
+            learner.phase = if r.sent < peer.half() || !r.updated {
                 Phase::Pushing
             } else {
                 Phase::Pulling
             };
-            learner.in_transfer = u32::from(r.sending) + u32::from(r.incoming);
+            learner.in_transfer = u32::from(r.sending) + u32::from(ring.incoming);
             learner.applying = u32::from(r.updating);
             let done = r.sent == total && r.got == total;
             learner.queued = u32::from(learner.in_transfer == 0 && !r.updating && !done);
@@ -280,7 +256,10 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         let early = self.rings[l].early;
         self.rings[l] = Ring {
-            got: early,
+            peer: RingState {
+                got: early,
+                ..RingState::default()
+            },
             ..Ring::default()
         };
         self.learners[l].phase = Phase::Computing;
@@ -309,33 +288,22 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         if self.learners[l].phase == Phase::Computing || self.progress.finished() {
             return;
         }
-        let h = self.half();
-        let r = self.rings[l];
-        // Every reduce-scatter chunk is in and its own sends have gone (the predecessor may
-        // already be passing on updated chunks of the all-gather).
-        if r.got >= h && r.sent == h && !r.updated && !r.updating {
-            self.start_update(ctx, l);
-            return;
-        }
-        if r.sent == 2 * h && r.got == 2 * h {
-            self.round_done(ctx, l);
-            return;
-        }
-        let step = r.sent;
-        let ready = !r.sending && step < 2 * h && r.got >= step && (step < h || r.updated);
-        if ready {
-            self.start_send(ctx, l, step);
+        match self.peer(l).next(&self.rings[l].peer) {
+            RingAct::Update => self.start_update(ctx, l),
+            RingAct::RoundDone => self.round_done(ctx, l),
+            RingAct::Send(step) => self.start_send(ctx, l, step),
+            RingAct::Wait => {}
         }
     }
 
     fn start_update(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        self.rings[l].updating = true;
+        self.rings[l].peer.updating = true;
         match &self.fabric {
             Fabric::Links { .. } => self.update_done(ctx, l),
             Fabric::Host {
                 memory_gb_per_s, ..
             } => {
-                let c = (l + 1) % self.p();
+                let c = self.peer(l).owns();
                 let work = update_time(self.chunk_bytes[c], *memory_gb_per_s, 3.0);
                 self.run_task(ctx, l, Task::Update, work);
                 self.refresh(l);
@@ -346,13 +314,12 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     /// Learner l's chunk is summed over the ring: the numerics take the step on it, in the
     /// ring's summation order.
     fn update_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        let p = self.p();
-        let c = (l + 1) % p;
-        self.gradients.apply_round(c, &ring_order(c, p));
+        let (p, peer) = (self.p(), self.peer(l));
+        self.gradients.apply_round(peer.owns(), &peer.order());
         for _ in 0..p {
             self.staleness.record(0);
         }
-        let ring = &mut self.rings[l];
+        let ring = &mut self.rings[l].peer;
         ring.updating = false;
         ring.updated = true;
         if self.gradients.diverged() {
@@ -364,10 +331,10 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     }
 
     fn start_send(&mut self, ctx: &mut Context<'_, Event>, l: usize, step: u32) {
-        let p = self.p();
-        let next = (l + 1) % p;
-        let bytes = self.chunk_bytes[self.chunk_sent(l, step)];
-        self.rings[l].sending = true;
+        let peer = self.peer(l);
+        let next = peer.successor();
+        let bytes = self.chunk_bytes[peer.sends(step)];
+        self.rings[l].peer.sending = true;
         self.rings[next].incoming = true;
         let chunk = Chunk {
             to: next,
@@ -391,7 +358,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
 
     /// Learner `from`'s send of `step` has gone.
     fn sent(&mut self, ctx: &mut Context<'_, Event>, from: usize) {
-        let ring = &mut self.rings[from];
+        let ring = &mut self.rings[from].peer;
         ring.sending = false;
         ring.sent += 1;
         self.advance_ring(ctx, from);
@@ -402,19 +369,19 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     /// takes it in first.
     fn arrived(&mut self, ctx: &mut Context<'_, Event>, chunk: Chunk) {
         let l = chunk.to;
-        let p = self.p();
-        let from = (l + p - 1) % p;
-        let bytes = self.chunk_bytes[self.chunk_sent(from, chunk.step)];
+        let from = self.peer(l).predecessor();
+        let shard = self.peer(l).receives(chunk.step);
+        let carries = self.peer(l).carries(chunk.step);
+        let bytes = self.chunk_bytes[shard];
         self.bytes_moved += bytes;
         self.observer.message(MessageRecord {
             // Reduce-scatter carries gradient sums, the all-gather updated parameters.
-            kind: if chunk.step < self.half() {
-                MessageKind::Gradient
-            } else {
-                MessageKind::Parameters
+            kind: match carries {
+                Carries::GradientSum => MessageKind::Gradient,
+                Carries::Parameters => MessageKind::Parameters,
             },
             learner: from,
-            shard: self.chunk_sent(from, chunk.step),
+            shard,
             bytes,
             sent: chunk.sent,
             delivered: ctx.now(),
@@ -430,7 +397,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                 ..
             } => {
                 // Adding reads two buffers and writes one; copying reads one and writes one.
-                let work = if chunk.step < self.half() {
+                let work = if carries == Carries::GradientSum {
                     update_time(bytes, *memory_gb_per_s, 3.0)
                 } else {
                     SimDuration::from_nanos_ceil(bytes as f64 / *copy_gb_per_s)
@@ -452,7 +419,7 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
             self.refresh(l);
             return;
         }
-        ring.got += 1;
+        ring.peer.got += 1;
         self.advance_ring(ctx, l);
         self.refresh(l);
     }

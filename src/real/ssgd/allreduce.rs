@@ -1,12 +1,11 @@
 //! `ssgd-allreduce`: no shard threads; learner l sends to (l + 1) mod p over a channel and the
-//! vector is cut into p chunks (`setup.shard_ranges`). Each learner keeps its own parameters
-//! (identical after every round) and the velocity of the one chunk it updates. Reduce-scatter,
-//! p - 1 steps: at step k learner l copies chunk (l - k) mod p of its running sum (at step 0 its
-//! own gradient) into a message to its successor; the receiver adds its own slice to what
-//! arrived, so chunk c is summed in `ring_order(c, p)`. Then learner l takes the step on chunk
-//! (l + 1) mod p by `to_mean` and `update::apply`, bit for bit the simulator's `mean_in_order`
-//! and `apply`. All-gather, p - 1 steps: the updated chunks travel the ring the same way, each
-//! receiver copying what arrives into its parameters. Staleness: p zeros per chunk update, as
+//! vector is cut into p chunks (`setup.shard_ranges`). Each learner is a [`RingPeer`] and
+//! follows its schedule: a send when the peer says so; when it says wait, a blocking receive of
+//! the predecessor's next chunk, added to its own slice (reduce-scatter, so chunk c is summed in
+//! `ring_order(c, p)`) or copied into its parameters (all-gather); the step on the owned chunk
+//! by `to_mean` and `update::apply`, bit for bit the simulator's `mean_in_order` and `apply`.
+//! Each learner keeps its own parameters (identical after every round) and the velocity of the
+//! one chunk it updates. Staleness: p zeros per chunk update, as
 //! the simulator records them. A learner's time: compute; push for making and sending its
 //! reduce-scatter messages and while a message it waits for is on its way (sent, not yet
 //! received); pull the same for the all-gather and for copying chunks in; server update for the
@@ -16,6 +15,7 @@
 //! channel has no separate in-flight state.
 
 use super::{Common, LearnerEnd, bytes_of, start};
+use crate::algorithm::ssgd::{Carries, RingAct, RingPeer, RingState};
 use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
@@ -29,7 +29,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 struct Message {
     round: u64,
     /// 0..p-1: reduce-scatter; p-1..2(p-1): all-gather.
-    step: usize,
+    step: u32,
     data: Vec<f32>,
     /// When it was handed to the channel, ns since the run's start.
     sent: u64,
@@ -122,7 +122,7 @@ impl<O: Observer> RingLearner<'_, O> {
     fn send(
         &self,
         round: u64,
-        step: usize,
+        step: u32,
         data: &[f32],
         spares: &mut Vec<Vec<f32>>,
         end: &mut LearnerEnd,
@@ -159,7 +159,7 @@ impl<O: Observer> RingLearner<'_, O> {
     fn receive(
         &self,
         round: u64,
-        step: usize,
+        step: u32,
         want: usize,
         end: &mut LearnerEnd,
         activity: Activity,
@@ -187,11 +187,14 @@ impl<O: Observer> RingLearner<'_, O> {
 
     fn run(&self, mut params: Vec<f32>) -> LearnerEnd {
         let sh = self.c.shared;
-        let (l, p) = (self.c.l, self.p);
         let setup = self.c.setup;
+        let peer = RingPeer {
+            l: self.c.l,
+            p: self.p,
+        };
         let n = params.len();
         // The chunk this learner updates, and its optimiser state.
-        let own = self.chunks[(l + 1) % p].clone();
+        let own = self.chunks[peer.owns()].clone();
         let mut velocity = setup.velocity(own.len());
         let mut grad = vec![0.0f32; n];
         let mut acc: Vec<f32> = vec![];
@@ -208,77 +211,76 @@ impl<O: Observer> RingLearner<'_, O> {
             {
                 break;
             }
-
-            // Reduce-scatter: chunk c is summed along the ring from learner c.
-            for k in 0..p - 1 {
-                let c = (l + p - k) % p;
-                let data = if k == 0 {
-                    &grad[self.chunks[c].clone()]
-                } else {
-                    &acc[..]
-                };
-                if !self.send(round, k, data, &mut spares, &mut end, Activity::Push) {
-                    break 'rounds;
+            let mut r = RingState::default();
+            loop {
+                match peer.next(&r) {
+                    RingAct::Send(step) => {
+                        let chunk = self.chunks[peer.sends(step)].clone();
+                        let (data, activity) = match peer.carries(step) {
+                            Carries::GradientSum if step == 0 => (&grad[chunk], Activity::Push),
+                            Carries::GradientSum => (&acc[..], Activity::Push),
+                            Carries::Parameters => (&params[chunk], Activity::Pull),
+                        };
+                        if !self.send(round, step, data, &mut spares, &mut end, activity) {
+                            break 'rounds;
+                        }
+                        r.sent += 1;
+                    }
+                    // Blocked: the one thing that can come is the predecessor's next chunk.
+                    RingAct::Wait => {
+                        let step = r.got;
+                        let chunk = self.chunks[peer.receives(step)].clone();
+                        let carries = peer.carries(step);
+                        let activity = match carries {
+                            Carries::GradientSum => Activity::Push,
+                            Carries::Parameters => Activity::Pull,
+                        };
+                        let Some(mut got) =
+                            self.receive(round, step, chunk.len(), &mut end, activity)
+                        else {
+                            break 'rounds;
+                        };
+                        let t = sh.now();
+                        match carries {
+                            // What arrived plus its own: the sum keeps the ring's order.
+                            Carries::GradientSum => {
+                                update::sum_into(&mut got, &grad[chunk]);
+                                spares.push(std::mem::replace(&mut acc, got));
+                                end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
+                            }
+                            Carries::Parameters => {
+                                params[chunk].copy_from_slice(&got);
+                                spares.push(got);
+                                end.breakdown.add(Activity::Pull, sh.now() - t);
+                            }
+                        }
+                        r.got += 1;
+                    }
+                    // The step on the owned chunk by the mean gradient.
+                    RingAct::Update => {
+                        let t = sh.now();
+                        if self.p == 1 {
+                            acc.clear();
+                            acc.extend_from_slice(&grad[own.clone()]);
+                        }
+                        update::to_mean(&mut acc, self.p);
+                        update::apply(
+                            &mut params[own.clone()],
+                            &mut velocity,
+                            &acc,
+                            setup.learning_rate,
+                            setup.momentum,
+                            setup.weight_decay,
+                        );
+                        for _ in 0..self.p {
+                            end.staleness.record(0);
+                        }
+                        end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
+                        r.updated = true;
+                    }
+                    RingAct::RoundDone => break,
                 }
-                let c_in = (l + 2 * p - k - 1) % p;
-                let r = self.chunks[c_in].clone();
-                let Some(mut got) = self.receive(round, k, r.len(), &mut end, Activity::Push)
-                else {
-                    break 'rounds;
-                };
-                let t = sh.now();
-                // What arrived plus its own: the sum keeps the ring's order.
-                update::sum_into(&mut got, &grad[r]);
-                spares.push(std::mem::replace(&mut acc, got));
-                end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
             }
-
-            // The step on the owned chunk by the mean gradient.
-            let t = sh.now();
-            if p == 1 {
-                acc.clear();
-                acc.extend_from_slice(&grad[own.clone()]);
-            }
-            update::to_mean(&mut acc, p);
-            update::apply(
-                &mut params[own.clone()],
-                &mut velocity,
-                &acc,
-                setup.learning_rate,
-                setup.momentum,
-                setup.weight_decay,
-            );
-            for _ in 0..p {
-                end.staleness.record(0);
-            }
-            end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
-
-            // All-gather: the updated chunks travel the ring.
-            for j in 0..p - 1 {
-                let step = p - 1 + j;
-                let c = (l + 1 + p - j) % p;
-                let r = self.chunks[c].clone();
-                if !self.send(
-                    round,
-                    step,
-                    &params[r],
-                    &mut spares,
-                    &mut end,
-                    Activity::Pull,
-                ) {
-                    break 'rounds;
-                }
-                let c_in = (l + p - j) % p;
-                let r = self.chunks[c_in].clone();
-                let Some(got) = self.receive(round, step, r.len(), &mut end, Activity::Pull) else {
-                    break 'rounds;
-                };
-                let t = sh.now();
-                params[r].copy_from_slice(&got);
-                spares.push(got);
-                end.breakdown.add(Activity::Pull, sh.now() - t);
-            }
-
             self.c.round_done(round, &mut end, || Some(params.clone()));
         }
         end.params = params;
