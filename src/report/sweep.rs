@@ -31,6 +31,18 @@ struct Group<'a> {
     points: Vec<&'a PointResult>,
 }
 
+impl Group<'_> {
+    /// The mean over seeds of the time to `target` accuracy; None if any seed never reached it.
+    fn mean_time_to(&self, target: f64) -> Option<f64> {
+        let ts: Option<Vec<f64>> = self
+            .points
+            .iter()
+            .map(|pt| time_to_accuracy(&pt.curve, target))
+            .collect();
+        ts.map(mean)
+    }
+}
+
 fn groups(results: &SweepResults) -> (Vec<String>, Vec<usize>, Vec<Group<'_>>) {
     let mut series: Vec<String> = vec![];
     let mut ps: Vec<usize> = vec![];
@@ -233,18 +245,10 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
                 let rows = series
                     .iter()
                     .map(|s| {
-                        let time =
-                            groups
-                                .iter()
-                                .find(|g| &g.series == s && g.p == p)
-                                .and_then(|g| {
-                                    let ts: Option<Vec<f64>> = g
-                                        .points
-                                        .iter()
-                                        .map(|pt| time_to_accuracy(&pt.curve, t))
-                                        .collect();
-                                    ts.map(mean)
-                                });
+                        let time = groups
+                            .iter()
+                            .find(|g| &g.series == s && g.p == p)
+                            .and_then(|g| g.mean_time_to(t));
                         (s.clone(), time)
                     })
                     .collect();
@@ -274,14 +278,7 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
                 format!(", {s}")
             };
             if let Some(t) = target {
-                let tt = |g: &Group| -> Option<f64> {
-                    let ts: Option<Vec<f64>> = g
-                        .points
-                        .iter()
-                        .map(|pt| time_to_accuracy(&pt.curve, t))
-                        .collect();
-                    ts.map(mean)
-                };
+                let tt = |g: &Group| g.mean_time_to(t);
                 if let Some(base) = of(p0).and_then(tt).filter(|b| *b > 0.0) {
                     let pts: Vec<(f64, f64)> = ps
                         .iter()

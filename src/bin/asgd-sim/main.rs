@@ -181,10 +181,13 @@ enum Command {
         /// Fix a key for every point of every sweep (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Points run at once [default: one per core, each with one arithmetic thread].
         #[arg(long)]
         jobs: Option<usize>,
+        /// Threads for all points together [default: all cores].
         #[arg(long)]
         threads: Option<usize>,
+        /// Print nothing but errors and the final line of each sweep.
         #[arg(long, short)]
         quiet: bool,
     },
