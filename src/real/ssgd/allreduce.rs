@@ -216,11 +216,13 @@ impl<O: Observer> RingLearner<'_, O> {
                 match peer.next(&r) {
                     RingAct::Send(step) => {
                         let chunk = self.chunks[peer.sends(step)].clone();
-                        let (data, activity) = match peer.carries(step) {
-                            Carries::GradientSum if step == 0 => (&grad[chunk], Activity::Push),
-                            Carries::GradientSum => (&acc[..], Activity::Push),
-                            Carries::Parameters => (&params[chunk], Activity::Pull),
+                        let carries = peer.carries(step);
+                        let data = match carries {
+                            Carries::GradientSum if step == 0 => &grad[chunk],
+                            Carries::GradientSum => &acc[..],
+                            Carries::Parameters => &params[chunk],
                         };
+                        let activity = transfer(carries);
                         if !self.send(round, step, data, &mut spares, &mut end, activity) {
                             break 'rounds;
                         }
@@ -231,12 +233,8 @@ impl<O: Observer> RingLearner<'_, O> {
                         let step = r.got;
                         let chunk = self.chunks[peer.receives(step)].clone();
                         let carries = peer.carries(step);
-                        let activity = match carries {
-                            Carries::GradientSum => Activity::Push,
-                            Carries::Parameters => Activity::Pull,
-                        };
                         let Some(mut got) =
-                            self.receive(round, step, chunk.len(), &mut end, activity)
+                            self.receive(round, step, chunk.len(), &mut end, transfer(carries))
                         else {
                             break 'rounds;
                         };
@@ -285,5 +283,13 @@ impl<O: Observer> RingLearner<'_, O> {
         }
         end.params = params;
         end
+    }
+}
+
+/// The activity a transfer counts as: reduce-scatter is push, all-gather pull.
+fn transfer(carries: Carries) -> Activity {
+    match carries {
+        Carries::GradientSum => Activity::Push,
+        Carries::Parameters => Activity::Pull,
     }
 }
