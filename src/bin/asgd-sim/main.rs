@@ -38,6 +38,17 @@ struct Cli {
     command: Command,
 }
 
+/// How a sweep's points share the cores.
+#[derive(clap::Args)]
+struct Parallel {
+    /// Points run at once [default: one per core, each with one arithmetic thread].
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Threads for all points together [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a scenario and write summary.json to the output directory.
@@ -135,12 +146,8 @@ enum Command {
         /// Fix a key for every point, after the sweep file's [set] (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Points run at once [default: one per core, each with one arithmetic thread].
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Threads for all points together [default: all cores].
-        #[arg(long)]
-        threads: Option<usize>,
+        #[command(flatten)]
+        parallel: Parallel,
         /// Run only the I-th of N shares of the points (1 <= I <= N), e.g. one Slurm array task.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
@@ -181,12 +188,8 @@ enum Command {
         /// Fix a key for every point of every sweep (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Points run at once [default: one per core, each with one arithmetic thread].
-        #[arg(long)]
-        jobs: Option<usize>,
-        /// Threads for all points together [default: all cores].
-        #[arg(long)]
-        threads: Option<usize>,
+        #[command(flatten)]
+        parallel: Parallel,
         /// Print nothing but errors and the final line of each sweep.
         #[arg(long, short)]
         quiet: bool,
@@ -382,8 +385,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             sweep,
             out,
             set,
-            jobs,
-            threads,
+            parallel: Parallel { jobs, threads },
             shard,
             slurm,
             slurm_tasks,
@@ -452,8 +454,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             runs,
             sweeps,
             set,
-            jobs,
-            threads,
+            parallel: Parallel { jobs, threads },
             quiet,
         } => reproduce(&out, &runs, &sweeps, &set, jobs, threads, quiet),
         Command::Topology { source, dot } => {
