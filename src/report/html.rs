@@ -1,7 +1,7 @@
 //! `index.html` of a sweep report: one self-contained page (inline style, no network, figures
 //! by relative path) that opens from disk in any browser. It only formats what it is given.
 
-use super::results::{Row, SweepResults, value_label};
+use super::results::{MEASURES, Row, SweepResults, value_label};
 use std::fmt::Write as _;
 
 /// A figure on the page: `<name>.svg` shown, `<name>.png` linked.
@@ -121,24 +121,30 @@ pub fn page(results: &SweepResults, rows: &[Row], target: Option<f64>, shown: &[
         );
     }
 
-    h.push_str("<h2>Points</h2>\n<p>Seconds are simulated, per epoch, mean over learners. Accuracies in percent at the end of the run.</p>\n<table>\n<tr><th class=\"l\">point</th><th>p</th><th>seed</th><th>epoch (s)</th><th>compute</th><th>pull</th><th>push</th><th>server update</th><th>wait</th><th>comm. share (%)</th><th>staleness mean</th><th>max</th><th>train acc.</th><th>test acc.</th><th>time to target (s)</th><th class=\"l\">status</th></tr>\n");
+    h.push_str("<h2>Points</h2>\n<p>Seconds are simulated, per epoch, mean over learners. Accuracies in percent at the end of the run.</p>\n<table>\n<tr><th class=\"l\">point</th><th>p</th><th>seed</th>");
+    for m in &MEASURES {
+        let _ = write!(h, "<th>{}</th>", m.html);
+    }
+    h.push_str("<th>train acc.</th><th>test acc.</th><th>time to target (s)</th><th class=\"l\">status</th></tr>\n");
     for r in rows {
-        let b = &r.breakdown;
-        let _ = writeln!(
+        let _ = write!(
             h,
-            "<tr><td class=\"l\"><code>{}</code></td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l{}\">{}</td></tr>",
+            "<tr><td class=\"l\"><code>{}</code></td><td>{}</td><td>{}</td>",
             escape(&r.point),
             r.learners,
-            r.seed,
-            r.epoch_time_s,
-            b.compute,
-            b.pull,
-            b.push,
-            b.server_update,
-            b.wait,
-            100.0 * r.communication_share,
-            r.staleness_mean,
-            r.staleness_max,
+            r.seed
+        );
+        for m in &MEASURES {
+            let _ = write!(
+                h,
+                "<td>{:.*}</td>",
+                m.html_decimals,
+                m.html_scale * (m.value)(r)
+            );
+        }
+        let _ = writeln!(
+            h,
+            "<td>{}</td><td>{}</td><td>{}</td><td class=\"l{}\">{}</td></tr>",
             pct(r.final_train_accuracy),
             pct(r.final_test_accuracy),
             r.time_to_target_s

@@ -260,6 +260,60 @@ pub struct Row {
     pub diverged: bool,
 }
 
+/// A measured column of the points table, written alike to points.csv and index.html.
+pub struct Measure {
+    /// points.csv's header; the value there is written in full.
+    pub csv: &'static str,
+    /// index.html's header; the value there is scaled and rounded.
+    pub html: &'static str,
+    pub value: fn(&Row) -> f64,
+    pub html_scale: f64,
+    pub html_decimals: usize,
+}
+
+/// The points table's measured columns, in order, from the epoch time to the mean staleness.
+pub const MEASURES: [Measure; 9] = [
+    secs("epoch_time_s", "epoch (s)", |r| r.epoch_time_s),
+    secs("compute_s", "compute", |r| r.breakdown.compute),
+    secs("pull_s", "pull", |r| r.breakdown.pull),
+    secs("push_s", "push", |r| r.breakdown.push),
+    secs("server_update_s", "server update", |r| {
+        r.breakdown.server_update
+    }),
+    secs("wait_s", "wait", |r| r.breakdown.wait),
+    Measure {
+        csv: "communication_share",
+        html: "comm. share (%)",
+        value: |r| r.communication_share,
+        html_scale: 100.0,
+        html_decimals: 1,
+    },
+    Measure {
+        csv: "staleness_mean",
+        html: "staleness mean",
+        value: |r| r.staleness_mean,
+        html_scale: 1.0,
+        html_decimals: 2,
+    },
+    Measure {
+        csv: "staleness_max",
+        html: "max",
+        value: |r| r.staleness_max as f64,
+        html_scale: 1.0,
+        html_decimals: 0,
+    },
+];
+
+const fn secs(csv: &'static str, html: &'static str, value: fn(&Row) -> f64) -> Measure {
+    Measure {
+        csv,
+        html,
+        value,
+        html_scale: 1.0,
+        html_decimals: 4,
+    }
+}
+
 pub fn rows(results: &SweepResults, target: Option<f64>) -> Vec<Row> {
     results
         .points

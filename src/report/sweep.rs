@@ -15,8 +15,8 @@ use super::figures::{Line, Panel, Rendered, render};
 use super::html;
 use super::output::OutputDir;
 use super::results::{
-    PointResult, ReportError, Row, SEED_KEY, SweepResults, TOPOLOGY_PNG, TOPOLOGY_SVG, mean, rows,
-    series_of, target_accuracy, time_to_accuracy,
+    MEASURES, PointResult, ReportError, Row, SEED_KEY, SweepResults, TOPOLOGY_PNG, TOPOLOGY_SVG,
+    mean, rows, series_of, target_accuracy, time_to_accuracy,
 };
 use super::summary::BreakdownSecs;
 use crate::outcome::Activity;
@@ -435,26 +435,25 @@ fn csv_field(s: &str) -> String {
 }
 
 fn points_csv(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "point,series,learners,seed,epoch_time_s,compute_s,pull_s,push_s,server_update_s,wait_s,communication_share,staleness_mean,staleness_max,final_train_accuracy,final_test_accuracy,time_to_target_s,diverged\n",
-    );
+    let mut s = String::from("point,series,learners,seed,");
+    for m in &MEASURES {
+        s.push_str(m.csv);
+        s.push(',');
+    }
+    s.push_str("final_train_accuracy,final_test_accuracy,time_to_target_s,diverged\n");
     for r in rows {
-        let b = &r.breakdown;
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},",
             csv_field(&r.point),
             csv_field(&r.series),
             r.learners,
-            r.seed,
-            r.epoch_time_s,
-            b.compute,
-            b.pull,
-            b.push,
-            b.server_update,
-            b.wait,
-            r.communication_share,
-            r.staleness_mean,
-            r.staleness_max,
+            r.seed
+        ));
+        for m in &MEASURES {
+            s.push_str(&format!("{},", (m.value)(r)));
+        }
+        s.push_str(&format!(
+            "{},{},{},{}\n",
             opt(r.final_train_accuracy),
             opt(r.final_test_accuracy),
             opt(r.time_to_target_s),
