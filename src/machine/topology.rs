@@ -355,26 +355,25 @@ fn escape(s: &str) -> String {
 /// Builds a topology and checks it. Problems are collected, not returned at the first one, so a
 /// user sees everything wrong with a file at once.
 pub struct TopologyBuilder {
-    name: String,
-    description: String,
-    graph: UnGraph<Node, Link>,
-    by_id: HashMap<String, NodeIndex>,
+    /// The machine so far; handed out only if no problem was found.
+    topology: Topology,
     /// Where each node was declared, by node index, for messages.
     node_keys: Vec<String>,
     problems: TopologyProblems,
-    host: Option<HostSpec>,
 }
 
 impl TopologyBuilder {
     pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
-            name: name.into(),
-            description: description.into(),
-            graph: UnGraph::default(),
-            by_id: HashMap::new(),
+            topology: Topology {
+                name: name.into(),
+                description: description.into(),
+                graph: UnGraph::default(),
+                by_id: HashMap::new(),
+                host: None,
+            },
             node_keys: vec![],
             problems: vec![],
-            host: None,
         }
     }
 
@@ -388,7 +387,7 @@ impl TopologyBuilder {
             self.problem(format!("{key}.id"), "a node id must not be empty");
             return None;
         }
-        if self.by_id.contains_key(&node.id) {
+        if self.topology.by_id.contains_key(&node.id) {
             self.problem(
                 format!("{key}.id"),
                 format!("duplicate node id `{}`; ids must be unique", node.id),
@@ -429,8 +428,8 @@ impl TopologyBuilder {
             _ => {}
         }
         let id = node.id.clone();
-        let n = self.graph.add_node(node);
-        self.by_id.insert(id, n);
+        let n = self.topology.graph.add_node(node);
+        self.topology.by_id.insert(id, n);
         self.node_keys.push(key.to_string());
         Some(n)
     }
@@ -451,7 +450,7 @@ impl TopologyBuilder {
         let ends: Vec<Option<NodeIndex>> = [a, b]
             .iter()
             .map(|id| {
-                let found = self.by_id.get(*id).copied();
+                let found = self.topology.by_id.get(*id).copied();
                 if found.is_none() {
                     self.problems.push((
                         format!("{key}.between"),
@@ -468,34 +467,36 @@ impl TopologyBuilder {
                     format!("a link must join two different nodes, got `{a}` twice"),
                 );
             } else if ok {
-                self.graph.add_edge(x, y, link);
+                self.topology.graph.add_edge(x, y, link);
             }
         }
     }
 
     /// Makes the machine a shared-memory host: learners become threads and need no GPU.
     pub fn host(&mut self, spec: HostSpec) {
-        self.host = Some(spec);
+        self.topology.host = Some(spec);
     }
 
     pub fn has(&self, id: &str) -> bool {
-        self.by_id.contains_key(id)
+        self.topology.by_id.contains_key(id)
     }
 
     /// Checks the whole graph and returns it, or every problem found.
     pub fn build(mut self) -> Result<Topology, TopologyProblems> {
         let cores: Vec<NodeIndex> = self
+            .topology
             .graph
             .node_indices()
-            .filter(|&n| self.graph[n].kind == NodeKind::CpuCore)
+            .filter(|&n| self.topology.graph[n].kind == NodeKind::CpuCore)
             .collect();
         let gpus: Vec<NodeIndex> = self
+            .topology
             .graph
             .node_indices()
-            .filter(|&n| self.graph[n].kind == NodeKind::Gpu)
+            .filter(|&n| self.topology.graph[n].kind == NodeKind::Gpu)
             .collect();
         if self.problems.is_empty() {
-            if gpus.is_empty() && self.host.is_none() {
+            if gpus.is_empty() && self.topology.host.is_none() {
                 self.problem(
                     "nodes",
                     "the machine has no node of kind `gpu` (and no [host] table to run learners as threads)",
@@ -507,8 +508,8 @@ impl TopologyBuilder {
                     "the machine has no node of kind `cpu-core` to run parameter-server shards",
                 );
             }
-            let components = petgraph::algo::kosaraju_scc(&self.graph);
-            let mut component = vec![0usize; self.graph.node_count()];
+            let components = petgraph::algo::kosaraju_scc(&self.topology.graph);
+            let mut component = vec![0usize; self.topology.graph.node_count()];
             for (i, c) in components.iter().enumerate() {
                 for n in c {
                     component[n.index()] = i;
@@ -519,7 +520,7 @@ impl TopologyBuilder {
                     .iter()
                     .any(|&c| component[c.index()] == component[g.index()])
                 {
-                    let id = self.graph[g].id.clone();
+                    let id = self.topology.graph[g].id.clone();
                     let key = self.node_keys[g.index()].clone();
                     self.problem(
                         key,
@@ -529,13 +530,7 @@ impl TopologyBuilder {
             }
         }
         if self.problems.is_empty() {
-            Ok(Topology {
-                name: self.name,
-                description: self.description,
-                graph: self.graph,
-                by_id: self.by_id,
-                host: self.host,
-            })
+            Ok(self.topology)
         } else {
             Err(self.problems)
         }
