@@ -51,8 +51,8 @@ pub struct Rendered {
 
 /// Something that can draw itself on any plotters backend.
 pub trait Figure {
-    fn name(&self) -> String;
-    fn caption(&self) -> String;
+    /// Its file name (without extension) and its caption.
+    fn titles(&self) -> (String, String);
     /// Size in pixels (SVG user units and PNG pixels alike).
     fn size(&self) -> (u32, u32);
     /// Draws onto `root`, which is already filled white.
@@ -75,7 +75,7 @@ fn ensure_font() {
 pub fn render(fig: &impl Figure) -> Result<Rendered, FigureError> {
     ensure_font();
     let (w, h) = fig.size();
-    let name = fig.name();
+    let (name, caption) = fig.titles();
     let draw_err = |message: String| FigureError::Draw {
         name: name.clone(),
         message,
@@ -100,7 +100,7 @@ pub fn render(fig: &impl Figure) -> Result<Rendered, FigureError> {
     })?;
     Ok(Rendered {
         name,
-        caption: fig.caption(),
+        caption,
         width: w,
         height: h,
         svg,

@@ -200,12 +200,8 @@ impl Breakdown {
 }
 
 impl Figure for Breakdown {
-    fn name(&self) -> String {
-        "breakdown".to_string()
-    }
-
-    fn caption(&self) -> String {
-        self.caption.clone()
+    fn titles(&self) -> (String, String) {
+        ("breakdown".to_string(), self.caption.clone())
     }
 
     fn size(&self) -> (u32, u32) {

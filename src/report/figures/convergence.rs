@@ -249,12 +249,8 @@ impl Convergence {
 }
 
 impl Figure for Convergence {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn caption(&self) -> String {
-        self.caption.clone()
+    fn titles(&self) -> (String, String) {
+        (self.name.clone(), self.caption.clone())
     }
 
     fn size(&self) -> (u32, u32) {

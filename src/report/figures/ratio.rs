@@ -104,15 +104,14 @@ impl GuaranteeRatio {
 }
 
 impl Figure for GuaranteeRatio {
-    fn name(&self) -> String {
-        "guarantee-ratio".to_string()
-    }
-
-    fn caption(&self) -> String {
-        "The ratio of convergence rate guarantees obtained for various values of alpha and p: \
-         the optimal bound with p learners over the optimal bound with one. The seed's theorem \
-         covers alpha <= p (dots mark alpha = p); a ratio of 1 is linear speedup."
-            .to_string()
+    fn titles(&self) -> (String, String) {
+        (
+            "guarantee-ratio".to_string(),
+            "The ratio of convergence rate guarantees obtained for various values of alpha and p: \
+             the optimal bound with p learners over the optimal bound with one. The seed's theorem \
+             covers alpha <= p (dots mark alpha = p); a ratio of 1 is linear speedup."
+                .to_string(),
+        )
     }
 
     fn size(&self) -> (u32, u32) {

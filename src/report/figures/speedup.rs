@@ -366,12 +366,8 @@ impl Speedup {
 }
 
 impl Figure for Speedup {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn caption(&self) -> String {
-        self.caption.clone()
+    fn titles(&self) -> (String, String) {
+        (self.name.clone(), self.caption.clone())
     }
 
     fn size(&self) -> (u32, u32) {

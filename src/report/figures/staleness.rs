@@ -164,12 +164,8 @@ impl Staleness {
 }
 
 impl Figure for Staleness {
-    fn name(&self) -> String {
-        "staleness".to_string()
-    }
-
-    fn caption(&self) -> String {
-        self.caption.clone()
+    fn titles(&self) -> (String, String) {
+        ("staleness".to_string(), self.caption.clone())
     }
 
     fn size(&self) -> (u32, u32) {

@@ -205,12 +205,8 @@ impl TimeToAccuracy {
 }
 
 impl Figure for TimeToAccuracy {
-    fn name(&self) -> String {
-        "time-to-accuracy".into()
-    }
-
-    fn caption(&self) -> String {
-        self.caption.clone()
+    fn titles(&self) -> (String, String) {
+        ("time-to-accuracy".into(), self.caption.clone())
     }
 
     fn size(&self) -> (u32, u32) {

@@ -31,18 +31,17 @@ pub struct TopologyFigure<'a> {
 }
 
 impl Figure for TopologyFigure<'_> {
-    fn name(&self) -> String {
-        "topology".into()
-    }
-
-    fn caption(&self) -> String {
-        format!(
-            "Topology of the machine {}: {} nodes, {} links. Boxes are devices coloured by kind \
-             (a run of many sibling cores is one box), lines are links coloured by class and \
-             thicker for more bandwidth; thick outlines mark learner GPUs and server-shard cores.",
-            self.topology.name(),
-            self.topology.node_count(),
-            self.topology.link_count()
+    fn titles(&self) -> (String, String) {
+        (
+            "topology".into(),
+            format!(
+                "Topology of the machine {}: {} nodes, {} links. Boxes are devices coloured by kind \
+                 (a run of many sibling cores is one box), lines are links coloured by class and \
+                 thicker for more bandwidth; thick outlines mark learner GPUs and server-shard cores.",
+                self.topology.name(),
+                self.topology.node_count(),
+                self.topology.link_count()
+            ),
         )
     }
 
