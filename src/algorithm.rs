@@ -76,16 +76,39 @@ impl AlgorithmKind {
     }
 }
 
-/// The keys of a scenario's `[algorithm]` section that only some kinds read. Every kind checks
-/// the range of each key given (one sweep may set them all, for every kind) and requires its
-/// own; each kind's file says how.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Keys {
+/// A scenario's `[algorithm]` section: the kind, what every kind reads, and the keys that only
+/// some kinds read. Every kind checks the range of each key given (one sweep may set them all,
+/// for every kind) and requires its own; each kind's file says how.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    pub kind: AlgorithmKind,
+    /// gamma; used by the numerics.
+    pub learning_rate: f64,
+    /// Mini-batch size M per learner.
+    pub batch_size: u64,
+    /// Heavy-ball momentum applied by the server (0: plain SGD).
+    #[serde(default)]
+    pub momentum: f64,
+    /// L2 weight decay added to each gradient by the server.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// DC-ASGD's delay-compensation coefficient: `g + lambda g (.) g (.) (x_now - x_read)`.
+    /// Required by `dc-asgd`, read by no other kind (so one sweep can cover every kind).
     pub lambda: Option<f64>,
+    /// EASGD's and EAMSGD's communication period: local mini-batches between two elastic
+    /// exchanges with the centre. Required by those kinds, read by no other.
     pub tau: Option<u64>,
+    /// EASGD's and EAMSGD's elastic coefficient (default 0.9 / p: the paper's beta = p alpha
+    /// = 0.9).
     pub alpha: Option<f64>,
+    /// EAMSGD's Nesterov momentum (default 0.99, the paper's).
     pub delta: Option<f64>,
+    /// The partitioned model's blocks: this many even blocks of parameters, each with its own
+    /// server (default: one block per layer with parameters). Read by `partitioned` only.
     pub blocks: Option<usize>,
+    /// SSP's bound s: a learner starts iteration c only once the slowest has finished
+    /// iteration c - s - 1 (0: bulk-synchronous). Required by `ssp`, read by no other kind.
     pub staleness_bound: Option<u64>,
 }
 
@@ -99,7 +122,7 @@ fn problem(key: &str, message: impl Into<String>) -> Problem {
 impl AlgorithmKind {
     /// What is wrong with `keys` for this kind: each key's range, and the keys this kind
     /// requires. The registry of checks, one line per file of kinds.
-    pub fn check(self, keys: &Keys) -> Vec<Problem> {
+    pub fn check(self, keys: &Section) -> Vec<Problem> {
         let mut problems = vec![];
         downpour::check(self, keys, &mut problems);
         elastic::check(self, keys, &mut problems);
@@ -110,7 +133,7 @@ impl AlgorithmKind {
 
     /// The algorithm with its parameters read from `keys` (already checked) for `p` learners:
     /// the registry of parameters, one line per kind.
-    pub fn parameters(self, keys: &Keys, p: usize) -> Algorithm {
+    pub fn parameters(self, keys: &Section, p: usize) -> Algorithm {
         match self {
             AlgorithmKind::Downpour => Algorithm::Downpour { rule: Rule::Sgd },
             AlgorithmKind::StalenessAware => downpour::staleness_aware(),

@@ -3,7 +3,7 @@
 //! value, loads the machine and the model, and returns a [`Scenario`] ready to run, or every
 //! problem found with its key path and line. Nothing here runs a simulation or writes a file.
 
-use crate::algorithm::{Algorithm, AlgorithmKind, Keys};
+use crate::algorithm::{self, Algorithm, AlgorithmKind};
 use crate::cluster::Placement;
 use crate::data::Dataset;
 use crate::input::{InputError, Override, Source};
@@ -39,7 +39,7 @@ pub struct ScenarioFile {
     pub seed: u64,
     pub machine: MachineSection,
     pub cluster: ClusterSection,
-    pub algorithm: AlgorithmSection,
+    pub algorithm: algorithm::Section,
     pub workload: WorkloadSection,
     #[serde(default)]
     pub devices: DevicesSection,
@@ -74,53 +74,6 @@ pub struct ClusterSection {
 
 fn default_shards() -> usize {
     1
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlgorithmSection {
-    pub kind: AlgorithmKind,
-    /// gamma; used by the numerics.
-    pub learning_rate: f64,
-    /// Mini-batch size M per learner.
-    pub batch_size: u64,
-    /// Heavy-ball momentum applied by the server (0: plain SGD).
-    #[serde(default)]
-    pub momentum: f64,
-    /// L2 weight decay added to each gradient by the server.
-    #[serde(default)]
-    pub weight_decay: f64,
-    /// DC-ASGD's delay-compensation coefficient: `g + lambda g (.) g (.) (x_now - x_read)`.
-    /// Required by `dc-asgd`, read by no other kind (so one sweep can cover every kind).
-    pub lambda: Option<f64>,
-    /// EASGD's and EAMSGD's communication period: local mini-batches between two elastic
-    /// exchanges with the centre. Required by those kinds, read by no other.
-    pub tau: Option<u64>,
-    /// EASGD's and EAMSGD's elastic coefficient (default 0.9 / p: the paper's beta = p alpha
-    /// = 0.9).
-    pub alpha: Option<f64>,
-    /// EAMSGD's Nesterov momentum (default 0.99, the paper's).
-    pub delta: Option<f64>,
-    /// The partitioned model's blocks: this many even blocks of parameters, each with its own
-    /// server (default: one block per layer with parameters). Read by `partitioned` only.
-    pub blocks: Option<usize>,
-    /// SSP's bound s: a learner starts iteration c only once the slowest has finished
-    /// iteration c - s - 1 (0: bulk-synchronous). Required by `ssp`, read by no other kind.
-    pub staleness_bound: Option<u64>,
-}
-
-impl AlgorithmSection {
-    /// The keys that only some kinds read, for the kinds to check and read.
-    pub fn keys(&self) -> Keys {
-        Keys {
-            lambda: self.lambda,
-            tau: self.tau,
-            alpha: self.alpha,
-            delta: self.delta,
-            blocks: self.blocks,
-            staleness_bound: self.staleness_bound,
-        }
-    }
 }
 
 /// Whether gradients are computed for real or only timed.
@@ -346,7 +299,7 @@ impl ScenarioFile {
             "algorithm.weight_decay",
             format!("must be a non-negative number, got {}", a.weight_decay),
         );
-        problems.extend(a.kind.check(&a.keys()));
+        problems.extend(a.kind.check(a));
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
@@ -585,8 +538,7 @@ impl Scenario {
     /// The algorithm with its parameters (checked when the scenario was loaded).
     pub fn spec(&self) -> Algorithm {
         let a = &self.file.algorithm;
-        a.kind
-            .parameters(&a.keys(), self.placement.learner_gpus.len())
+        a.kind.parameters(a, self.placement.learner_gpus.len())
     }
 }
 

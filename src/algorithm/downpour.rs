@@ -5,10 +5,10 @@
 //! differ at the shards.
 
 use super::role::{Act, Happened, Me, Step};
-use super::{Algorithm, AlgorithmKind, Keys, Problem, Rule, problem};
+use super::{Algorithm, AlgorithmKind, Problem, Rule, Section, problem};
 
 /// DC-ASGD requires `lambda`; any kind given one needs it in range.
-pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem>) {
+pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
     match (kind, keys.lambda) {
         (AlgorithmKind::DcAsgd, None) => problems.push(problem(
             "lambda",
@@ -29,7 +29,7 @@ pub(super) fn staleness_aware() -> Algorithm {
 }
 
 /// Downpour whose shards compensate each gradient for its delay, with `lambda`.
-pub(super) fn dc_asgd(keys: &Keys) -> Algorithm {
+pub(super) fn dc_asgd(keys: &Section) -> Algorithm {
     Algorithm::Downpour {
         rule: Rule::DelayCompensated {
             lambda: keys.lambda.unwrap_or(0.0) as f32,

@@ -4,10 +4,10 @@
 //! parameters; the shards add the differences to the centre.
 
 use super::role::{Act, Happened, Me, Step};
-use super::{Algorithm, AlgorithmKind, Keys, Problem, problem};
+use super::{Algorithm, AlgorithmKind, Problem, Section, problem};
 
 /// EASGD and EAMSGD require `tau`; `tau`, `alpha` and `delta`, when given, must be in range.
-pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem>) {
+pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
     let elastic = matches!(kind, AlgorithmKind::Easgd | AlgorithmKind::Eamsgd);
     match keys.tau {
         None if elastic => problems.push(problem(
@@ -36,17 +36,17 @@ pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem
 }
 
 /// EASGD for `p` learners: `alpha` defaults to the paper's 0.9 / p.
-pub(super) fn easgd(keys: &Keys, p: usize) -> Algorithm {
+pub(super) fn easgd(keys: &Section, p: usize) -> Algorithm {
     elastic(keys, p, None)
 }
 
 /// EAMSGD for `p` learners: EASGD whose local steps use Nesterov momentum `delta`, by default
 /// the paper's 0.99.
-pub(super) fn eamsgd(keys: &Keys, p: usize) -> Algorithm {
+pub(super) fn eamsgd(keys: &Section, p: usize) -> Algorithm {
     elastic(keys, p, Some(keys.delta.unwrap_or(0.99) as f32))
 }
 
-fn elastic(keys: &Keys, p: usize, delta: Option<f32>) -> Algorithm {
+fn elastic(keys: &Section, p: usize, delta: Option<f32>) -> Algorithm {
     Algorithm::Elastic {
         tau: keys.tau.unwrap_or(1),
         alpha: keys.alpha.unwrap_or(0.9 / p.max(1) as f64) as f32,

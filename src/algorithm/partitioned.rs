@@ -3,11 +3,11 @@
 //! block a step updates is decided here, once, for every backend.
 
 use super::role::{Act, Happened, Me, Step};
-use super::{Keys, Problem, problem};
+use super::{Problem, Section, problem};
 
 /// `blocks`, when given, must be at least 1 (the blocks themselves are cut where the model is
 /// known, in the scenario).
-pub(super) fn check(keys: &Keys, problems: &mut Vec<Problem>) {
+pub(super) fn check(keys: &Section, problems: &mut Vec<Problem>) {
     if keys.blocks == Some(0) {
         problems.push(problem("blocks", "must be at least 1"));
     }

@@ -17,10 +17,10 @@
 //! least the run's iterations per learner never holds anyone back, and the run is Downpour's.
 
 use super::role::{Act, Happened, Me, Step};
-use super::{Algorithm, AlgorithmKind, Keys, Problem, problem};
+use super::{Algorithm, AlgorithmKind, Problem, Section, problem};
 
 /// SSP requires its bound.
-pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem>) {
+pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
     if kind == AlgorithmKind::Ssp && keys.staleness_bound.is_none() {
         problems.push(problem(
             "staleness_bound",
@@ -30,7 +30,7 @@ pub(super) fn check(kind: AlgorithmKind, keys: &Keys, problems: &mut Vec<Problem
 }
 
 /// SSP with its bound.
-pub(super) fn parameters(keys: &Keys) -> Algorithm {
+pub(super) fn parameters(keys: &Section) -> Algorithm {
     Algorithm::Ssp {
         bound: keys.staleness_bound.unwrap_or(0),
     }
