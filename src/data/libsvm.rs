@@ -311,26 +311,25 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_column() {
-        let e = parse("1 1:1\n2 3:1 2:1\n").unwrap_err().to_string();
-        assert!(e.contains("t.svm:2:7: index 2 does not follow 3"), "{e}");
-        let e = parse("1 0:1\n").unwrap_err().to_string();
-        assert!(e.contains("t.svm:1:3: index 0 is not allowed"), "{e}");
-        let e = parse("1.5 1:1\n").unwrap_err().to_string();
-        assert!(
-            e.contains("t.svm:1:1: label `1.5` is not an integer class"),
-            "{e}"
-        );
-        let e = parse("1 1:1 5\n").unwrap_err().to_string();
-        assert!(e.contains("t.svm:1:7: `5`: expected index:value"), "{e}");
-        let e = parse("1  2:x\n").unwrap_err().to_string();
-        assert!(
-            e.contains("t.svm:1:4: `2:x`: value `x` is not a finite number"),
-            "{e}"
-        );
-        let e = parse("1 2:1e9\n").unwrap_err().to_string();
-        assert!(
-            e.contains("t.svm:1:3: count 1000000000 is above the limit"),
-            "{e}"
-        );
+        for (input, expected) in [
+            ("1 1:1\n2 3:1 2:1\n", "t.svm:2:7: index 2 does not follow 3"),
+            ("1 0:1\n", "t.svm:1:3: index 0 is not allowed"),
+            (
+                "1.5 1:1\n",
+                "t.svm:1:1: label `1.5` is not an integer class",
+            ),
+            ("1 1:1 5\n", "t.svm:1:7: `5`: expected index:value"),
+            (
+                "1  2:x\n",
+                "t.svm:1:4: `2:x`: value `x` is not a finite number",
+            ),
+            (
+                "1 2:1e9\n",
+                "t.svm:1:3: count 1000000000 is above the limit",
+            ),
+        ] {
+            let e = parse(input).unwrap_err().to_string();
+            assert!(e.contains(expected), "{input:?}: {e}");
+        }
     }
 }

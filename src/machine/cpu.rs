@@ -247,47 +247,40 @@ mod tests {
         ends
     }
 
+    /// [`finish_times`] on `n` cores with the given slice (ns) and slowdown.
+    fn ends(n: usize, slice: u64, slowdown: f64, jobs: &[(u64, u64)]) -> Vec<u64> {
+        finish_times(cores(n, slice, slowdown), jobs)
+    }
+
     #[test]
     fn fewer_jobs_than_cores_run_at_full_speed() {
         assert_eq!(
             finish_times(Cores::ideal(2), &[(0, 100), (10, 50)]),
-            vec![100, 60]
+            [100, 60]
         );
     }
 
     #[test]
     fn jobs_shorter_than_the_slice_are_served_in_order() {
         // Four jobs of 100 on one core: one after another.
-        assert_eq!(
-            finish_times(cores(1, 1_000, 1.0), &[(0, 100); 4]),
-            vec![100, 200, 300, 400]
-        );
+        assert_eq!(ends(1, 1_000, 1.0, &[(0, 100); 4]), [100, 200, 300, 400]);
         // Three on two cores: two at once, the third when a core frees.
-        assert_eq!(
-            finish_times(cores(2, 1_000, 1.0), &[(0, 300); 3]),
-            vec![300, 300, 600]
-        );
+        assert_eq!(ends(2, 1_000, 1.0, &[(0, 300); 3]), [300, 300, 600]);
     }
 
     #[test]
     fn a_used_up_slice_lets_the_waiting_job_in() {
         // One core, slice 100: job a (250) runs 0-100, b (100) 100-200, a 200-350.
-        assert_eq!(
-            finish_times(cores(1, 100, 1.0), &[(0, 250), (0, 100)]),
-            vec![350, 200]
-        );
+        assert_eq!(ends(1, 100, 1.0, &[(0, 250), (0, 100)]), [350, 200]);
         // Alone, a job keeps its core past its slice.
-        assert_eq!(finish_times(cores(1, 100, 1.0), &[(0, 250)]), vec![250]);
+        assert_eq!(ends(1, 100, 1.0, &[(0, 250)]), [250]);
     }
 
     #[test]
     fn busy_cores_slow_each_other_as_measured() {
         // Two cores, slowdown 1.5 with both busy: two jobs of 300 take 450; one alone 300.
-        assert_eq!(
-            finish_times(cores(2, 1_000, 1.5), &[(0, 300), (0, 300)]),
-            vec![450, 450]
-        );
-        assert_eq!(finish_times(cores(2, 1_000, 1.5), &[(0, 300)]), vec![300]);
+        assert_eq!(ends(2, 1_000, 1.5, &[(0, 300), (0, 300)]), [450, 450]);
+        assert_eq!(ends(2, 1_000, 1.5, &[(0, 300)]), [300]);
     }
 
     proptest! {

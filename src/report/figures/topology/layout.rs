@@ -221,22 +221,18 @@ mod tests {
         assert_eq!(item("gpu0").depth, 6);
         // Each board switch sits centred over its two GPUs, each tree switch over its two
         // children, and the GPUs are in order left to right.
-        for k in 0..8 {
-            let (a, b) = (
-                item(&format!("gpu{}", 2 * k)),
-                item(&format!("gpu{}", 2 * k + 1)),
-            );
-            let sw = item(&format!("k80-{k}-switch"));
-            assert!((sw.x - (a.x + b.x) / 2.0).abs() < 1e-6);
-            assert!(a.x < b.x);
-        }
-        for k in 0..4 {
-            let (a, b) = (
-                item(&format!("k80-{}-switch", 2 * k)),
-                item(&format!("k80-{}-switch", 2 * k + 1)),
-            );
-            let sw = item(&format!("tree-l2-{k}"));
-            assert!((sw.x - (a.x + b.x) / 2.0).abs() < 1e-6);
+        let gpu = |i: usize| format!("gpu{i}");
+        let board = |i: usize| format!("k80-{i}-switch");
+        let tree = |i: usize| format!("tree-l2-{i}");
+        let levels: [(&dyn Fn(usize) -> String, &dyn Fn(usize) -> String, usize); 2] =
+            [(&gpu, &board, 8), (&board, &tree, 4)];
+        for (child, parent, count) in levels {
+            for k in 0..count {
+                let (a, b) = (item(&child(2 * k)), item(&child(2 * k + 1)));
+                let sw = item(&parent(k));
+                assert!((sw.x - (a.x + b.x) / 2.0).abs() < 1e-6, "{}", parent(k));
+                assert!(a.x < b.x, "{} left of {}", child(2 * k), child(2 * k + 1));
+            }
         }
         // The 24 cores are two boxes of 12.
         assert_eq!(layout.items.len(), t.node_count() - 2 * 11);
