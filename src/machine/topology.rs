@@ -483,18 +483,14 @@ impl TopologyBuilder {
 
     /// Checks the whole graph and returns it, or every problem found.
     pub fn build(mut self) -> Result<Topology, TopologyProblems> {
-        let cores: Vec<NodeIndex> = self
-            .topology
-            .graph
-            .node_indices()
-            .filter(|&n| self.topology.graph[n].kind == NodeKind::CpuCore)
-            .collect();
-        let gpus: Vec<NodeIndex> = self
-            .topology
-            .graph
-            .node_indices()
-            .filter(|&n| self.topology.graph[n].kind == NodeKind::Gpu)
-            .collect();
+        let graph = &self.topology.graph;
+        let of_kind = |kind| -> Vec<NodeIndex> {
+            graph
+                .node_indices()
+                .filter(|&n| graph[n].kind == kind)
+                .collect()
+        };
+        let (cores, gpus) = (of_kind(NodeKind::CpuCore), of_kind(NodeKind::Gpu));
         if self.problems.is_empty() {
             if gpus.is_empty() && self.topology.host.is_none() {
                 self.problem(

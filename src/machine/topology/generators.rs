@@ -162,18 +162,11 @@ fn host_node(b: &mut TopologyBuilder, prefix: &str, h: &HostParams) -> String {
     b.node(prefix, plain(socket.clone(), NodeKind::CpuSocket));
     for c in 0..h.cores_per_node {
         let id = format!("{prefix}core{c}");
-        b.node(
-            prefix,
-            Node {
-                id: id.clone(),
-                kind: NodeKind::CpuCore,
-                class: None,
-                gpu: None,
-                core: Some(CoreSpec {
-                    memory_bandwidth_gb_per_s: h.core_memory_bandwidth_gb_per_s,
-                }),
-            },
-        );
+        let core = Some(CoreSpec {
+            memory_bandwidth_gb_per_s: h.core_memory_bandwidth_gb_per_s,
+        });
+        let node = plain(id.clone(), NodeKind::CpuCore);
+        b.node(prefix, Node { core, ..node });
         b.link(
             prefix,
             &socket,
@@ -199,19 +192,12 @@ fn host_node(b: &mut TopologyBuilder, prefix: &str, h: &HostParams) -> String {
     );
     for g in 0..h.gpus_per_node {
         let id = format!("{prefix}gpu{g}");
-        b.node(
-            prefix,
-            Node {
-                id: id.clone(),
-                kind: NodeKind::Gpu,
-                class: None,
-                gpu: Some(GpuSpec {
-                    peak_tflops: h.gpu_peak_tflops,
-                    memory_gb: h.gpu_memory_gb,
-                }),
-                core: None,
-            },
-        );
+        let gpu = Some(GpuSpec {
+            peak_tflops: h.gpu_peak_tflops,
+            memory_gb: h.gpu_memory_gb,
+        });
+        let node = plain(id.clone(), NodeKind::Gpu);
+        b.node(prefix, Node { gpu, ..node });
         b.link(prefix, &switch, &id, link(h.pcie_gb_per_s, 150.0, "pcie"));
     }
     switch
@@ -261,34 +247,26 @@ fn fat_tree(
         ),
     );
     let net = |lat| link(bw, lat, "network");
+    // A switch `name` (of kind `key`) with a link up to each of `ups`.
+    let switch = |b: &mut TopologyBuilder, key: &str, name: &str, ups: Vec<String>| {
+        b.node(key, plain(name.to_string(), NodeKind::NetSwitch));
+        for up in ups {
+            b.link(key, name, &up, net(switch_latency_ns));
+        }
+    };
     for c in 0..half * half {
-        b.node("core", plain(format!("core-sw{c}"), NodeKind::NetSwitch));
+        switch(&mut b, "core", &format!("core-sw{c}"), vec![]);
     }
     let mut placed = 0;
     for pod in 0..k {
         for a in 0..half {
-            let agg = format!("pod{pod}-agg{a}");
-            b.node("agg", plain(agg.clone(), NodeKind::NetSwitch));
-            for c in 0..half {
-                b.link(
-                    "agg",
-                    &agg,
-                    &format!("core-sw{}", a * half + c),
-                    net(switch_latency_ns),
-                );
-            }
+            let cores = (0..half).map(|c| format!("core-sw{}", a * half + c));
+            switch(&mut b, "agg", &format!("pod{pod}-agg{a}"), cores.collect());
         }
         for e in 0..half {
             let edge = format!("pod{pod}-edge{e}");
-            b.node("edge", plain(edge.clone(), NodeKind::NetSwitch));
-            for a in 0..half {
-                b.link(
-                    "edge",
-                    &edge,
-                    &format!("pod{pod}-agg{a}"),
-                    net(switch_latency_ns),
-                );
-            }
+            let aggs = (0..half).map(|a| format!("pod{pod}-agg{a}"));
+            switch(&mut b, "edge", &edge, aggs.collect());
             for _ in 0..half {
                 if placed == n_nodes {
                     break;
