@@ -33,6 +33,16 @@ pub use init::Init;
 pub use net::{CHUNK_SAMPLES, Net, ParamBlock};
 pub use scratch::Scratch;
 
+/// What a layer's backward pass for `n` samples reads and writes besides its parameters: its
+/// forward input `x`, the gradient `dy` of its output, and where to write the gradient of its
+/// input (None: not needed, e.g. for the first layer).
+pub(crate) struct Backprop<'a> {
+    pub n: usize,
+    pub x: &'a [f32],
+    pub dy: &'a [f32],
+    pub dx: Option<&'a mut [f32]>,
+}
+
 /// A differentiable training objective over a flat `f32` parameter vector, called by the
 /// simulator from worker threads (each with its own [`Scratch`]).
 pub trait Objective: Send + Sync {

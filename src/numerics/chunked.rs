@@ -6,6 +6,7 @@
 
 use std::ops::Range;
 
+use super::Backprop;
 use super::layer::{Input, Kind, Pass};
 use super::loss::softmax_cross_entropy;
 use super::net::{CHUNK_SAMPLES, Net};
@@ -77,7 +78,8 @@ impl Net {
             let dx = (i > 0).then(|| sized(&mut w.gb, n * l.in_len));
             let dparams =
                 &mut slot[l.params.start - self.sparse_params..l.params.end - self.sparse_params];
-            l.backward(n, x, dy, dx, params, dparams, &w.layers[i], &mut w.work);
+            let b = Backprop { n, x, dy, dx };
+            l.backward(b, params, dparams, &w.layers[i], &mut w.work);
             std::mem::swap(&mut w.ga, &mut w.gb);
         }
     }

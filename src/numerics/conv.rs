@@ -7,6 +7,7 @@
 //! the weight gradient is fixed. It must never keep im2col buffers between forward and
 //! backward: they are rebuilt, trading a cheap copy for a large saving in memory.
 
+use super::Backprop;
 use super::gemm::{Op, gemm};
 use super::scratch::{Work, sized};
 
@@ -15,6 +16,11 @@ use super::scratch::{Work, sized};
 const TARGET_COLUMNS: usize = 1024;
 
 /// A convolution over `c x h x w` inputs giving `oc x oh x ow` outputs.
+/// One row of the column matrix: `(ci, ky, kx, row, lo, hi)`, input channel `ci` at kernel
+/// position (`ky`, `kx`), the row's index, and the output columns `lo..hi` whose input column
+/// is inside the image.
+struct KernelRow(usize, usize, usize, usize, usize, usize);
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Conv2d {
     pub c: usize,
@@ -72,32 +78,26 @@ impl Conv2d {
     /// NCHW images in `x`.
     fn im2col(&self, x: &[f32], g: usize, cols: &mut [f32]) {
         let (p, gp) = (self.pixels(), g * self.pixels());
-        for ci in 0..self.c {
-            for ky in 0..self.k {
-                for kx in 0..self.k {
-                    let row = (ci * self.k + ky) * self.k + kx;
-                    let (lo, hi) = self.valid_columns(kx);
-                    for img in 0..g {
-                        let plane = &x[img * self.in_len() + ci * self.h * self.w..];
-                        let dst = &mut cols[row * gp + img * p..][..p];
-                        if self.ow == self.w {
-                            self.shifted_plane(&plane[..self.h * self.w], ky, kx, dst);
-                            continue;
-                        }
-                        for oy in 0..self.oh {
-                            let d = &mut dst[oy * self.ow..][..self.ow];
-                            match self.source_row(oy, ky) {
-                                None => d.fill(0.0),
-                                Some(iy) => {
-                                    let src = &plane[iy * self.w..][..self.w];
-                                    d[..lo].fill(0.0);
-                                    if lo < hi {
-                                        let s = &src[lo + kx - self.pad..hi + kx - self.pad];
-                                        d[lo..hi].copy_from_slice(s);
-                                    }
-                                    d[hi..].fill(0.0);
-                                }
+        for KernelRow(ci, ky, kx, row, lo, hi) in self.kernel_rows() {
+            for img in 0..g {
+                let plane = &x[img * self.in_len() + ci * self.h * self.w..];
+                let dst = &mut cols[row * gp + img * p..][..p];
+                if self.ow == self.w {
+                    self.shifted_plane(&plane[..self.h * self.w], ky, kx, dst);
+                    continue;
+                }
+                for oy in 0..self.oh {
+                    let d = &mut dst[oy * self.ow..][..self.ow];
+                    match self.source_row(oy, ky) {
+                        None => d.fill(0.0),
+                        Some(iy) => {
+                            let src = &plane[iy * self.w..][..self.w];
+                            d[..lo].fill(0.0);
+                            if lo < hi {
+                                let s = &src[lo + kx - self.pad..hi + kx - self.pad];
+                                d[lo..hi].copy_from_slice(s);
                             }
+                            d[hi..].fill(0.0);
                         }
                     }
                 }
@@ -144,22 +144,16 @@ impl Conv2d {
     /// Adds `cols` (as laid out by `im2col`) back into the `g` images of `dx`.
     fn col2im(&self, cols: &[f32], g: usize, dx: &mut [f32]) {
         let (p, gp, in_len) = (self.pixels(), g * self.pixels(), self.in_len());
-        for ci in 0..self.c {
-            for ky in 0..self.k {
-                for kx in 0..self.k {
-                    let row = (ci * self.k + ky) * self.k + kx;
-                    let (lo, hi) = self.valid_columns(kx);
-                    for img in 0..g {
-                        let src = &cols[row * gp + img * p..][..p];
-                        let plane = &mut dx[img * in_len + ci * self.h * self.w..];
-                        for oy in 0..self.oh {
-                            if let (Some(iy), true) = (self.source_row(oy, ky), lo < hi) {
-                                let s = &src[oy * self.ow + lo..][..hi - lo];
-                                let d = &mut plane[iy * self.w + lo + kx - self.pad..][..hi - lo];
-                                for (d, s) in d.iter_mut().zip(s) {
-                                    *d += s;
-                                }
-                            }
+        for KernelRow(ci, ky, kx, row, lo, hi) in self.kernel_rows() {
+            for img in 0..g {
+                let src = &cols[row * gp + img * p..][..p];
+                let plane = &mut dx[img * in_len + ci * self.h * self.w..];
+                for oy in 0..self.oh {
+                    if let (Some(iy), true) = (self.source_row(oy, ky), lo < hi) {
+                        let s = &src[oy * self.ow + lo..][..hi - lo];
+                        let d = &mut plane[iy * self.w + lo + kx - self.pad..][..hi - lo];
+                        for (d, s) in d.iter_mut().zip(s) {
+                            *d += s;
                         }
                     }
                 }
@@ -170,6 +164,19 @@ impl Conv2d {
     /// The input row read by output row `oy` at kernel row `ky`, if inside the image.
     fn source_row(&self, oy: usize, ky: usize) -> Option<usize> {
         (oy + ky).checked_sub(self.pad).filter(|&iy| iy < self.h)
+    }
+
+    /// The rows of the column matrix, in order: each input channel and kernel position.
+    fn kernel_rows(&self) -> impl Iterator<Item = KernelRow> + '_ {
+        (0..self.c).flat_map(move |ci| {
+            (0..self.k).flat_map(move |ky| {
+                (0..self.k).map(move |kx| {
+                    let (lo, hi) = self.valid_columns(kx);
+                    let row = (ci * self.k + ky) * self.k + kx;
+                    KernelRow(ci, ky, kx, row, lo, hi)
+                })
+            })
+        })
     }
 
     /// Output columns `lo..hi` whose input column at kernel column `kx` is inside the image.
@@ -212,17 +219,8 @@ impl Conv2d {
     }
 
     /// Adds the parameter gradient to `dparams`; writes the input gradient to `dx` if asked.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward(
-        &self,
-        n: usize,
-        x: &[f32],
-        dy: &[f32],
-        mut dx: Option<&mut [f32]>,
-        params: &[f32],
-        dparams: &mut [f32],
-        work: &mut Work,
-    ) {
+    pub fn backward(&self, b: Backprop<'_>, params: &[f32], dparams: &mut [f32], work: &mut Work) {
+        let Backprop { n, x, dy, mut dx } = b;
         let weights = &params[..self.weight_count()];
         let (dw, db) = dparams.split_at_mut(self.weight_count());
         let (p, in_len, out_len) = (self.pixels(), self.in_len(), self.out_len());

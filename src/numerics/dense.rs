@@ -3,6 +3,7 @@
 //! Weights are `[outputs][inputs]` (inputs in the flattened sample's order, c then h then w),
 //! then one bias per output. It must never depend on anything but its arguments.
 
+use super::Backprop;
 use super::gemm::{Op, gemm};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -29,15 +30,8 @@ impl Dense {
     }
 
     /// Adds the parameter gradient to `dparams`; writes the input gradient to `dx` if asked.
-    pub fn backward(
-        &self,
-        n: usize,
-        x: &[f32],
-        dy: &[f32],
-        dx: Option<&mut [f32]>,
-        params: &[f32],
-        dparams: &mut [f32],
-    ) {
+    pub fn backward(&self, b: Backprop<'_>, params: &[f32], dparams: &mut [f32]) {
+        let Backprop { n, x, dy, dx } = b;
         let (dw, db) = dparams.split_at_mut(self.weight_count());
         gemm(
             (self.outputs, self.inputs, n),

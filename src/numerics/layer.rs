@@ -7,13 +7,13 @@
 
 use std::ops::Range;
 
-use super::NumericsError;
 use super::conv::Conv2d;
 use super::dense::Dense;
 use super::embedding::EmbeddingBag;
 use super::pointwise::{Dropout, relu_backward, relu_forward};
 use super::pool::MaxPool2;
 use super::scratch::{LayerBufs, Work, sized};
+use super::{Backprop, NumericsError};
 use crate::workload::model::{Layer as LayerDef, ModelDef, Shape};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -170,27 +170,24 @@ impl Layer {
         }
     }
 
-    /// Backward pass for `n` samples of a value-input layer: adds the parameter gradient to
-    /// `dparams` (this layer's slice) and writes the input gradient to `dx` if asked. `x` is
-    /// the forward input and `bufs` what the forward pass left.
-    #[allow(clippy::too_many_arguments)]
+    /// Backward pass of a value-input layer: adds the parameter gradient to `dparams` (this
+    /// layer's slice) and writes the input gradient to `b.dx` if asked. `bufs` is what the
+    /// forward pass left.
     pub fn backward(
         &self,
-        n: usize,
-        x: &[f32],
-        dy: &[f32],
-        dx: Option<&mut [f32]>,
+        b: Backprop<'_>,
         params: &[f32],
         dparams: &mut [f32],
         bufs: &LayerBufs,
         work: &mut Work,
     ) {
+        let Backprop { n, x, dy, dx } = b;
         let p = &params[self.params.clone()];
         let (x, dy) = (&x[..n * self.in_len], &dy[..n * self.out_len]);
         let dx = dx.map(|d| &mut d[..n * self.in_len]);
         match (&self.kind, dx) {
-            (Kind::Conv(c), dx) => c.backward(n, x, dy, dx, p, dparams, work),
-            (Kind::Dense(d), dx) => d.backward(n, x, dy, dx, p, dparams),
+            (Kind::Conv(c), dx) => c.backward(Backprop { n, x, dy, dx }, p, dparams, work),
+            (Kind::Dense(d), dx) => d.backward(Backprop { n, x, dy, dx }, p, dparams),
             (Kind::Relu, Some(dx)) => relu_backward(&bufs.out[..n * self.out_len], dy, dx),
             (Kind::MaxPool(m), Some(dx)) => m.backward(n, dy, &bufs.argmax, dx),
             (Kind::Dropout(d), Some(dx)) => d.backward(&bufs.mask, dy, dx),

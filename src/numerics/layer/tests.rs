@@ -80,16 +80,13 @@ impl Case {
         let mut dx = vec![f32::NAN; self.x.len()];
         let mut dp = vec![0.0; self.params.len()];
         let l = &self.layer;
-        l.backward(
-            self.n,
-            &self.x,
-            &r,
-            Some(&mut dx),
-            &self.params,
-            &mut dp,
-            &bufs,
-            &mut Work::default(),
-        );
+        let b = Backprop {
+            n: self.n,
+            x: &self.x,
+            dy: &r,
+            dx: Some(&mut dx),
+        };
+        l.backward(b, &self.params, &mut dp, &bufs, &mut Work::default());
         let fd = |v: &mut Vec<f32>, j: usize, f: &dyn Fn(&[f32]) -> f64| {
             let keep = v[j];
             v[j] = keep + EPS;
