@@ -21,7 +21,7 @@
 //! yet): the barrier.
 
 use super::Simulated;
-use super::fabric::{Wake, Wires};
+use super::fabric::{Wake, Wires, routes};
 use super::progress::Progress;
 use crate::algorithm::ssgd::{Carries, RingAct, RingPeer, RingState};
 use crate::cluster::learner::{Learner, Phase};
@@ -32,7 +32,6 @@ use crate::machine::network::Network;
 use crate::machine::threads::Threads;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
-use crate::outcome::Breakdown;
 use crate::outcome::Outcome;
 use crate::stats::Histogram;
 use crate::time::{SimDuration, SimTime};
@@ -176,29 +175,12 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                 }
             }
             None => {
-                let mut routes = Vec::with_capacity(p);
-                let mut problems = vec![];
-                for l in 0..p {
-                    let (a, b) = (setup.learner_gpus[l], setup.learner_gpus[(l + 1) % p]);
-                    match topology.route(a, b) {
-                        Some(r) => routes.push(r),
-                        None if p == 1 => {}
-                        None => problems.push((
-                            "machine.topology".to_string(),
-                            format!(
-                                "no route from gpu `{}` to gpu `{}` for the ring all-reduce",
-                                topology.node(a).id,
-                                topology.node(b).id
-                            ),
-                        )),
-                    }
-                }
-                if !problems.is_empty() {
-                    return Err(problems);
-                }
+                // Each learner to the next round the ring (a lone learner to itself: no hops).
+                let gpus = &setup.learner_gpus;
+                let pairs = (0..p).map(|l| (gpus[l], gpus[(l + 1) % p]));
                 Fabric::Links {
                     wires: Wires::new(Network::new(topology.channel_capacities())),
-                    routes,
+                    routes: routes(topology, pairs, "the ring all-reduce")?,
                 }
             }
         };
@@ -493,38 +475,13 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
     }
 }
 
-impl<O: Observer, G: Gradients> Simulated<O, G> for AllReduce<O, G> {
-    fn outcome(&self, now: SimTime) -> Outcome {
-        let end = self.progress.end(now);
-        Outcome {
-            end,
-            epoch_ends: self.progress.epoch_ends.clone(),
-            breakdowns: self
-                .learners
-                .iter()
-                .map(|l| *l.breakdown())
-                .collect::<Vec<Breakdown>>(),
-            learner_iterations: self.learners.iter().map(|l| l.iterations).collect(),
-            staleness: self.staleness.clone(),
-            shard_busy_ns: vec![],
-            shard_updates: vec![],
-            bytes_moved: self.bytes_moved,
-            diverged: self.gradients.diverged(),
-        }
-    }
-
-    fn into_parts(self) -> (O, G) {
-        (self.observer, self.gradients)
-    }
-}
-
 impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
     type Event = Event;
 
     fn start(&mut self, ctx: &mut Context<'_, Event>) {
         self.now = ctx.now();
-        if self.progress.target() == 0 {
-            self.finish(ctx.now());
+        let (learners, observer) = (&mut self.learners, &mut self.observer);
+        if !self.progress.start(ctx.now(), learners, observer) {
             return;
         }
         for l in 0..self.p() {
@@ -582,5 +539,20 @@ impl<O: Observer, G: Gradients> Model for AllReduce<O, G> {
 
     fn finished(&self) -> bool {
         self.progress.finished()
+    }
+}
+
+impl<O: Observer, G: Gradients> Simulated<O, G> for AllReduce<O, G> {
+    fn outcome(&self, now: SimTime) -> Outcome {
+        let outcome = (self.progress).outcome(now, &self.learners, self.gradients.diverged());
+        Outcome {
+            staleness: self.staleness.clone(),
+            bytes_moved: self.bytes_moved,
+            ..outcome
+        }
+    }
+
+    fn into_parts(self) -> (O, G) {
+        (self.observer, self.gradients)
     }
 }

@@ -24,7 +24,7 @@
 mod host;
 mod server;
 
-use super::fabric::Wires;
+use super::fabric::{Wires, routes};
 use super::progress::Progress;
 use crate::algorithm::role::{Act, Happened, LearnerRole};
 use crate::algorithm::{Algorithm, Server};
@@ -185,36 +185,24 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Routes between every learner and shard over the topology's links.
     fn links(topology: &Topology, p: &Placement) -> Result<Fabric, Vec<(String, String)>> {
-        let (nl, ns) = (p.learner_gpus.len(), p.shard_cores.len());
-        let mut down = Vec::with_capacity(nl * ns);
-        let mut up = Vec::with_capacity(nl * ns);
-        let mut problems = vec![];
-        for &gpu in &p.learner_gpus {
-            for &core in &p.shard_cores {
-                match (topology.route(core, gpu), topology.route(gpu, core)) {
-                    (Some(d), Some(u)) => {
-                        down.push(d);
-                        up.push(u);
-                    }
-                    _ => problems.push((
-                        "machine.topology".to_string(),
-                        format!(
-                            "no route between gpu `{}` and core `{}`",
-                            topology.node(gpu).id,
-                            topology.node(core).id
-                        ),
-                    )),
-                }
-            }
+        // Learner by learner, each shard in turn: the index `l * shards + s`.
+        let pairs: Vec<_> = (p.learner_gpus.iter())
+            .flat_map(|&gpu| p.shard_cores.iter().map(move |&core| (gpu, core)))
+            .collect();
+        let down = routes(
+            topology,
+            pairs.iter().map(|&(g, c)| (c, g)),
+            "a shard's replies",
+        );
+        let up = routes(topology, pairs.iter().copied(), "a learner's pushes");
+        match (down, up) {
+            (Ok(down), Ok(up)) => Ok(Fabric::Links {
+                wires: Wires::new(Network::new(topology.channel_capacities())),
+                down,
+                up,
+            }),
+            (down, up) => Err(down.err().into_iter().chain(up.err()).flatten().collect()),
         }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(Fabric::Links {
-            wires: Wires::new(Network::new(topology.channel_capacities())),
-            down,
-            up,
-        })
     }
 
     /// Sends a message: on links slices and gradients are flows through the network while
@@ -548,7 +536,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// The run's measurements; `end` is when the last iteration completed (or `now` if the run
     /// was cut short).
     pub fn outcome(&self, now: SimTime) -> Outcome {
-        let end = self.progress.end(now);
+        let outcome = (self.progress).outcome(now, &self.learners, self.gradients.diverged());
+        let end = outcome.end;
         let mut staleness = Histogram::default();
         for s in &self.shards {
             staleness.merge(&s.ledger.staleness);
@@ -558,15 +547,11 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             Fabric::Host(h) => h.bytes_sent,
         };
         Outcome {
-            end,
-            epoch_ends: self.progress.epoch_ends.clone(),
-            breakdowns: self.learners.iter().map(|l| *l.breakdown()).collect(),
-            learner_iterations: self.learners.iter().map(|l| l.iterations).collect(),
             staleness,
             shard_busy_ns: self.shards.iter().map(|s| s.busy_ns(end)).collect(),
             shard_updates: self.shards.iter().map(|s| s.ledger.version).collect(),
             bytes_moved,
-            diverged: self.gradients.diverged(),
+            ..outcome
         }
     }
 
@@ -595,8 +580,8 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
 
     fn start(&mut self, ctx: &mut Context<'_, Event>) {
         self.now = ctx.now();
-        if self.progress.target() == 0 {
-            self.finish(ctx.now());
+        let (learners, observer) = (&mut self.learners, &mut self.observer);
+        if !self.progress.start(ctx.now(), learners, observer) {
             return;
         }
         for l in 0..self.learners.len() {

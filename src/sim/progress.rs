@@ -3,6 +3,7 @@
 
 use crate::cluster::learner::Learner;
 use crate::observe::Observer;
+use crate::outcome::Outcome;
 use crate::time::SimTime;
 use crate::training::Gradients;
 
@@ -53,6 +54,21 @@ impl Progress {
         self.completed >= self.target() || gradients.diverged()
     }
 
+    /// Starts the run at `now`: whether there is anything to do. A run of no iterations ends
+    /// at once.
+    pub fn start(
+        &mut self,
+        now: SimTime,
+        learners: &mut [Learner],
+        observer: &mut impl Observer,
+    ) -> bool {
+        if self.target() == 0 {
+            self.finish(now, learners, observer);
+            return false;
+        }
+        true
+    }
+
     /// Ends the run at `now`, closing every learner's last stretch of activity.
     pub fn finish(&mut self, now: SimTime, learners: &mut [Learner], observer: &mut impl Observer) {
         self.finished_at = Some(now);
@@ -70,5 +86,22 @@ impl Progress {
     /// When the run ended: at its last iteration, or `now` if it was cut short.
     pub fn end(&self, now: SimTime) -> SimTime {
         self.finished_at.unwrap_or(now)
+    }
+
+    /// What every model measures the same way at `now`: the end, the epochs' ends, each
+    /// learner's breakdown and iterations, and whether the numerics `diverged`. The server's
+    /// side (staleness, shards) and the fabric's bytes are left empty for the model to fill.
+    pub fn outcome(&self, now: SimTime, learners: &[Learner], diverged: bool) -> Outcome {
+        Outcome {
+            end: self.end(now),
+            epoch_ends: self.epoch_ends.clone(),
+            breakdowns: learners.iter().map(|l| *l.breakdown()).collect(),
+            learner_iterations: learners.iter().map(|l| l.iterations).collect(),
+            staleness: Default::default(),
+            shard_busy_ns: vec![],
+            shard_updates: vec![],
+            bytes_moved: 0,
+            diverged,
+        }
     }
 }
