@@ -221,11 +221,10 @@ mod tests {
         assert_eq!(item("gpu0").depth, 6);
         // Each board switch sits centred over its two GPUs, each tree switch over its two
         // children, and the GPUs are in order left to right.
-        let gpu = |i: usize| format!("gpu{i}");
-        let board = |i: usize| format!("k80-{i}-switch");
-        let tree = |i: usize| format!("tree-l2-{i}");
-        let levels: [(&dyn Fn(usize) -> String, &dyn Fn(usize) -> String, usize); 2] =
-            [(&gpu, &board, 8), (&board, &tree, 4)];
+        let gpu: fn(usize) -> String = |i| format!("gpu{i}");
+        let board: fn(usize) -> String = |i| format!("k80-{i}-switch");
+        let tree: fn(usize) -> String = |i| format!("tree-l2-{i}");
+        let levels = [(gpu, board, 8), (board, tree, 4)];
         for (child, parent, count) in levels {
             for k in 0..count {
                 let (a, b) = (item(&child(2 * k)), item(&child(2 * k + 1)));
