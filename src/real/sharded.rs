@@ -245,17 +245,9 @@ impl Apply for RuleApply<'_> {
     }
 
     fn apply(&mut self, learner: usize, slice: &mut [f32], grad: &[f32], staleness: u64) {
-        update::apply_rule(
-            self.rule,
-            slice,
-            &mut self.velocity,
-            grad,
-            self.backups.get(learner).map_or(&[][..], Vec::as_slice),
-            staleness,
-            self.setup.learning_rate,
-            self.setup.momentum,
-            self.setup.weight_decay,
-        );
+        let read = self.backups.get(learner).map_or(&[][..], Vec::as_slice);
+        let x = (slice, &mut self.velocity[..]);
+        update::apply_rule(self.rule, x, grad, read, staleness, self.setup.rates());
     }
 }
 

@@ -13,7 +13,7 @@ use super::Gradients;
 use super::elastic::{LocalRule, absorb, difference, local_steps};
 use super::pool::{Pool, Ticket};
 use super::sampler::{Sampler, gradient_seed};
-use super::update::{apply, apply_rule, mean_in_order};
+use super::update::{Rates, apply, apply_rule, mean_in_order};
 use crate::algorithm::Algorithm;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
@@ -57,6 +57,15 @@ pub struct RealSetup {
 }
 
 impl RealSetup {
+    /// The server's step sizes.
+    pub fn rates(&self) -> Rates {
+        Rates {
+            lr: self.learning_rate,
+            mu: self.momentum,
+            wd: self.weight_decay,
+        }
+    }
+
     /// A heavy-ball velocity for `len` parameters: zeros with momentum, empty without (the
     /// update rules then skip it).
     pub fn velocity(&self, len: usize) -> Vec<f32> {
@@ -326,19 +335,14 @@ impl RealGradients {
     /// Applies `g` (a slice of the whole gradient, over range `r`) to the server by the
     /// update rule, with `read` the learner's copy of the slice.
     fn step(&mut self, r: Range<usize>, g: &[f32], read_of: Option<usize>, staleness: u64) {
-        let rule = self.setup.algorithm.rule();
-        let (lr, mu, wd) = (
-            self.setup.learning_rate,
-            self.setup.momentum,
-            self.setup.weight_decay,
-        );
-        let v = if mu == 0.0 {
+        let (rule, rates) = (self.setup.algorithm.rule(), self.setup.rates());
+        let v = if rates.mu == 0.0 {
             &mut [][..]
         } else {
             &mut self.velocity[r.clone()]
         };
         let read = read_of.map_or(&[][..], |l| &self.learner_params[l][r.clone()]);
-        apply_rule(rule, &mut self.server[r], v, g, read, staleness, lr, mu, wd);
+        apply_rule(rule, (&mut self.server[r], v), g, read, staleness, rates);
     }
 
     /// After [`RealGradients::finish`]: learner `l`'s own parameters (elastic averaging's

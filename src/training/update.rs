@@ -4,21 +4,26 @@
 
 use crate::algorithm::Rule;
 
+/// The server's step sizes: learning rate, heavy-ball momentum, L2 weight decay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    pub lr: f32,
+    pub mu: f32,
+    pub wd: f32,
+}
+
 /// Applies gradient slice `g` by `rule`: `staleness` is the update's (updates applied since the
 /// learner read the slice) and `read` the slice as the learner read it (used by delay
 /// compensation only; may be empty otherwise). With [`Rule::Sgd`] this is exactly [`apply`].
-#[allow(clippy::too_many_arguments)]
 pub fn apply_rule(
     rule: Rule,
-    x: &mut [f32],
-    v: &mut [f32],
+    (x, v): (&mut [f32], &mut [f32]),
     g: &[f32],
     read: &[f32],
     staleness: u64,
-    lr: f32,
-    mu: f32,
-    wd: f32,
+    rates: Rates,
 ) {
+    let Rates { lr, mu, wd } = rates;
     match rule {
         Rule::Sgd => apply(x, v, g, lr, mu, wd),
         Rule::StalenessAware => {
@@ -126,68 +131,52 @@ pub fn ring_order(chunk: usize, p: usize) -> Vec<usize> {
 mod tests {
     use super::*;
 
+    fn sgd_at(lr: f32) -> Rates {
+        Rates {
+            lr,
+            mu: 0.0,
+            wd: 0.0,
+        }
+    }
+
     #[test]
     fn staleness_aware_and_delay_compensated_follow_their_formulas() {
         let g = [0.5f32, -1.0];
+        // Plain SGD at rate `lr` by `rule`, with the learner's `read` and `staleness`.
+        let by = |rule, x: &mut [f32], read: &[f32], staleness, lr| {
+            apply_rule(rule, (x, &mut []), &g, read, staleness, sgd_at(lr))
+        };
         // Staleness 0 and 1 leave the rate alone; 4 divides it by 4.
         for t in [0, 1] {
             let (mut a, mut b) = (vec![1.0f32, 2.0], vec![1.0f32, 2.0]);
-            apply_rule(
-                Rule::StalenessAware,
-                &mut a,
-                &mut [],
-                &g,
-                &[],
-                t,
-                0.1,
-                0.0,
-                0.0,
-            );
+            by(Rule::StalenessAware, &mut a, &[], t, 0.1);
             apply(&mut b, &mut [], &g, 0.1, 0.0, 0.0);
             assert_eq!(a, b);
         }
         let mut x = vec![1.0f32, 2.0];
-        apply_rule(
-            Rule::StalenessAware,
-            &mut x,
-            &mut [],
-            &g,
-            &[],
-            4,
-            0.1,
-            0.0,
-            0.0,
-        );
+        by(Rule::StalenessAware, &mut x, &[], 4, 0.1);
         assert_eq!(x, [1.0 - 0.025 * 0.5, 2.0 + 0.025]);
         // Delay compensation: g + lambda g^2 (x - read).
         let mut x = vec![1.0f32, 2.0];
         let read = [0.5f32, 2.5];
-        apply_rule(
+        by(
             Rule::DelayCompensated { lambda: 2.0 },
             &mut x,
-            &mut [],
-            &g,
             &read,
             3,
             0.1,
-            0.0,
-            0.0,
         );
         let c0 = 0.5 + 2.0 * 0.25 * 0.5;
         let c1 = -1.0 + 2.0 * 1.0 * -0.5;
         assert_eq!(x, [1.0 - 0.1 * c0, 2.0 - 0.1 * c1]);
         // With lambda 0 it is plain SGD, bit for bit.
         let (mut a, mut b) = (vec![0.3f32, -0.7], vec![0.3f32, -0.7]);
-        apply_rule(
+        by(
             Rule::DelayCompensated { lambda: 0.0 },
             &mut a,
-            &mut [],
-            &g,
             &read,
             5,
             0.05,
-            0.0,
-            0.0,
         );
         apply(&mut b, &mut [], &g, 0.05, 0.0, 0.0);
         assert_eq!(a, b);
