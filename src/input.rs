@@ -98,21 +98,36 @@ pub struct Override {
     pub from: String,
 }
 
+/// The error for `text`, given to command-line option `flag`, with what is wrong.
+pub fn bad_flag(flag: &str, text: &str, message: &str) -> InputError {
+    InputError::BadOverride {
+        text: format!("{flag} {text}"),
+        message: message.to_string(),
+    }
+}
+
+/// `KEY=REST` given to `flag`: the key, trimmed and checked to be a dotted path, and the rest;
+/// `form` is what was expected, for the message.
+pub fn key_and_rest<'a>(
+    flag: &str,
+    text: &'a str,
+    form: &str,
+) -> Result<(&'a str, &'a str), InputError> {
+    let (key, rest) = text
+        .split_once('=')
+        .ok_or_else(|| bad_flag(flag, text, &format!("expected {form}")))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
+        let message = "the key must be a dotted path such as cluster.learners";
+        return Err(bad_flag(flag, text, message));
+    }
+    Ok((key, rest))
+}
+
 impl Override {
     pub fn parse(text: &str) -> Result<Self, InputError> {
-        let bad = |message: &str| InputError::BadOverride {
-            text: format!("--set {text}"),
-            message: message.to_string(),
-        };
-        let (key, raw) = text
-            .split_once('=')
-            .ok_or_else(|| bad("expected KEY=VALUE, e.g. cluster.learners=8"))?;
-        let key = key.trim();
-        if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
-            return Err(bad(
-                "the key must be a dotted path such as cluster.learners",
-            ));
-        }
+        let form = "KEY=VALUE, e.g. cluster.learners=8";
+        let (key, raw) = key_and_rest("--set", text, form)?;
         let raw = raw.trim();
         let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
             Ok(mut t) => t

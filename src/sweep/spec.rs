@@ -19,7 +19,7 @@
 //! target_accuracy = 0.3             # optional; test accuracy the speedup figure aims at
 //! ```
 
-use crate::input::{InputError, Override, Source};
+use crate::input::{self, InputError, Override, Source};
 use std::path::{Path, PathBuf};
 
 /// One axis: a scenario key and the values it takes, in the order written.
@@ -49,10 +49,7 @@ pub struct Shard {
 
 impl Shard {
     pub fn parse(text: &str) -> Result<Self, InputError> {
-        let bad = |message: &str| InputError::BadOverride {
-            text: format!("--shard {text}"),
-            message: message.into(),
-        };
+        let bad = |message: &str| input::bad_flag("--shard", text, message);
         let (i, n) = text
             .split_once('/')
             .ok_or_else(|| bad("expected I/N, e.g. 2/8 for the second of eight shards"))?;
@@ -234,19 +231,8 @@ impl SweepSpec {
     ) -> Result<Self, InputError> {
         let mut axes = vec![];
         for text in sweeps {
-            let bad = |message: &str| InputError::BadOverride {
-                text: format!("{flag} {text}"),
-                message: message.into(),
-            };
-            let (key, list) = text
-                .split_once('=')
-                .ok_or_else(|| bad("expected KEY=V1,V2,..., e.g. cluster.learners=2,4,8"))?;
-            let key = key.trim();
-            if key.is_empty() || key.split('.').any(|s| s.trim().is_empty()) {
-                return Err(bad(
-                    "the key must be a dotted path such as cluster.learners",
-                ));
-            }
+            let form = "KEY=V1,V2,..., e.g. cluster.learners=2,4,8";
+            let (key, list) = input::key_and_rest(flag, text, form)?;
             let values: Vec<toml::Value> = list
                 .split(',')
                 .map(str::trim)
@@ -254,7 +240,7 @@ impl SweepSpec {
                 .map(|raw| Override::parse(&format!("{key}={raw}")).map(|o| o.value))
                 .collect::<Result<_, _>>()?;
             if values.is_empty() {
-                return Err(bad("give at least one value"));
+                return Err(input::bad_flag(flag, text, "give at least one value"));
             }
             axes.push(Axis {
                 key: key.to_string(),
