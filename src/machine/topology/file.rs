@@ -253,21 +253,9 @@ impl TopologyFile {
         }
         for (i, entry) in self.nodes.iter().enumerate() {
             let key = format!("nodes[{i}]");
-            let class = match &entry.class {
-                Some(c) => match self.node_class.get(c) {
-                    Some(attrs) => attrs.clone(),
-                    None => {
-                        b.problem(
-                            format!("{key}.class"),
-                            format!(
-                                "unknown node class `{c}`; declared: {}",
-                                names(&self.node_class)
-                            ),
-                        );
-                        continue;
-                    }
-                },
-                None => NodeAttrs::default(),
+            let (c, classes) = (entry.class.as_deref(), &self.node_class);
+            let Some(class) = class_of(&mut b, ("node", &key), c, classes) else {
+                continue;
             };
             let a = &entry.attrs();
             let Some(kind) = a.kind.or(class.kind) else {
@@ -307,21 +295,9 @@ impl TopologyFile {
         }
         for (i, entry) in self.links.iter().enumerate() {
             let key = format!("links[{i}]");
-            let class = match &entry.class {
-                Some(c) => match self.link_class.get(c) {
-                    Some(attrs) => attrs.clone(),
-                    None => {
-                        b.problem(
-                            format!("{key}.class"),
-                            format!(
-                                "unknown link class `{c}`; declared: {}",
-                                names(&self.link_class)
-                            ),
-                        );
-                        continue;
-                    }
-                },
-                None => LinkAttrs::default(),
+            let (c, classes) = (entry.class.as_deref(), &self.link_class);
+            let Some(class) = class_of(&mut b, ("link", &key), c, classes) else {
+                continue;
             };
             let Some(bw) = entry.bandwidth_gb_per_s.or(class.bandwidth_gb_per_s) else {
                 b.problem(
@@ -351,6 +327,25 @@ impl TopologyFile {
         }
         b.build()
     }
+}
+
+/// The attributes of class `class` (none: the defaults) for the `what` (node or link) at
+/// `key`; None, with a problem, if no such class is declared in `classes`.
+fn class_of<A: Clone + Default>(
+    b: &mut TopologyBuilder,
+    (what, key): (&str, &str),
+    class: Option<&str>,
+    classes: &BTreeMap<String, A>,
+) -> Option<A> {
+    let Some(c) = class else {
+        return Some(A::default());
+    };
+    let found = classes.get(c).cloned();
+    if found.is_none() {
+        let message = format!("unknown {what} class `{c}`; declared: {}", names(classes));
+        b.problem(format!("{key}.class"), message);
+    }
+    found
 }
 
 fn names<V>(m: &BTreeMap<String, V>) -> String {
