@@ -225,80 +225,71 @@ impl ScenarioFile {
         cache: &DataCache,
     ) -> Result<Scenario, InputError> {
         let mut problems: Vec<(String, String)> = vec![];
-        let c = &self.cluster;
-        need(
-            &mut problems,
-            c.learners >= 1,
-            "cluster.learners",
-            "must be at least 1".into(),
-        );
-        need(
-            &mut problems,
-            c.shards >= 1,
-            "cluster.shards",
-            "must be at least 1".into(),
-        );
-        let a = &self.algorithm;
-        need(
-            &mut problems,
-            a.learning_rate.is_finite() && a.learning_rate > 0.0,
-            "algorithm.learning_rate",
-            format!("must be a positive number, got {}", a.learning_rate),
-        );
-        need(
-            &mut problems,
-            a.batch_size >= 1,
-            "algorithm.batch_size",
-            "must be at least 1".into(),
-        );
-        let w = &self.workload;
-        need(
-            &mut problems,
-            w.epochs >= 1,
-            "workload.epochs",
-            "must be at least 1".into(),
-        );
-        let d = &self.devices;
-        need(
-            &mut problems,
-            d.gpu_efficiency.is_finite() && d.gpu_efficiency > 0.0 && d.gpu_efficiency <= 1.0,
-            "devices.gpu_efficiency",
-            format!("must be in (0, 1], got {}", d.gpu_efficiency),
-        );
-        need(
-            &mut problems,
-            d.compute_overhead_s.is_finite() && d.compute_overhead_s >= 0.0,
-            "devices.compute_overhead_s",
-            format!(
-                "must be a non-negative number of seconds, got {}",
-                d.compute_overhead_s
+        let (c, a) = (&self.cluster, &self.algorithm);
+        let (w, d) = (&self.workload, &self.devices);
+        // Each key's range: (whether it holds, the key, what is wrong otherwise).
+        let ranges: [(bool, &str, String); 10] = [
+            (
+                c.learners >= 1,
+                "cluster.learners",
+                "must be at least 1".into(),
             ),
-        );
-        if let Some(t) = d.compute_time_s {
-            need(
-                &mut problems,
-                t.is_finite() && t > 0.0,
+            (c.shards >= 1, "cluster.shards", "must be at least 1".into()),
+            (
+                a.learning_rate.is_finite() && a.learning_rate > 0.0,
+                "algorithm.learning_rate",
+                format!("must be a positive number, got {}", a.learning_rate),
+            ),
+            (
+                a.batch_size >= 1,
+                "algorithm.batch_size",
+                "must be at least 1".into(),
+            ),
+            (
+                w.epochs >= 1,
+                "workload.epochs",
+                "must be at least 1".into(),
+            ),
+            (
+                d.gpu_efficiency.is_finite() && d.gpu_efficiency > 0.0 && d.gpu_efficiency <= 1.0,
+                "devices.gpu_efficiency",
+                format!("must be in (0, 1], got {}", d.gpu_efficiency),
+            ),
+            (
+                d.compute_overhead_s.is_finite() && d.compute_overhead_s >= 0.0,
+                "devices.compute_overhead_s",
+                format!(
+                    "must be a non-negative number of seconds, got {}",
+                    d.compute_overhead_s
+                ),
+            ),
+            (
+                d.compute_time_s.is_none_or(|t| t.is_finite() && t > 0.0),
                 "devices.compute_time_s",
-                format!("must be a positive number of seconds, got {t}"),
-            );
+                format!(
+                    "must be a positive number of seconds, got {}",
+                    d.compute_time_s.unwrap_or_default()
+                ),
+            ),
+            (
+                a.momentum.is_finite() && (0.0..1.0).contains(&a.momentum),
+                "algorithm.momentum",
+                format!("must be in [0, 1), got {}", a.momentum),
+            ),
+            (
+                a.weight_decay.is_finite() && a.weight_decay >= 0.0,
+                "algorithm.weight_decay",
+                format!("must be a non-negative number, got {}", a.weight_decay),
+            ),
+        ];
+        for (ok, key, message) in ranges {
+            need(&mut problems, ok, key, message);
         }
         if let Some(j) = &d.jitter {
             for (k, m) in j.check() {
                 problems.push((format!("devices.jitter.{k}"), m));
             }
         }
-        need(
-            &mut problems,
-            a.momentum.is_finite() && (0.0..1.0).contains(&a.momentum),
-            "algorithm.momentum",
-            format!("must be in [0, 1), got {}", a.momentum),
-        );
-        need(
-            &mut problems,
-            a.weight_decay.is_finite() && a.weight_decay >= 0.0,
-            "algorithm.weight_decay",
-            format!("must be a non-negative number, got {}", a.weight_decay),
-        );
         problems.extend(a.kind.check(a));
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
