@@ -333,21 +333,12 @@ pub fn builtin(name: &str, input: Shape, classes: usize) -> Option<ModelDef> {
         "nlc-text" => (
             "nlc-text",
             "embedding-bag text classifier (256-wide embedding, 128 hidden)",
-            vec![
-                Layer::EmbeddingBag { dim: 256 },
-                Layer::Dense { outputs: 128 },
-                Layer::Relu,
-                Layer::Dense { outputs: classes },
-            ],
+            [vec![Layer::EmbeddingBag { dim: 256 }], hidden_128(classes)].concat(),
         ),
         "mlp" => (
             "mlp",
             "multi-layer perceptron: 128 ReLU hidden units",
-            vec![
-                Layer::Dense { outputs: 128 },
-                Layer::Relu,
-                Layer::Dense { outputs: classes },
-            ],
+            hidden_128(classes),
         ),
         "softmax" => (
             "softmax",
@@ -362,6 +353,15 @@ pub fn builtin(name: &str, input: Shape, classes: usize) -> Option<ModelDef> {
         input,
         layers,
     })
+}
+
+/// 128 ReLU hidden units, then the output layer: the head of the MLP and the text model.
+fn hidden_128(classes: usize) -> Vec<Layer> {
+    vec![
+        Layer::Dense { outputs: 128 },
+        Layer::Relu,
+        Layer::Dense { outputs: classes },
+    ]
 }
 
 fn cnn_layers(classes: usize) -> Vec<Layer> {
