@@ -10,8 +10,12 @@ pub mod role;
 pub mod ssgd;
 pub mod ssp;
 
+pub use downpour::DcAsgdKeys;
+pub use elastic::ElasticKeys;
+pub use partitioned::PartitionedKeys;
 use role::{Happened, LearnerRole, Me, Step};
 use serde::{Deserialize, Serialize};
+pub use ssp::SspKeys;
 
 /// The algorithms asgd-sim simulates, as `algorithm.kind` names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,9 +80,11 @@ impl AlgorithmKind {
     }
 }
 
-/// A scenario's `[algorithm]` section: the kind, what every kind reads, and the keys that only
-/// some kinds read. Every kind checks the range of each key given (one sweep may set them all,
-/// for every kind) and requires its own; each kind's file says how.
+/// A scenario's `[algorithm]` section: the kind, what every kind reads, and one table of keys
+/// for each file of kinds that has its own (`[algorithm.elastic]` for EASGD and EAMSGD, ...),
+/// read by those kinds only. Every table given is checked, whatever the kind (so one sweep
+/// may set them all, for every kind); each kind requires its own keys. Each kind's file says
+/// how.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Section {
@@ -93,23 +99,31 @@ pub struct Section {
     /// L2 weight decay added to each gradient by the server.
     #[serde(default)]
     pub weight_decay: f64,
-    /// DC-ASGD's delay-compensation coefficient: `g + lambda g (.) g (.) (x_now - x_read)`.
-    /// Required by `dc-asgd`, read by no other kind (so one sweep can cover every kind).
-    pub lambda: Option<f64>,
-    /// EASGD's and EAMSGD's communication period: local mini-batches between two elastic
-    /// exchanges with the centre. Required by those kinds, read by no other.
-    pub tau: Option<u64>,
-    /// EASGD's and EAMSGD's elastic coefficient (default 0.9 / p: the paper's beta = p alpha
-    /// = 0.9).
-    pub alpha: Option<f64>,
-    /// EAMSGD's Nesterov momentum (default 0.99, the paper's).
-    pub delta: Option<f64>,
-    /// The partitioned model's blocks: this many even blocks of parameters, each with its own
-    /// server (default: one block per layer with parameters). Read by `partitioned` only.
-    pub blocks: Option<usize>,
-    /// SSP's bound s: a learner starts iteration c only once the slowest has finished
-    /// iteration c - s - 1 (0: bulk-synchronous). Required by `ssp`, read by no other kind.
-    pub staleness_bound: Option<u64>,
+    /// `[algorithm.dc-asgd]`, read by `dc-asgd`.
+    #[serde(default, rename = "dc-asgd")]
+    pub dc_asgd: DcAsgdKeys,
+    /// `[algorithm.elastic]`, read by `easgd` and `eamsgd`.
+    #[serde(default)]
+    pub elastic: ElasticKeys,
+    /// `[algorithm.partitioned]`, read by `partitioned`.
+    #[serde(default)]
+    pub partitioned: PartitionedKeys,
+    /// `[algorithm.ssp]`, read by `ssp`.
+    #[serde(default)]
+    pub ssp: SspKeys,
+}
+
+/// Where a key of an `[algorithm]` section that is now in its kind's table went.
+pub fn moved(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "algorithm.lambda" => "algorithm.dc-asgd.lambda",
+        "algorithm.tau" => "algorithm.elastic.tau",
+        "algorithm.alpha" => "algorithm.elastic.alpha",
+        "algorithm.delta" => "algorithm.elastic.delta",
+        "algorithm.blocks" => "algorithm.partitioned.blocks",
+        "algorithm.staleness_bound" => "algorithm.ssp.staleness_bound",
+        _ => return None,
+    })
 }
 
 /// A problem with a key: the key, as `algorithm.<name>`, and what is wrong.
@@ -120,14 +134,14 @@ fn problem(key: &str, message: impl Into<String>) -> Problem {
 }
 
 impl AlgorithmKind {
-    /// What is wrong with `keys` for this kind: each key's range, and the keys this kind
-    /// requires. The registry of checks, one line per file of kinds.
+    /// What is wrong with the section's keys for this kind: each key's range, and the keys
+    /// this kind requires. The registry of checks, one line per file of kinds.
     pub fn check(self, keys: &Section) -> Vec<Problem> {
         let mut problems = vec![];
         downpour::check(self, keys, &mut problems);
         elastic::check(self, keys, &mut problems);
         ssp::check(self, keys, &mut problems);
-        partitioned::check(keys, &mut problems);
+        partitioned::check(&keys.partitioned, &mut problems);
         problems
     }
 

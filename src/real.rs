@@ -119,7 +119,7 @@ mod testing {
             let sc = quick(&[
                 &format!("algorithm.kind={kind}"),
                 "cluster.learners=2",
-                "algorithm.tau=3",
+                "algorithm.elastic.tau=3",
                 "workload.epochs=3",
             ]);
             let stop = AtomicBool::new(false);

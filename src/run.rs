@@ -203,8 +203,8 @@ mod tests {
         let p = 3;
         let sc = quick(&[
             "algorithm.kind=easgd",
-            "algorithm.tau=2",
-            "algorithm.alpha=0",
+            "algorithm.elastic.tau=2",
+            "algorithm.elastic.alpha=0",
             "cluster.learners=3",
             "algorithm.weight_decay=0.001",
         ]);

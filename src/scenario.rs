@@ -211,7 +211,17 @@ pub fn load_with(
             )
         }
     };
-    let file: ScenarioFile = source.deserialize(overrides)?;
+    let file: ScenarioFile = source.deserialize(overrides).map_err(|mut e| {
+        // A key that moved into its kind's table says where it went.
+        if let InputError::Invalid { problems, .. } = &mut e {
+            for p in problems {
+                if let Some(now) = algorithm::moved(&p.key) {
+                    p.message.push_str(&format!("; it is now `{now}`"));
+                }
+            }
+        }
+        e
+    })?;
     file.resolve(&source, base.as_deref(), cache)
 }
 
@@ -321,10 +331,11 @@ impl ScenarioFile {
         // The partitioned model has one server per block and Hogwild one shared vector;
         // every other kind splits the parameters evenly over `cluster.shards`.
         let blocks = match a.kind {
-            AlgorithmKind::Partitioned => Some(
-                block_ranges(&model, a.blocks)
-                    .map_err(|m| source.invalid(vec![("algorithm.blocks".into(), m)]))?,
-            ),
+            AlgorithmKind::Partitioned => {
+                Some(block_ranges(&model, a.partitioned.blocks).map_err(|m| {
+                    source.invalid(vec![("algorithm.partitioned.blocks".into(), m)])
+                })?)
+            }
             AlgorithmKind::Hogwild => Some(crate::cluster::split_even(model.params() as usize, 1)),
             _ => None,
         };

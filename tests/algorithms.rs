@@ -108,7 +108,11 @@ fn objective_start(sc: &Scenario) -> Vec<f32> {
 fn the_partitioned_model_with_one_block_is_downpour_bit_for_bit() {
     let one = "cluster.learners=1";
     let plain = ["cluster.shards=1", one];
-    let part = ["algorithm.kind=partitioned", "algorithm.blocks=1", one];
+    let part = [
+        "algorithm.kind=partitioned",
+        "algorithm.partitioned.blocks=1",
+        one,
+    ];
     assert_eq!(simulated(&plain), simulated(&part));
     assert_eq!(really(&plain), really(&part));
     // By layer with four learners: each step moves one block, so the runs part.
@@ -131,6 +135,29 @@ fn bin() -> Command {
 }
 
 #[test]
+fn a_kind_key_outside_its_table_is_bad_input_that_names_the_table() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (old, now) in [
+        ("algorithm.tau=4", "algorithm.elastic.tau"),
+        ("algorithm.lambda=0.5", "algorithm.dc-asgd.lambda"),
+        ("algorithm.staleness_bound=1", "algorithm.ssp.staleness_bound"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = bin()
+            .args(["run"])
+            .arg(root.join("scenarios/quick.toml"))
+            .args(["--set", old, "-q", "--out"])
+            .arg(dir.path().join("out"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{old}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("it is now `{now}`")), "{err}");
+        assert!(!dir.path().join("out").exists(), "{old}: nothing written");
+    }
+}
+
+#[test]
 fn elastic_averaging_without_tau_is_bad_input() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for kind in ["easgd", "eamsgd"] {
@@ -142,7 +169,7 @@ fn elastic_averaging_without_tau_is_bad_input() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("algorithm.tau"), "{err}");
+        assert!(err.contains("algorithm.elastic.tau"), "{err}");
     }
 }
 
@@ -158,11 +185,11 @@ fn a_sweep_over_every_kind_runs_each() {
             "--sweep",
             &format!("algorithm.kind={}", kinds.join(",")),
             "--set",
-            "algorithm.lambda=0.5",
+            "algorithm.dc-asgd.lambda=0.5",
             "--set",
-            "algorithm.tau=2",
+            "algorithm.elastic.tau=2",
             "--set",
-            "algorithm.staleness_bound=1",
+            "algorithm.ssp.staleness_bound=1",
             "--set",
             "workload.model=softmax",
             "-q",
@@ -237,8 +264,13 @@ fn every_kind_runs_for_real_through_the_binary() {
         cmd.arg("real")
             .arg(root.join("scenarios/quick.toml"))
             .args(["--set", &format!("algorithm.kind={name}")])
-            .args(["--set", "algorithm.lambda=0.5", "--set", "algorithm.tau=2"])
-            .args(["--set", "algorithm.staleness_bound=1"])
+            .args([
+                "--set",
+                "algorithm.dc-asgd.lambda=0.5",
+                "--set",
+                "algorithm.elastic.tau=2",
+            ])
+            .args(["--set", "algorithm.ssp.staleness_bound=1"])
             .args(["-q", "--out"])
             .arg(&out);
         for s in SMALL {

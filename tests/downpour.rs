@@ -170,7 +170,7 @@ fn synchronous_sgd_with_one_learner_adds_the_round_step() {
 
 #[test]
 fn elastic_averaging_with_one_learner_computes_tau_batches_per_exchange() {
-    let sc = load("", &["algorithm.kind=easgd", "algorithm.tau=5"]);
+    let sc = load("", &["algorithm.kind=easgd", "algorithm.elastic.tau=5"]);
     let (latency, transfer, compute, update) = one_learner_times(&sc);
     // tau local steps, then the centre's pull and the difference's push.
     let round =

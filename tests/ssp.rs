@@ -18,7 +18,7 @@ use common::quick;
 fn ssp(bound: u64, sets: &[&str]) -> Scenario {
     let kind = [
         "algorithm.kind=ssp".to_string(),
-        format!("algorithm.staleness_bound={bound}"),
+        format!("algorithm.ssp.staleness_bound={bound}"),
     ];
     let all: Vec<&str> = kind
         .iter()
@@ -146,5 +146,5 @@ fn ssp_without_a_bound_is_bad_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("algorithm.staleness_bound"), "{err}");
+    assert!(err.contains("algorithm.ssp.staleness_bound"), "{err}");
 }

@@ -45,7 +45,7 @@ fn staleness_aware_with_one_learner_is_downpour_bit_for_bit() {
 fn dc_asgd_with_lambda_zero_is_downpour_bit_for_bit() {
     // DC-ASGD's shards do more memory work per update (they keep each learner's copy), so with
     // several learners the updates interleave differently; with one they cannot.
-    let dc = ["algorithm.kind=dc-asgd", "algorithm.lambda=0"];
+    let dc = ["algorithm.kind=dc-asgd", "algorithm.dc-asgd.lambda=0"];
     let one = "cluster.learners=1";
     let (plain, _) = simulated(&[one]);
     let (zero, _) = simulated(&[one, dc[0], dc[1]]);
@@ -54,7 +54,7 @@ fn dc_asgd_with_lambda_zero_is_downpour_bit_for_bit() {
     // With four learners the same timing, with and without compensation, parts the runs.
     let four = "cluster.learners=4";
     let (zero4, t0) = simulated(&[four, dc[0], dc[1]]);
-    let (comp4, t2) = simulated(&[four, dc[0], "algorithm.lambda=2"]);
+    let (comp4, t2) = simulated(&[four, dc[0], "algorithm.dc-asgd.lambda=2"]);
     assert_eq!(t0, t2);
     assert_ne!(zero4, comp4);
 }
@@ -74,5 +74,5 @@ fn dc_asgd_without_lambda_is_bad_input() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("algorithm.lambda"), "{err}");
+    assert!(err.contains("algorithm.dc-asgd.lambda"), "{err}");
 }

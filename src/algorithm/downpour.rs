@@ -6,16 +6,26 @@
 
 use super::role::{Act, Happened, Me, Step};
 use super::{Algorithm, AlgorithmKind, Problem, Rule, Section, problem};
+use serde::{Deserialize, Serialize};
 
-/// DC-ASGD requires `lambda`; any kind given one needs it in range.
+/// `[algorithm.dc-asgd]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DcAsgdKeys {
+    /// The delay-compensation coefficient: `g + lambda g (.) g (.) (x_now - x_read)`.
+    /// Required.
+    pub lambda: Option<f64>,
+}
+
+/// DC-ASGD requires `lambda`; given, it must be in range, whatever the kind.
 pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
-    match (kind, keys.lambda) {
+    match (kind, keys.dc_asgd.lambda) {
         (AlgorithmKind::DcAsgd, None) => problems.push(problem(
-            "lambda",
+            "dc-asgd.lambda",
             "dc-asgd needs its delay-compensation coefficient lambda (a number >= 0; 0 is plain Downpour)",
         )),
         (_, Some(l)) if !(l.is_finite() && l >= 0.0) => {
-            problems.push(problem("lambda", format!("must be a number >= 0, got {l}")))
+            problems.push(problem("dc-asgd.lambda", format!("must be a number >= 0, got {l}")))
         }
         _ => {}
     }
@@ -32,7 +42,7 @@ pub(super) fn staleness_aware() -> Algorithm {
 pub(super) fn dc_asgd(keys: &Section) -> Algorithm {
     Algorithm::Downpour {
         rule: Rule::DelayCompensated {
-            lambda: keys.lambda.unwrap_or(0.0) as f32,
+            lambda: keys.dc_asgd.lambda.unwrap_or(0.0) as f32,
         },
     }
 }

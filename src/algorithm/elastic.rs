@@ -5,33 +5,52 @@
 
 use super::role::{Act, Happened, Me, Step};
 use super::{Algorithm, AlgorithmKind, Problem, Section, problem};
+use serde::{Deserialize, Serialize};
 
-/// EASGD and EAMSGD require `tau`; `tau`, `alpha` and `delta`, when given, must be in range.
+/// `[algorithm.elastic]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticKeys {
+    /// The communication period: local mini-batches between two elastic exchanges with the
+    /// centre. Required.
+    pub tau: Option<u64>,
+    /// The elastic coefficient (default 0.9 / p: the paper's beta = p alpha = 0.9).
+    pub alpha: Option<f64>,
+    /// EAMSGD's Nesterov momentum (default 0.99, the paper's); EASGD takes no momentum.
+    pub delta: Option<f64>,
+}
+
+/// EASGD and EAMSGD require `tau`; `tau`, `alpha` and `delta`, when given, must be in range,
+/// whatever the kind.
 pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
     let elastic = matches!(kind, AlgorithmKind::Easgd | AlgorithmKind::Eamsgd);
+    let keys = &keys.elastic;
     match keys.tau {
         None if elastic => problems.push(problem(
-            "tau",
+            "elastic.tau",
             format!(
                 "{} needs its communication period tau (local mini-batches between exchanges with the centre, at least 1)",
                 kind.name()
             ),
         )),
-        Some(0) => problems.push(problem("tau", "must be at least 1")),
+        Some(0) => problems.push(problem("elastic.tau", "must be at least 1")),
         _ => {}
     }
     if let Some(alpha) = keys.alpha
         && !(alpha.is_finite() && (0.0..1.0).contains(&alpha))
     {
         problems.push(problem(
-            "alpha",
+            "elastic.alpha",
             format!("must be in [0, 1) (0: no exchange moves anything), got {alpha}"),
         ));
     }
     if let Some(delta) = keys.delta
         && !(delta.is_finite() && (0.0..1.0).contains(&delta))
     {
-        problems.push(problem("delta", format!("must be in [0, 1), got {delta}")));
+        problems.push(problem(
+            "elastic.delta",
+            format!("must be in [0, 1), got {delta}"),
+        ));
     }
 }
 
@@ -43,10 +62,12 @@ pub(super) fn easgd(keys: &Section, p: usize) -> Algorithm {
 /// EAMSGD for `p` learners: EASGD whose local steps use Nesterov momentum `delta`, by default
 /// the paper's 0.99.
 pub(super) fn eamsgd(keys: &Section, p: usize) -> Algorithm {
-    elastic(keys, p, Some(keys.delta.unwrap_or(0.99) as f32))
+    let delta = keys.elastic.delta.unwrap_or(0.99);
+    elastic(keys, p, Some(delta as f32))
 }
 
 fn elastic(keys: &Section, p: usize, delta: Option<f32>) -> Algorithm {
+    let keys = &keys.elastic;
     Algorithm::Elastic {
         tau: keys.tau.unwrap_or(1),
         alpha: keys.alpha.unwrap_or(0.9 / p.max(1) as f64) as f32,

@@ -3,13 +3,23 @@
 //! block a step updates is decided here, once, for every backend.
 
 use super::role::{Act, Happened, Me, Step};
-use super::{Problem, Section, problem};
+use super::{Problem, problem};
+use serde::{Deserialize, Serialize};
+
+/// `[algorithm.partitioned]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionedKeys {
+    /// This many even blocks of parameters, each with its own server (default: one block per
+    /// layer with parameters).
+    pub blocks: Option<usize>,
+}
 
 /// `blocks`, when given, must be at least 1 (the blocks themselves are cut where the model is
 /// known, in the scenario).
-pub(super) fn check(keys: &Section, problems: &mut Vec<Problem>) {
+pub(super) fn check(keys: &PartitionedKeys, problems: &mut Vec<Problem>) {
     if keys.blocks == Some(0) {
-        problems.push(problem("blocks", "must be at least 1"));
+        problems.push(problem("partitioned.blocks", "must be at least 1"));
     }
 }
 use std::ops::Range;

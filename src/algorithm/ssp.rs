@@ -2,7 +2,7 @@
 //! NeurIPS 2013, "More Effective Distributed ML via a Stale Synchronous Parallel Parameter
 //! Server"): Downpour in which a learner starts its iteration `c` (counted from 0) only once
 //! the slowest learner has finished iteration `c - s - 1`, that is, has completed `c - s`
-//! iterations; `s` is `algorithm.staleness_bound`. The waiting counts as `wait`.
+//! iterations; `s` is `algorithm.ssp.staleness_bound`. The waiting counts as `wait`.
 //!
 //! What the bound allows. Take learner `l`'s iteration `c` and one shard. Another learner
 //! `j`'s update of its iteration `i` can land at that shard between `l`'s read and `l`'s update
@@ -18,12 +18,22 @@
 
 use super::role::{Act, Happened, Me, Step};
 use super::{Algorithm, AlgorithmKind, Problem, Section, problem};
+use serde::{Deserialize, Serialize};
+
+/// `[algorithm.ssp]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SspKeys {
+    /// The bound s: a learner starts iteration c only once the slowest has finished iteration
+    /// c - s - 1 (0: bulk-synchronous). Required.
+    pub staleness_bound: Option<u64>,
+}
 
 /// SSP requires its bound.
 pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
-    if kind == AlgorithmKind::Ssp && keys.staleness_bound.is_none() {
+    if kind == AlgorithmKind::Ssp && keys.ssp.staleness_bound.is_none() {
         problems.push(problem(
-            "staleness_bound",
+            "ssp.staleness_bound",
             "ssp needs its staleness bound (iterations a learner may run ahead of the slowest, an integer >= 0; 0 is bulk-synchronous)",
         ));
     }
@@ -32,7 +42,7 @@ pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Prob
 /// SSP with its bound.
 pub(super) fn parameters(keys: &Section) -> Algorithm {
     Algorithm::Ssp {
-        bound: keys.staleness_bound.unwrap_or(0),
+        bound: keys.ssp.staleness_bound.unwrap_or(0),
     }
 }
 

@@ -274,8 +274,8 @@ mod tests {
             &format!("algorithm.kind={kind}"),
             "cluster.learners=1",
             "cluster.shards=2",
-            "algorithm.tau=4",
-            "algorithm.alpha=0.3",
+            "algorithm.elastic.tau=4",
+            "algorithm.elastic.alpha=0.3",
             "workload.epochs=2",
         ]);
         assert!(!sc.iterations_per_epoch.is_multiple_of(4));
@@ -318,7 +318,7 @@ mod tests {
             "algorithm.kind=easgd",
             "cluster.learners=3",
             "cluster.shards=2",
-            "algorithm.tau=2",
+            "algorithm.elastic.tau=2",
         ]);
         let stop = AtomicBool::new(false);
         let r = crate::real::run(&sc, (), &stop).unwrap_or_else(|e| panic!("{e:?}"));
