@@ -140,7 +140,10 @@ fn a_kind_key_outside_its_table_is_bad_input_that_names_the_table() {
     for (old, now) in [
         ("algorithm.tau=4", "algorithm.elastic.tau"),
         ("algorithm.lambda=0.5", "algorithm.dc-asgd.lambda"),
-        ("algorithm.staleness_bound=1", "algorithm.ssp.staleness_bound"),
+        (
+            "algorithm.staleness_bound=1",
+            "algorithm.ssp.staleness_bound",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = bin()

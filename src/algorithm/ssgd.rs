@@ -7,7 +7,6 @@
 //! own.
 
 use super::role::{Happened, Me, Step};
-use crate::training::update::ring_order;
 
 /// A learner of synchronous SGD through the server: Downpour's; the barrier is the shards'.
 pub(super) fn learner(me: &Me, happened: Happened) -> Step {
@@ -91,9 +90,10 @@ impl RingPeer {
     }
 
     /// The order of learners in which the owned chunk is summed: from the learner that sends
-    /// it first, along the ring.
+    /// it first (learner `owns()`), along the ring, each adding its own slice to what it
+    /// received.
     pub fn order(&self) -> Vec<usize> {
-        ring_order(self.owns(), self.p)
+        (0..self.p).map(|k| (self.owns() + k) % self.p).collect()
     }
 
     /// The chunk this peer sends at `step`: reduce-scatter step k passes chunk (l - k), the

@@ -121,12 +121,6 @@ pub fn mean_in_order<'a>(out: &mut Vec<f32>, mut slices: impl Iterator<Item = &'
     to_mean(out, n);
 }
 
-/// The order in which a ring all-reduce of `p` learners sums chunk `chunk`: it starts at
-/// learner `chunk` and travels the ring, each learner adding its own slice to what it received.
-pub fn ring_order(chunk: usize, p: usize) -> Vec<usize> {
-    (0..p).map(|k| (chunk + k) % p).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! vector is cut into p chunks (`setup.shard_ranges`). Each learner is a [`RingPeer`] and
 //! follows its schedule: a send when the peer says so; when it says wait, a blocking receive of
 //! the predecessor's next chunk, added to its own slice (reduce-scatter, so chunk c is summed in
-//! `ring_order(c, p)`) or copied into its parameters (all-gather); the step on the owned chunk
+//! `RingPeer::order`) or copied into its parameters (all-gather); the step on the owned chunk
 //! by `to_mean` and `update::apply`, bit for bit the simulator's `mean_in_order` and `apply`.
 //! Each learner keeps its own parameters (identical after every round) and the velocity of the
 //! one chunk it updates. Staleness: p zeros per chunk update, as
