@@ -7,26 +7,30 @@ use std::fmt::Write as _;
 /// Formats a run's summary for the terminal.
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
+    let real = s.backend == "real";
+    // The real backend runs on the host it is started on, whatever machine the scenario names.
+    let machine = if real { "this host" } else { &s.machine };
     let _ = writeln!(
         out,
-        "{}: {} on {}, {} learners, {} shards, {} ({} params), batch {}",
-        s.scenario, s.algorithm, s.machine, s.learners, s.shards, s.model, s.params, s.batch_size
+        "{}: {} on {machine}, {} learners, {} shards, {} ({} params), batch {}",
+        s.scenario, s.algorithm, s.learners, s.shards, s.model, s.params, s.batch_size
     );
-    let measured = if s.backend == "real" {
+    let measured = if real {
         "measured on this host"
     } else {
         "simulated"
     };
+    let epochs = if s.epochs == 1 { "epoch" } else { "epochs" };
     let _ = match s.completed_epochs {
         Some(done) => writeln!(
             out,
-            "cut short: {done:.2} of {} epochs of {} iterations in {:.6} s {measured}: {:.6} s per \
+            "cut short: {done:.2} of {} {epochs} of {} iterations in {:.6} s {measured}: {:.6} s per \
              completed epoch",
             s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
         ),
         None => writeln!(
             out,
-            "{} epochs of {} iterations in {:.6} s {measured}: {:.6} s per epoch",
+            "{} {epochs} of {} iterations in {:.6} s {measured}: {:.6} s per epoch",
             s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
         ),
     };
