@@ -71,3 +71,97 @@ fn the_real_backend_says_it_ran_on_this_host() {
     assert!(!first.contains("power8-k80"), "{first}");
     assert!(stdout.contains("1 epoch of"), "{stdout}");
 }
+
+/// The subcommands `asgd-sim <path> --help` lists, recursively.
+fn subcommands(path: &[String]) -> Vec<Vec<String>> {
+    let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+    args.push("--help");
+    let (help, _) = text(&asgd(&args));
+    let mut found = vec![];
+    let mut listing = false;
+    for line in help.lines() {
+        if line == "Commands:" {
+            listing = true;
+        } else if listing && line.is_empty() {
+            listing = false;
+        } else if listing
+            && let Some(name) = line.split_whitespace().next()
+            && name != "help"
+        {
+            let mut sub = path.to_vec();
+            sub.push(name.to_string());
+            found.extend(subcommands(&sub));
+            found.push(sub);
+        }
+    }
+    found
+}
+
+#[test]
+fn every_argument_and_option_of_every_subcommand_has_a_description() {
+    let commands = subcommands(&[]);
+    assert!(commands.len() >= 15, "{commands:?}");
+    let mut bare = vec![];
+    for command in &commands {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        args.push("--help");
+        let (help, _) = text(&asgd(&args));
+        let mut section = false;
+        for line in help.lines() {
+            if line == "Arguments:" || line == "Options:" {
+                section = true;
+            } else if line.is_empty() {
+                section = false;
+            } else if section && line.starts_with("  ") && !line.starts_with("   ") {
+                // `  <NAME>  description` or `  -x, --long <V>  description`.
+                let entry = line.trim_start();
+                let described = entry
+                    .split_once("  ")
+                    .is_some_and(|(_, d)| !d.trim().is_empty() && !d.trim().starts_with('['));
+                if !described {
+                    bare.push(format!("{}: {entry}", command.join(" ")));
+                }
+            }
+        }
+    }
+    assert!(
+        bare.is_empty(),
+        "without a description:\n{}",
+        bare.join("\n")
+    );
+}
+
+#[test]
+fn theory_takes_negative_values_to_its_range_check_and_counts_one_worker() {
+    let o = asgd(&["theory", "ratio", "--alpha", "-1", "--p", "2"]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`-1` in alpha is not a finite number > 0"),
+        "{stderr}"
+    );
+    let o = asgd(&["theory", "workers", "--k", "-4", "--m", "1"]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("K = -4 is out of range"), "{stderr}");
+    let o = asgd(&["theory", "workers", "--k", "4", "--m", "1"]);
+    let (stdout, _) = text(&o);
+    assert!(
+        stdout.contains("-> 1 worker (") && stdout.contains("-> 2 workers ("),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn user_facing_text_names_no_paper_by_an_internal_number() {
+    for command in subcommands(&[]).into_iter().chain([vec![]]) {
+        let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
+        args.push("--help");
+        let (help, _) = text(&asgd(&args));
+        for needle in ["seed 0", "seed paper"] {
+            assert!(!help.contains(needle), "{command:?}: {needle}\n{help}");
+        }
+    }
+    let (table, _) = text(&asgd(&["theory", "ratio", "--alpha", "1,10", "--p", "1,4"]));
+    assert!(!table.contains("seed 0"), "{table}");
+}

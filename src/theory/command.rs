@@ -31,8 +31,8 @@ pub fn ratio(alpha_spec: &str, p_spec: &str, format: Format) -> Result<String, T
 /// Rows alpha, columns p, cells `guarantee_ratio(alpha, p)`.
 pub fn ratio_table(alphas: &[f64], ps: &[u32]) -> String {
     let mut out = String::from(
-        "ratio of optimal LHL15 guarantees, p learners / 1 learner (seed 000: ~ p/alpha when \
-         alpha <= p)\n",
+        "ratio of optimal LHL15 guarantees, p learners / 1 learner (Bhardwaj & Cong: ~ p/alpha \
+         when alpha <= p)\n",
     );
     out.push_str(&format!("{:>10}", "alpha \\ p"));
     for p in ps {
@@ -133,6 +133,10 @@ pub fn samples(budget: &Budget, p_spec: &str, format: Format) -> Result<String, 
     })
 }
 
+fn workers_word(n: u64) -> &'static str {
+    if n == 1 { "worker" } else { "workers" }
+}
+
 /// `theory workers`: the largest worker counts for linear speedup, constants stated.
 pub fn workers(k: f64, m: f64, format: Format) -> Result<String, TheoryError> {
     let w = worker_limits(k, m)?;
@@ -148,11 +152,14 @@ pub fn workers(k: f64, m: f64, format: Format) -> Result<String, TheoryError> {
         .to_string(),
         Format::Text => format!(
             "largest worker counts for linear speedup, K = {k} updates, M = {m}\n\
-             LHL15, T = O(sqrt(K/M)):               1 * sqrt(K/M)   = {:.3} -> {lhl} workers \
+             LHL15, T = O(sqrt(K/M)):               1 * sqrt(K/M)   = {:.3} -> {lhl} {} \
              (constant taken as 1)\n\
-             Wang-Shen-Zhao 2019, O~(K^1/3 M^-1/3): 1 * (K/M)^(1/3) = {:.3} -> {wsz} workers \
+             Wang-Shen-Zhao 2019, O~(K^1/3 M^-1/3): 1 * (K/M)^(1/3) = {:.3} -> {wsz} {} \
              (constant taken as 1, log factors dropped)\n",
-            w.lhl15, w.wsz19
+            w.lhl15,
+            workers_word(lhl),
+            w.wsz19,
+            workers_word(wsz)
         ),
     })
 }

@@ -86,6 +86,7 @@ enum Command {
     /// copies of parameters and gradients, real gradients; writes summary.json (backend "real",
     /// measured seconds) and curve.csv like `run`. Ctrl-C stops it and writes what it measured.
     Real {
+        /// Scenario file, or builtin:NAME (its algorithm and model; this host is the machine).
         scenario: String,
         /// Output directory [default: runs/<scenario name>-real].
         #[arg(long)]
@@ -93,6 +94,7 @@ enum Command {
         /// Override a scenario key (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -110,6 +112,7 @@ enum Command {
         /// Override a key of every scenario (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -118,6 +121,7 @@ enum Command {
     /// and its phases, the KS distance between the staleness distributions and the difference
     /// in final accuracy; writes validation.json and comparison figures.
     Validate {
+        /// Scenario file, or builtin:NAME, to run for real and simulate.
         scenario: String,
         /// KEY=VALUE fixes a key; KEY=V1,V2,... makes one point per value, e.g.
         /// --set cluster.learners=1,2,4 (repeatable; the points are the product).
@@ -132,6 +136,7 @@ enum Command {
         /// Real runs of each point, averaged (the points take turns).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         repeats: u32,
+        /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -167,13 +172,14 @@ enum Command {
     /// Merge the results of sweep directories (one sweep, or its shards) into one report:
     /// figures as SVG and PNG, and index.html.
     Report {
+        /// Sweep directories: one sweep's, or the shards' of one sweep.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Report directory [default: DIR/report of the first DIR].
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Re-run the seed paper's experiments (scenarios/sweeps/paper-*.toml) and write their
+    /// Re-run Bhardwaj & Cong's experiments (scenarios/sweeps/paper-*.toml) and write their
     /// reports, with the guarantee-ratio figure, under figures/.
     Reproduce {
         /// Where the reports go.
@@ -197,6 +203,7 @@ enum Command {
     /// Describe a machine: a topology file, builtin:NAME, or a generator such as
     /// fat-tree:k=4,host.gpus_per_node=4 or nvlink:mesh=true.
     Topology {
+        /// A topology file, builtin:NAME, or a generator (fat-tree:..., nvlink:...).
         source: String,
         /// Print Graphviz DOT instead of a summary.
         #[arg(long)]
@@ -225,7 +232,7 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
-    /// Convergence-guarantee analysis (LHL15 bound as restated by the seed paper).
+    /// Convergence-guarantee analysis (LHL15 bound as restated by Bhardwaj & Cong).
     Theory {
         #[command(subcommand)]
         command: TheoryCommand,
@@ -269,9 +276,11 @@ enum TheoryCommand {
     /// Ratio of the optimal guarantees of p learners and of one, over alpha and p (lists
     /// `1,2,4` or log grids `start:stop:count`).
     Ratio {
-        #[arg(long)]
+        /// alpha = sqrt(K sigma^2 / (M L D_f)) values, each > 0: `0.5,1,10` or `0.1:1000:61`.
+        #[arg(long, allow_hyphen_values = true)]
         alpha: String,
-        #[arg(long)]
+        /// Learner counts p >= 1: `1,2,4` or `1:1024:11`.
+        #[arg(long, allow_hyphen_values = true)]
         p: String,
         /// JSON instead of a table.
         #[arg(long)]
@@ -280,29 +289,40 @@ enum TheoryCommand {
     /// Samples p learners need to reach the optimal guarantee one learner reaches with its
     /// budget (give --alpha, or --d-f, --l, --sigma2, --m and --k1).
     Samples {
-        #[arg(long)]
+        /// Learner counts p >= 1: `1,2,4` or `1:1024:11`.
+        #[arg(long, allow_hyphen_values = true)]
         p: String,
-        #[arg(long)]
+        /// alpha = sqrt(K sigma^2 / (M L D_f)) > 0, instead of the five quantities below.
+        #[arg(long, allow_negative_numbers = true)]
         alpha: Option<f64>,
-        #[arg(long = "d-f")]
+        /// D_f = f(x_1) - f*, the initial optimality gap, > 0.
+        #[arg(long = "d-f", allow_negative_numbers = true)]
         d_f: Option<f64>,
-        #[arg(long)]
+        /// L, the gradient's Lipschitz constant, > 0.
+        #[arg(long, allow_negative_numbers = true)]
         l: Option<f64>,
-        #[arg(long)]
+        /// sigma^2, the variance of one sample's gradient, > 0.
+        #[arg(long, allow_negative_numbers = true)]
         sigma2: Option<f64>,
-        #[arg(long)]
+        /// M, the mini-batch size, > 0.
+        #[arg(long, allow_negative_numbers = true)]
         m: Option<f64>,
-        #[arg(long)]
+        /// K_1, the one learner's budget of updates, > 0.
+        #[arg(long, allow_negative_numbers = true)]
         k1: Option<f64>,
+        /// JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Largest worker counts for linear speedup: LHL15 and the second seed paper.
+    /// Largest worker counts for linear speedup: LHL15 and Wang, Shen & Zhao 2019.
     Workers {
-        #[arg(long)]
+        /// K, the number of updates, > 0.
+        #[arg(long, allow_negative_numbers = true)]
         k: f64,
-        #[arg(long)]
+        /// M, the mini-batch size, > 0.
+        #[arg(long, allow_negative_numbers = true)]
         m: f64,
+        /// JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -312,6 +332,7 @@ enum TheoryCommand {
 enum DataCommand {
     /// Download, verify (MD5) and unpack an official data set.
     Get {
+        /// The data set.
         #[arg(value_parser = ["cifar10", "mnist"])]
         name: String,
         /// Directory to put it in.
