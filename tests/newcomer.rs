@@ -165,3 +165,55 @@ fn user_facing_text_names_no_paper_by_an_internal_number() {
     let (table, _) = text(&asgd(&["theory", "ratio", "--alpha", "1,10", "--p", "1,4"]));
     assert!(!table.contains("seed 0"), "{table}");
 }
+
+#[test]
+fn sweep_slurm_creates_the_directory_slurm_opens_its_output_files_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cluster/sweep");
+    let sweep = repo("scenarios/sweeps/algorithms-quick.toml");
+    let o = asgd(&["sweep", path(&sweep), "--slurm", "--out", path(&out)]);
+    let (script, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let output = format!("#SBATCH --output={}/slurm-", out.display());
+    assert!(script.contains(&output), "{script}");
+    assert!(
+        out.is_dir(),
+        "{} exists before sbatch opens files in it",
+        out.display()
+    );
+    assert!(
+        std::fs::read_dir(&out).unwrap().next().is_none(),
+        "and holds nothing yet"
+    );
+    assert!(
+        script.contains("20 points over 20 array tasks of 4 cores"),
+        "{script}"
+    );
+}
+
+#[test]
+fn counts_of_threads_jobs_tasks_and_repeats_of_zero_are_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let quick = repo("scenarios/quick.toml");
+    let sweep = repo("scenarios/sweeps/algorithms-quick.toml");
+    let cases: [&[&str]; 6] = [
+        &["run", path(&quick), "--threads", "0"],
+        &["sweep", path(&sweep), "--jobs", "0"],
+        &["sweep", path(&sweep), "--threads", "0"],
+        &["sweep", path(&sweep), "--slurm", "--slurm-tasks", "0"],
+        &["sweep", path(&sweep), "--slurm", "--slurm-cpus", "0"],
+        &["bench", "--repeat", "0"],
+    ];
+    for args in cases {
+        let mut all = args.to_vec();
+        if args[0] != "bench" {
+            all.extend(["--out", path(&out)]);
+        }
+        let o = asgd(&all);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("must be at least 1"), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} wrote nothing");
+    }
+}

@@ -380,6 +380,7 @@ fn run_with_sweep_flags_is_a_sweep_and_slurm_prints_a_job_array() {
     );
 
     let sweep = write_sweep(dir.path(), AXES, 1);
+    let scratch = dir.path().join("scratch/x");
     let script = ok(asgd(
         dir.path(),
         &[
@@ -389,7 +390,7 @@ fn run_with_sweep_flags_is_a_sweep_and_slurm_prints_a_job_array() {
             "--slurm-cpus",
             "8",
             "--out",
-            "/scratch/x",
+            scratch.to_str().unwrap(),
         ],
     ));
     assert!(script.contains("#SBATCH --array=1-6"), "{script}");

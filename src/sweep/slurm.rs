@@ -24,8 +24,9 @@ pub fn script(spec: &SweepSpec, opts: &SlurmOptions) -> String {
     let cpus = opts.cpus_per_task.max(1);
     format!(
         r#"#!/bin/bash
-# asgd-sim sweep `{name}`: {points} points over {tasks} array tasks of {cpus} cores.
-# Submit:  sbatch this-script.sh
+# asgd-sim sweep `{name}`: {points} {point_word} over {tasks} array {task_word} of {cpus} {core_word}.
+# Submit:  sbatch this-script.sh ({out} was created when this script was written, since Slurm
+# opens each task's --output file there before the script runs).
 # Merge when all tasks are done (e.g. as a job with --dependency=afterok:<array job id>):
 #   asgd-sim report {out}/shard-* --out {out}/report
 # A task that is cancelled or times out can be resubmitted as it is: finished points are kept.
@@ -44,7 +45,18 @@ ASGD_SIM=${{ASGD_SIM:-asgd-sim}}
     --quiet
 "#,
         name = spec.name,
+        point_word = plural(points, "point"),
+        task_word = plural(tasks, "task"),
+        core_word = plural(cpus, "core"),
     )
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_string()
+    } else {
+        format!("{word}s")
+    }
 }
 
 #[cfg(test)]

@@ -42,10 +42,10 @@ struct Cli {
 #[derive(clap::Args)]
 struct Parallel {
     /// Points run at once [default: one per core, each with one arithmetic thread].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     jobs: Option<usize>,
     /// Threads for all points together [default: all cores].
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
 }
 
@@ -68,7 +68,7 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
         /// Threads for the gradient arithmetic [default: all cores]; results do not depend on it.
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
         /// Sweep a key over values, e.g. --sweep cluster.learners=2,4,8,16 (repeatable; the
         /// points are the product). Results go to OUT/points/<point>/ and a report to
@@ -76,7 +76,7 @@ enum Command {
         #[arg(long = "sweep", value_name = "KEY=V1,V2,...", conflicts_with = "trace")]
         sweep: Vec<String>,
         /// With --sweep: points run at once [default: one per core].
-        #[arg(long, requires = "sweep")]
+        #[arg(long, requires = "sweep", value_parser = at_least_one)]
         jobs: Option<usize>,
         /// With --sweep: run only the I-th of N shares of the points (1 <= I <= N).
         #[arg(long, value_name = "I/N", requires = "sweep")]
@@ -156,14 +156,15 @@ enum Command {
         /// Run only the I-th of N shares of the points (1 <= I <= N), e.g. one Slurm array task.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
-        /// Print an sbatch script that runs the sweep as a Slurm job array, and run nothing.
+        /// Print an sbatch script that runs the sweep as a Slurm job array and create the
+        /// directory its tasks write into; run nothing.
         #[arg(long)]
         slurm: bool,
         /// With --slurm: array tasks [default: one per point].
-        #[arg(long, requires = "slurm")]
+        #[arg(long, requires = "slurm", value_parser = at_least_one)]
         slurm_tasks: Option<usize>,
         /// With --slurm: cores per array task.
-        #[arg(long, default_value_t = 4, requires = "slurm")]
+        #[arg(long, default_value_t = 4, requires = "slurm", value_parser = at_least_one)]
         slurm_cpus: usize,
         /// Print nothing but errors and the final line.
         #[arg(long, short)]
@@ -229,7 +230,7 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         probes: usize,
         /// Threads for the arithmetic [default: all cores]; results do not depend on it.
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
     },
     /// Convergence-guarantee analysis (LHL15 bound as restated by Bhardwaj & Cong).
@@ -260,10 +261,10 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         epochs: u64,
         /// Repetitions or measured steps; the best (events) or median (numerics) is reported.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         repeat: usize,
         /// Threads for the arithmetic [default: all cores].
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
         /// Override a key of the --overhead scenario (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -339,6 +340,15 @@ enum DataCommand {
         #[arg(long, default_value = asgd_sim::data::download::DEFAULT_DIR)]
         dir: PathBuf,
     },
+}
+
+/// A count of threads or jobs: a whole number of at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -422,6 +432,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 };
                 let file = absolute(&sweep);
                 let out = absolute(&out);
+                // Slurm opens each task's --output file before the script runs, so the
+                // directory must exist at submission.
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("cannot create {}", out.display()))?;
                 return emit(&asgd_sim::sweep::slurm::script(
                     &spec,
                     &asgd_sim::sweep::slurm::SlurmOptions {
