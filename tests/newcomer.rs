@@ -217,3 +217,65 @@ fn counts_of_threads_jobs_tasks_and_repeats_of_zero_are_bad_input() {
         assert!(!out.exists(), "{args:?} wrote nothing");
     }
 }
+
+#[test]
+fn reproduce_writes_under_runs_by_default_and_says_what_it_is_about_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("tiny.toml");
+    std::fs::write(
+        &sweep,
+        "name = \"tiny\"\nscenario = \"builtin:quick\"\n[set]\nworkload.epochs = 1\n\
+         workload.gradients = \"timing-only\"\n[axes]\ncluster.learners = [2, 4]\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_asgd-sim"))
+        .args(["reproduce", "--sweeps", path(&sweep)])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("reproduce: 2 points in 1 sweep"),
+        "{stdout}"
+    );
+    assert!(
+        dir.path()
+            .join("runs/reproduce/reports/tiny/index.html")
+            .is_file()
+    );
+    assert!(
+        !dir.path().join("figures").exists(),
+        "figures/ is written only when asked"
+    );
+}
+
+#[test]
+fn out_naming_a_file_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("results");
+    std::fs::write(&file, "keep me").unwrap();
+    let below = file.join("sub");
+    let quick = repo("scenarios/quick.toml");
+    let sweep = repo("scenarios/sweeps/algorithms-quick.toml");
+    for (out, why) in [
+        (&file, "exists and is not a directory".to_string()),
+        (&below, format!("{} is not a directory", file.display())),
+    ] {
+        for command in ["run", "real", "sweep", "validate", "report", "reproduce"] {
+            let args: Vec<&str> = match command {
+                "sweep" => vec![command, path(&sweep)],
+                "report" => vec![command, path(dir.path())],
+                "reproduce" => vec![command],
+                _ => vec![command, path(&quick)],
+            };
+            let started = std::time::Instant::now();
+            let o = asgd(&[&args[..], &["--out", path(out)]].concat());
+            let (_, stderr) = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{command}: {stderr}");
+            assert!(stderr.contains(&why), "{command}: {stderr}");
+            assert!(started.elapsed().as_secs() < 5, "{command} refused at once");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+}

@@ -2,6 +2,7 @@
 //! name in the same directory and are renamed into place; a run directory is built as a hidden
 //! sibling and renamed whole. A writer dropped before `commit` removes its temporary files.
 
+use crate::input::{InputError, bad_flag};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,29 @@ pub struct OutputDir {
     target: PathBuf,
     staging: PathBuf,
     committed: bool,
+}
+
+/// Whether results can go to directory `target`, given to option `flag`: it, or else its
+/// nearest existing parent, must be a directory. Checked before any work, so that a long run
+/// does not end at a path it cannot write.
+pub fn check_target(flag: &str, target: &Path) -> Result<(), InputError> {
+    for p in target.ancestors() {
+        if p.as_os_str().is_empty() {
+            break;
+        }
+        if p.is_dir() {
+            return Ok(());
+        }
+        if p.exists() {
+            let message = if p == target {
+                "exists and is not a directory".to_string()
+            } else {
+                format!("{} is not a directory", p.display())
+            };
+            return Err(bad_flag(flag, &target.display().to_string(), &message));
+        }
+    }
+    Ok(())
 }
 
 impl OutputDir {

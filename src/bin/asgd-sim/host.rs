@@ -66,6 +66,7 @@ pub(crate) fn validate_command(
     let sweep = asgd_sim::sweep::SweepSpec::from_lists(spec, base.name(), fixed, &lists, "--set")?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-validate", base.name())));
+    asgd_sim::report::output::check_target("--out", &out)?;
     let points = sweep.points();
     // Every point is checked before anything runs.
     let real: Vec<scenario::Scenario> = points

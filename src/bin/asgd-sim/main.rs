@@ -181,10 +181,11 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Re-run Bhardwaj & Cong's experiments (scenarios/sweeps/paper-*.toml) and write their
-    /// reports, with the guarantee-ratio figure, under figures/.
+    /// reports, with the guarantee-ratio figure (about 30 min on 2 cores; `--out figures`
+    /// refreshes the shipped ones).
     Reproduce {
         /// Where the reports go.
-        #[arg(long, default_value = "figures")]
+        #[arg(long, default_value = "runs/reproduce/reports")]
         out: PathBuf,
         /// Where the sweeps' points go (kept, so a stopped reproduction resumes).
         #[arg(long, default_value = "runs/reproduce")]
@@ -470,6 +471,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
         Command::Report { dirs, out } => {
             let out = out.unwrap_or_else(|| dirs[0].join("report"));
+            asgd_sim::report::output::check_target("--out", &out)?;
             let results = asgd_sim::report::results::gather(&dirs)?;
             let written = report_sweep::write(&results, &out)?;
             let mut text = format!(

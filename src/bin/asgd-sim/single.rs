@@ -92,6 +92,7 @@ pub(crate) fn run_command(
     let threads = threads.unwrap_or_else(asgd_sim::setup::default_threads);
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(sc.name()));
+    asgd_sim::report::output::check_target("--out", &out)?;
     let bar = epoch_bar(&sc, sc.name().to_string(), quiet);
     let recorder = trace.as_ref().map(|_| {
         let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
@@ -161,6 +162,7 @@ pub(crate) fn real_command(
 ) -> anyhow::Result<()> {
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
+    asgd_sim::report::output::check_target("--out", &out)?;
     let stop = stop_on_ctrl_c();
     let bar = epoch_bar(&sc, format!("{} (real)", sc.name()), quiet);
     let res = asgd_sim::real::run(&sc, Progress(bar.clone()), &stop)?;

@@ -13,6 +13,7 @@ pub(crate) fn sweep_command(
 ) -> anyhow::Result<()> {
     use asgd_sim::sweep::{self, Shard, SweepOptions};
     let shard = shard.map(Shard::parse).transpose()?;
+    asgd_sim::report::output::check_target("--out", out)?;
     let opts = SweepOptions {
         out: out.to_path_buf(),
         jobs,
@@ -73,6 +74,32 @@ pub(crate) fn sweep_command(
 
 /// Runs the paper's sweeps and puts each report under `out/<sweep name>/`, and the guarantee
 /// ratio of the seed's theorem beside them.
+/// What `reproduce` is about to do and, for the shipped sweeps, how long it took where the
+/// shipped figures were made.
+fn reproduce_estimate(files: &[PathBuf], specs: &[asgd_sim::sweep::SweepSpec]) -> String {
+    let points: usize = specs.iter().map(|s| s.points().len()).sum();
+    let sweeps = if specs.len() == 1 { "sweep" } else { "sweeps" };
+    let mut text = format!("reproduce: {points} points in {} {sweeps}", specs.len());
+    let shipped = ["paper-cifar10.toml", "paper-nlc.toml"];
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    if names == shipped {
+        // Measured on a 2-core machine: CIFAR-10 1,538 s, NLC 279 s (figures/README.md).
+        let cores = asgd_sim::setup::default_threads().max(1) as f64;
+        let minutes = (1538.0 + 279.0) / 60.0 * (2.0 / cores).min(1.0);
+        text.push_str(&format!(
+            "; about 30 min of wall time on 2 cores (9.3 GB peak memory), about {minutes:.0} \
+             min on this host's {cores} cores if the points spread over them; finished points \
+             are kept, so a stopped run resumes"
+        ));
+    }
+    text.push('\n');
+    text
+}
+
 pub(crate) fn reproduce(
     out: &std::path::Path,
     runs: &std::path::Path,
@@ -84,11 +111,16 @@ pub(crate) fn reproduce(
 ) -> anyhow::Result<()> {
     use asgd_sim::sweep::{self, SweepOptions};
     let fixed = parse_overrides(set)?;
+    asgd_sim::report::output::check_target("--out", out)?;
+    asgd_sim::report::output::check_target("--runs", runs)?;
     let mut specs = vec![];
     for file in sweeps {
         let mut spec = sweep::SweepSpec::read(file)?;
         spec.fixed.extend(fixed.iter().cloned());
         specs.push(spec);
+    }
+    if !quiet {
+        emit(&reproduce_estimate(sweeps, &specs))?;
     }
     let mut text = String::new();
     for spec in &specs {
