@@ -279,3 +279,40 @@ fn out_naming_a_file_is_refused_before_any_work() {
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 }
+
+#[test]
+fn a_key_both_fixed_and_swept_is_bad_input_naming_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("both.toml");
+    std::fs::write(
+        &sweep,
+        "name = \"both\"\nscenario = \"builtin:quick\"\n[set]\ncluster.learners = 2\n\
+         [axes]\ncluster.learners = [2, 4]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = asgd(&["sweep", path(&sweep), "--out", path(&out)]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("both.toml:6: axis `cluster.learners`: also fixed by both.toml:4"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written");
+    let quick = repo("scenarios/sweeps/algorithms-quick.toml");
+    let o = asgd(&[
+        "sweep",
+        path(&quick),
+        "--set",
+        "cluster.learners=4",
+        "--out",
+        path(&out),
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("also fixed by --set (`cluster.learners=4`)"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written");
+}

@@ -94,6 +94,7 @@ fn finished(out: &Path, record: &PointRecord) -> bool {
 
 /// Runs the points of `spec` that this process owns and that are not finished yet.
 pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepError> {
+    spec.check_keys()?;
     let points = spec.points();
     let owned: Vec<&Point> = points
         .iter()

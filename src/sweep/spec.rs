@@ -266,6 +266,32 @@ impl SweepSpec {
         })
     }
 
+    /// A key is either fixed or swept: an axis whose key (or a key above or below it) is
+    /// also fixed, or swept twice, is an error naming both places.
+    pub fn check_keys(&self) -> Result<(), InputError> {
+        let overlaps = |a: &str, b: &str| {
+            a == b || a.starts_with(&format!("{b}.")) || b.starts_with(&format!("{a}."))
+        };
+        for (i, axis) in self.axes.iter().enumerate() {
+            if let Some(o) = self.fixed.iter().find(|o| overlaps(&o.key, &axis.key)) {
+                return Err(InputError::BadOverride {
+                    text: format!("{}: axis `{}`", axis.from, axis.key),
+                    message: format!(
+                        "also fixed by {} (`{}`); a key is either fixed or swept",
+                        o.from, o.text
+                    ),
+                });
+            }
+            if let Some(other) = self.axes[..i].iter().find(|a| overlaps(&a.key, &axis.key)) {
+                return Err(InputError::BadOverride {
+                    text: format!("{}: axis `{}`", axis.from, axis.key),
+                    message: format!("also swept by {} (`{}`)", other.from, other.key),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The cartesian product of the axes, the first axis varying slowest.
     pub fn points(&self) -> Vec<Point> {
         let total: usize = self.axes.iter().map(|a| a.values.len()).product();
