@@ -21,7 +21,45 @@ pub struct Placement {
     pub shard_ranges: Vec<Range<usize>>,
 }
 
+/// Each learner's GPU and the next one's round the ring (a lone learner: itself).
+pub fn ring_pairs(gpus: &[NodeIndex]) -> Vec<(NodeIndex, NodeIndex)> {
+    let p = gpus.len();
+    (0..p).map(|l| (gpus[l], gpus[(l + 1) % p])).collect()
+}
+
 impl Placement {
+    /// Every (learner GPU, shard core) pair, learner by learner and each shard in turn: pair
+    /// `l * shards + s`.
+    pub fn learner_shard_pairs(&self) -> Vec<(NodeIndex, NodeIndex)> {
+        (self.learner_gpus.iter())
+            .flat_map(|&gpu| self.shard_cores.iter().map(move |&core| (gpu, core)))
+            .collect()
+    }
+
+    /// Whether `topology` routes the traffic of a run with this placement: between every
+    /// learner and every shard both ways, or round the learners' ring (`ring`). A
+    /// shared-memory host needs no routes.
+    pub fn check_routes(
+        &self,
+        topology: &Topology,
+        ring: bool,
+    ) -> Result<(), Vec<(String, String)>> {
+        if topology.host().is_some() {
+            return Ok(());
+        }
+        if ring {
+            let ring = ring_pairs(&self.learner_gpus);
+            return topology.routes(ring, "the ring all-reduce").map(drop);
+        }
+        let pairs = self.learner_shard_pairs();
+        let down = topology.routes(pairs.iter().map(|&(g, c)| (c, g)), "a shard's replies");
+        let up = topology.routes(pairs.iter().copied(), "a learner's pushes");
+        match (down, up) {
+            (Ok(_), Ok(_)) => Ok(()),
+            (down, up) => Err(down.err().into_iter().chain(up.err()).flatten().collect()),
+        }
+    }
+
     /// Learners on the named GPUs (default: the first `learners` GPUs in declaration order);
     /// shards on the named cores (default: spread round-robin over sockets, first free core of
     /// each). Problems come back as (key, message).

@@ -351,6 +351,10 @@ impl ScenarioFile {
         if let Some(ranges) = blocks {
             placement.shard_ranges = ranges;
         }
+        let ring = a.kind.parameters(a, c.learners).server() == algorithm::Server::Ring;
+        placement
+            .check_routes(&topology, ring)
+            .map_err(|p| source.invalid(p))?;
         let flops = model.train_flops_per_sample() * a.batch_size as f64;
         // On a shared-memory host a learner is one thread, whose gradient time was measured.
         let host_seconds = match (topology.host(), d.compute_time_s) {

@@ -316,3 +316,59 @@ fn a_key_both_fixed_and_swept_is_bad_input_naming_both_places() {
     );
     assert!(!out.exists(), "nothing written");
 }
+
+/// The shipped Power8 + K80 topology with `edit` applied to its text.
+fn power8_with(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(repo("topologies/power8-k80.toml")).unwrap();
+    let p = dir.join("machine.toml");
+    std::fs::write(&p, edit(&text)).unwrap();
+    p
+}
+
+#[test]
+fn a_core_without_links_is_refused_by_topology_and_by_run_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = "  { between = [\"p8-chip0\", \"chip0-core4\"], class = \"on-chip\" },\n";
+    let machine = power8_with(dir.path(), |t| {
+        assert!(t.contains(link));
+        t.replacen(link, "", 1)
+    });
+    let o = asgd(&["topology", path(&machine)]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("machine.toml:20:3: key `nodes[6]`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cpu-core `chip0-core4` has no link"),
+        "{stderr}"
+    );
+    let out = dir.path().join("out");
+    let set = format!("machine.topology={}", machine.display());
+    let o = asgd(&["run", "builtin:quick", "--set", &set, "--out", path(&out)]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("chip0-core4"), "{stderr}");
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
+fn a_link_given_twice_is_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = "  { between = [\"p8-chip0\", \"chip0-core4\"], class = \"on-chip\" },\n";
+    let machine = power8_with(dir.path(), |t| {
+        t.replacen(link, &format!("{link}{link}"), 1)
+    });
+    let o = asgd(&["topology", path(&machine)]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("machine.toml:83:5: key `links[6].between`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a second link between `p8-chip0` and `chip0-core4`"),
+        "{stderr}"
+    );
+}

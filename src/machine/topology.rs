@@ -244,6 +244,36 @@ impl Topology {
         }
     }
 
+    /// The route for each `(from, to)` pair, in order; or, under `machine.topology`, a problem
+    /// for each pair it cannot route, saying what the route was `for_what`.
+    pub fn routes(
+        &self,
+        pairs: impl IntoIterator<Item = (NodeIndex, NodeIndex)>,
+        for_what: &str,
+    ) -> Result<Vec<Route>, Vec<(String, String)>> {
+        let mut routes = vec![];
+        let mut problems = vec![];
+        for (a, b) in pairs {
+            match self.route(a, b) {
+                Some(r) => routes.push(r),
+                None => {
+                    let (a, b) = (self.node(a), self.node(b));
+                    let (ka, kb) = (a.kind.name(), b.kind.name());
+                    let message = format!(
+                        "no route from {ka} `{}` to {kb} `{}` for {for_what}",
+                        a.id, b.id
+                    );
+                    problems.push(("machine.topology".to_string(), message));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(routes)
+        } else {
+            Err(problems)
+        }
+    }
+
     /// The route from `src` to `dst` with the fewest hops (least latency among those), or None
     /// if unreachable. Fewest hops first, as switched fabrics route: a direct NVLink beats a
     /// two-hop PCIe detour even when its latency is higher.
@@ -466,6 +496,14 @@ impl TopologyBuilder {
                     format!("{key}.between"),
                     format!("a link must join two different nodes, got `{a}` twice"),
                 );
+            } else if self.topology.graph.find_edge_undirected(x, y).is_some() {
+                self.problem(
+                    format!("{key}.between"),
+                    format!(
+                        "a second link between `{a}` and `{b}`; give one link per pair of nodes \
+                         (its bandwidth is per direction)"
+                    ),
+                );
             } else if ok {
                 self.topology.graph.add_edge(x, y, link);
             }
@@ -475,6 +513,15 @@ impl TopologyBuilder {
     /// Makes the machine a shared-memory host: learners become threads and need no GPU.
     pub fn host(&mut self, spec: HostSpec) {
         self.topology.host = Some(spec);
+    }
+
+    /// Whether nodes `a` and `b` are declared and already linked.
+    pub fn linked(&self, a: &str, b: &str) -> bool {
+        let by_id = &self.topology.by_id;
+        match (by_id.get(a), by_id.get(b)) {
+            (Some(&x), Some(&y)) => self.topology.graph.find_edge_undirected(x, y).is_some(),
+            _ => false,
+        }
     }
 
     pub fn has(&self, id: &str) -> bool {
@@ -523,6 +570,23 @@ impl TopologyBuilder {
                         format!("gpu `{id}` is not connected to the host: no path of links from it to any cpu-core"),
                     );
                 }
+            }
+            let graph = &self.topology.graph;
+            // On links a core without one can hold a shard no learner reaches (a shared-memory
+            // host's threads need no links).
+            let alone: Vec<NodeIndex> = (cores.iter().copied())
+                .filter(|&n| graph.neighbors_undirected(n).next().is_none())
+                .filter(|_| graph.node_count() > 1 && self.topology.host.is_none())
+                .collect();
+            for n in alone {
+                let id = self.topology.graph[n].id.clone();
+                let key = self.node_keys[n.index()].clone();
+                self.problem(
+                    key,
+                    format!(
+                        "cpu-core `{id}` has no link: a shard placed on it could reach no learner"
+                    ),
+                );
             }
         }
         if self.problems.is_empty() {

@@ -21,7 +21,7 @@
 //! yet): the barrier.
 
 use super::Simulated;
-use super::fabric::{Wake, Wires, routes};
+use super::fabric::{Wake, Wires};
 use super::progress::Progress;
 use crate::algorithm::ssgd::{Carries, RingAct, RingPeer, RingState};
 use crate::cluster::learner::{Learner, Phase};
@@ -175,12 +175,10 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
                 }
             }
             None => {
-                // Each learner to the next round the ring (a lone learner to itself: no hops).
-                let gpus = &setup.learner_gpus;
-                let pairs = (0..p).map(|l| (gpus[l], gpus[(l + 1) % p]));
+                let pairs = crate::cluster::ring_pairs(&setup.learner_gpus);
                 Fabric::Links {
                     wires: Wires::new(Network::new(topology.channel_capacities())),
-                    routes: routes(topology, pairs, "the ring all-reduce")?,
+                    routes: topology.routes(pairs, "the ring all-reduce")?,
                 }
             }
         };

@@ -24,7 +24,7 @@
 mod host;
 mod server;
 
-use super::fabric::{Wires, routes};
+use super::fabric::Wires;
 use super::progress::Progress;
 use crate::algorithm::role::{Act, Happened, LearnerRole};
 use crate::algorithm::{Algorithm, Server};
@@ -185,16 +185,10 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Routes between every learner and shard over the topology's links.
     fn links(topology: &Topology, p: &Placement) -> Result<Fabric, Vec<(String, String)>> {
-        // Learner by learner, each shard in turn: the index `l * shards + s`.
-        let pairs: Vec<_> = (p.learner_gpus.iter())
-            .flat_map(|&gpu| p.shard_cores.iter().map(move |&core| (gpu, core)))
-            .collect();
-        let down = routes(
-            topology,
-            pairs.iter().map(|&(g, c)| (c, g)),
-            "a shard's replies",
-        );
-        let up = routes(topology, pairs.iter().copied(), "a learner's pushes");
+        // Indexed `l * shards + s`, as the pairs are.
+        let pairs = p.learner_shard_pairs();
+        let down = topology.routes(pairs.iter().map(|&(g, c)| (c, g)), "a shard's replies");
+        let up = topology.routes(pairs.iter().copied(), "a learner's pushes");
         match (down, up) {
             (Ok(down), Ok(up)) => Ok(Fabric::Links {
                 wires: Wires::new(Network::new(topology.channel_capacities())),

@@ -4,9 +4,8 @@
 //! Written once for every algorithm's model; it decides nothing about any protocol.
 
 use crate::machine::network::{FlowId, Network};
-use crate::machine::topology::{Route, Topology};
+use crate::machine::topology::Route;
 use crate::time::SimTime;
-use petgraph::graph::NodeIndex;
 use std::collections::HashMap;
 
 /// The wake-up a model keeps scheduled for its fabric: at most one, at the earliest change.
@@ -34,40 +33,6 @@ impl Wake {
         if self.at == Some(now) {
             self.at = None;
         }
-    }
-}
-
-/// The topology's route for each `(from, to)` pair, in order; or, under `machine.topology`, a
-/// problem for each pair it cannot route, saying what the route was `for_what`.
-pub fn routes(
-    topology: &Topology,
-    pairs: impl IntoIterator<Item = (NodeIndex, NodeIndex)>,
-    for_what: &str,
-) -> Result<Vec<Route>, Vec<(String, String)>> {
-    let mut routes = vec![];
-    let mut problems = vec![];
-    for (a, b) in pairs {
-        match topology.route(a, b) {
-            Some(r) => routes.push(r),
-            None => {
-                let (a, b) = (topology.node(a), topology.node(b));
-                problems.push((
-                    "machine.topology".to_string(),
-                    format!(
-                        "no route from {} `{}` to {} `{}` for {for_what}",
-                        a.kind.name(),
-                        a.id,
-                        b.kind.name(),
-                        b.id
-                    ),
-                ));
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(routes)
-    } else {
-        Err(problems)
     }
 }
 
