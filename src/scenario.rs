@@ -17,6 +17,15 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// The most iterations (mini-batches, all learners together) a run may take: a timing-only
+/// simulation runs some 10^5 of them per second, a real-gradient one far fewer, so this is
+/// many minutes already.
+pub const MAX_ITERATIONS: u64 = 100_000_000;
+
+/// The most synthetic samples (training and test together) generated for real gradients: a
+/// few GB of images.
+pub const MAX_GENERATED: u64 = 2_000_000;
+
 /// Scenarios shipped inside the binary, usable as `builtin:NAME`.
 pub const BUILTIN: &[(&str, &str)] = &[
     (
@@ -304,6 +313,18 @@ impl ScenarioFile {
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
+            // Real gradients need the samples themselves, generated in memory.
+            Some(info) if info.train_samples.saturating_add(info.test_samples) > MAX_GENERATED => {
+                problems.push((
+                    "workload.dataset.train_samples".into(),
+                    format!(
+                        "{} training and {} test samples to generate for real gradients; at \
+                         most {MAX_GENERATED} together",
+                        info.train_samples, info.test_samples
+                    ),
+                ));
+                (None, None)
+            }
             _ => match cache.get_or_load(&w.dataset, base.unwrap_or(Path::new("."))) {
                 Ok(d) => (Some(info_of(&d)), Some(d)),
                 Err(e) => {
@@ -397,6 +418,18 @@ impl ScenarioFile {
             })
             .collect();
         let iterations_per_epoch = data.train_samples.div_ceil(a.batch_size);
+        let iterations = u128::from(w.epochs) * u128::from(iterations_per_epoch);
+        if iterations > u128::from(MAX_ITERATIONS) {
+            return Err(source.invalid(vec![(
+                "workload.epochs".into(),
+                format!(
+                    "{} epochs of {iterations_per_epoch} mini-batches is {iterations} \
+                     iterations, past the limit of {MAX_ITERATIONS} (many minutes of simulation); \
+                     fewer epochs, a smaller data set or larger batches",
+                    w.epochs
+                ),
+            )]));
+        }
         Ok(Scenario {
             path: source.path().to_path_buf(),
             topology,

@@ -372,3 +372,48 @@ fn a_link_given_twice_is_bad_input() {
         "{stderr}"
     );
 }
+
+#[test]
+fn values_that_make_a_run_practically_endless_are_refused_before_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let easgd = repo("scenarios/easgd.toml");
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "builtin:quick",
+            &["workload.epochs=4000000000"],
+            "key `workload.epochs`: 4000000000 epochs of 157 mini-batches",
+        ),
+        (
+            "builtin:quick",
+            &["workload.dataset.train_samples=4290000000"],
+            "at most 2000000 together",
+        ),
+        (
+            "builtin:quick",
+            &[
+                "workload.dataset.train_samples=4290000000",
+                "workload.gradients=timing-only",
+            ],
+            "past the limit of 100000000",
+        ),
+        (
+            path(&easgd),
+            &["algorithm.elastic.tau=9200000000000000000"],
+            "must be from 1 to 1000000 local mini-batches",
+        ),
+    ];
+    for (scenario, sets, needle) in cases {
+        let mut args = vec!["run", scenario, "--out", path(&out)];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let started = std::time::Instant::now();
+        let o = asgd(&args);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{sets:?}: {stderr}");
+        assert!(stderr.contains(needle), "{sets:?}: {stderr}");
+        assert!(started.elapsed().as_secs() < 5, "{sets:?} refused at once");
+        assert!(!out.exists(), "{sets:?}: nothing written");
+    }
+}

@@ -20,6 +20,10 @@ pub struct ElasticKeys {
     pub delta: Option<f64>,
 }
 
+/// The longest communication period taken: a million local mini-batches between exchanges is
+/// already no averaging at all.
+pub const MAX_TAU: u64 = 1_000_000;
+
 /// EASGD and EAMSGD require `tau`; `tau`, `alpha` and `delta`, when given, must be in range,
 /// whatever the kind.
 pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Problem>) {
@@ -33,7 +37,10 @@ pub(super) fn check(kind: AlgorithmKind, keys: &Section, problems: &mut Vec<Prob
                 kind.name()
             ),
         )),
-        Some(0) => problems.push(problem("elastic.tau", "must be at least 1")),
+        Some(t) if !(1..=MAX_TAU).contains(&t) => problems.push(problem(
+            "elastic.tau",
+            format!("must be from 1 to {MAX_TAU} local mini-batches, got {t}"),
+        )),
         _ => {}
     }
     if let Some(alpha) = keys.alpha
