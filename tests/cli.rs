@@ -1,6 +1,9 @@
 //! End-to-end tests of the `asgd-sim` command line: they run the real binary and pin what a user
 //! sees (exit status, messages, files written, the contents of summary.json and the trace).
 
+mod common;
+
+use common::{assert_bad_input, partial_entries};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,45 +89,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-/// Entries of `dir` left by an interrupted write (`.NAME.partial-PID`).
-fn partial_entries(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.') && n.contains(".partial-"))
-            .collect(),
-        Err(_) => vec![],
-    }
-}
-
-/// Asserts the contract for bad input: exit status 2, every needle in stderr, and nothing
-/// written at or next to `out`.
-fn assert_bad_input(o: &Output, out: &Path, needles: &[&str]) {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "expected exit status 2 for bad input, got {:?}\nstderr:\n{err}",
-        o.status
-    );
-    assert!(err.starts_with("error: "), "stderr:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks `{n}`:\n{err}");
-    }
-    assert!(
-        !out.exists(),
-        "bad input left an output directory {}",
-        out.display()
-    );
-    let parent = out.parent().unwrap();
-    assert_eq!(
-        partial_entries(parent),
-        Vec::<String>::new(),
-        "bad input left partial output in {}",
-        parent.display()
-    );
 }
 
 /// Runs `run SCENARIO --out OUT ARGS...` quietly.

@@ -1,6 +1,9 @@
 //! What a newcomer meets on the command line, pinned through the real binary: what a run says
 //! about itself, and inputs that must be refused before any work starts.
 
+mod common;
+
+use common::assert_bad_input;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -133,17 +136,12 @@ fn every_argument_and_option_of_every_subcommand_has_a_description() {
 
 #[test]
 fn theory_takes_negative_values_to_its_range_check_and_counts_one_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = dir.path().join("none");
     let o = asgd(&["theory", "ratio", "--alpha", "-1", "--p", "2"]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("`-1` in alpha is not a finite number > 0"),
-        "{stderr}"
-    );
+    assert_bad_input(&o, &none, &["`-1` in alpha is not a finite number > 0"]);
     let o = asgd(&["theory", "workers", "--k", "-4", "--m", "1"]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("K = -4 is out of range"), "{stderr}");
+    assert_bad_input(&o, &none, &["K = -4 is out of range"]);
     let o = asgd(&["theory", "workers", "--k", "4", "--m", "1"]);
     let (stdout, _) = text(&o);
     assert!(
@@ -210,11 +208,7 @@ fn counts_of_threads_jobs_tasks_and_repeats_of_zero_are_bad_input() {
         if args[0] != "bench" {
             all.extend(["--out", path(&out)]);
         }
-        let o = asgd(&all);
-        let (_, stderr) = text(&o);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains("must be at least 1"), "{args:?}: {stderr}");
-        assert!(!out.exists(), "{args:?} wrote nothing");
+        assert_bad_input(&asgd(&all), &out, &["must be at least 1"]);
     }
 }
 
@@ -292,13 +286,8 @@ fn a_key_both_fixed_and_swept_is_bad_input_naming_both_places() {
     .unwrap();
     let out = dir.path().join("out");
     let o = asgd(&["sweep", path(&sweep), "--out", path(&out)]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("both.toml:6: axis `cluster.learners`: also fixed by both.toml:4"),
-        "{stderr}"
-    );
-    assert!(!out.exists(), "nothing written");
+    let why = "both.toml:6: axis `cluster.learners`: also fixed by both.toml:4";
+    assert_bad_input(&o, &out, &[why]);
     let quick = repo("scenarios/sweeps/algorithms-quick.toml");
     let o = asgd(&[
         "sweep",
@@ -308,13 +297,7 @@ fn a_key_both_fixed_and_swept_is_bad_input_naming_both_places() {
         "--out",
         path(&out),
     ]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("also fixed by --set (`cluster.learners=4`)"),
-        "{stderr}"
-    );
-    assert!(!out.exists(), "nothing written");
+    assert_bad_input(&o, &out, &["also fixed by --set (`cluster.learners=4`)"]);
 }
 
 /// The shipped Power8 + K80 topology with `edit` applied to its text.
@@ -333,24 +316,13 @@ fn a_core_without_links_is_refused_by_topology_and_by_run_with_file_and_line() {
         assert!(t.contains(link));
         t.replacen(link, "", 1)
     });
-    let o = asgd(&["topology", path(&machine)]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("machine.toml:20:3: key `nodes[6]`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("cpu-core `chip0-core4` has no link"),
-        "{stderr}"
-    );
     let out = dir.path().join("out");
+    let o = asgd(&["topology", path(&machine)]);
+    let at = "machine.toml:20:3: key `nodes[6]`";
+    assert_bad_input(&o, &out, &[at, "cpu-core `chip0-core4` has no link"]);
     let set = format!("machine.topology={}", machine.display());
     let o = asgd(&["run", "builtin:quick", "--set", &set, "--out", path(&out)]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("chip0-core4"), "{stderr}");
-    assert!(!out.exists(), "nothing written");
+    assert_bad_input(&o, &out, &["chip0-core4"]);
 }
 
 #[test]
@@ -361,16 +333,9 @@ fn a_link_given_twice_is_bad_input() {
         t.replacen(link, &format!("{link}{link}"), 1)
     });
     let o = asgd(&["topology", path(&machine)]);
-    let (_, stderr) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("machine.toml:83:5: key `links[6].between`"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("a second link between `p8-chip0` and `chip0-core4`"),
-        "{stderr}"
-    );
+    let at = "machine.toml:83:5: key `links[6].between`";
+    let why = "a second link between `p8-chip0` and `chip0-core4`";
+    assert_bad_input(&o, &dir.path().join("out"), &[at, why]);
 }
 
 #[test]
@@ -409,11 +374,7 @@ fn values_that_make_a_run_practically_endless_are_refused_before_it_starts() {
             args.extend(["--set", s]);
         }
         let started = std::time::Instant::now();
-        let o = asgd(&args);
-        let (_, stderr) = text(&o);
-        assert_eq!(o.status.code(), Some(2), "{sets:?}: {stderr}");
-        assert!(stderr.contains(needle), "{sets:?}: {stderr}");
+        assert_bad_input(&asgd(&args), &out, &[needle]);
         assert!(started.elapsed().as_secs() < 5, "{sets:?} refused at once");
-        assert!(!out.exists(), "{sets:?}: nothing written");
     }
 }

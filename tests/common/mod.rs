@@ -6,6 +6,7 @@
 use asgd_sim::input::Override;
 use asgd_sim::scenario::{self, Scenario};
 use std::path::Path;
+use std::process::Output;
 
 /// The quick scenario on 512 training images in batches of 16 (32 iterations an epoch), two
 /// epochs, evaluated on 64 images.
@@ -26,4 +27,43 @@ pub fn quick(sets: &[&str]) -> Scenario {
         .collect();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quick.toml");
     scenario::load(path.to_str().unwrap(), &overrides).unwrap()
+}
+
+/// Entries of `dir` left by an interrupted write (`.NAME.partial-PID`).
+pub fn partial_entries(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.') && n.contains(".partial-"))
+            .collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// Asserts the contract for bad input: exit status 2, every needle in stderr, and nothing
+/// written at or next to `out`.
+pub fn assert_bad_input(o: &Output, out: &Path, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "expected exit status 2 for bad input, got {:?}\nstderr:\n{err}",
+        o.status
+    );
+    assert!(err.starts_with("error: "), "stderr:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks `{n}`:\n{err}");
+    }
+    assert!(
+        !out.exists(),
+        "bad input left an output directory {}",
+        out.display()
+    );
+    let parent = out.parent().unwrap();
+    assert_eq!(
+        partial_entries(parent),
+        Vec::<String>::new(),
+        "bad input left partial output in {}",
+        parent.display()
+    );
 }
