@@ -89,7 +89,8 @@ fn reproduce_estimate(files: &[PathBuf], specs: &[asgd_sim::sweep::SweepSpec]) -
     if names == shipped {
         // Measured on a 2-core machine: CIFAR-10 1,538 s, NLC 279 s (figures/README.md).
         let cores = asgd_sim::setup::default_threads().max(1) as f64;
-        let minutes = (1538.0 + 279.0) / 60.0 * (2.0 / cores).min(1.0);
+        // Scaled by core count: points run side by side, one per core.
+        let minutes = (1538.0 + 279.0) / 60.0 * 2.0 / cores;
         text.push_str(&format!(
             "; about 30 min of wall time on 2 cores (9.3 GB peak memory), about {minutes:.0} \
              min on this host's {cores} cores if the points spread over them; finished points \
