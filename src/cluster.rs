@@ -5,7 +5,7 @@
 pub mod learner;
 pub mod shard;
 
-use crate::machine::topology::{NodeKind, Topology};
+use crate::machine::topology::{NodeKind, Route, Topology};
 use petgraph::graph::NodeIndex;
 use std::ops::Range;
 
@@ -20,6 +20,9 @@ pub struct Placement {
     /// Parameter index range owned by each shard: contiguous, sizes differing by at most one.
     pub shard_ranges: Vec<Range<usize>>,
 }
+
+/// Routes from the shards to the learners and back, each indexed `l * shards + s`.
+pub type ServerRoutes = (Vec<Route>, Vec<Route>);
 
 /// Each learner's GPU and the next one's round the ring (a lone learner: itself).
 pub fn ring_pairs(gpus: &[NodeIndex]) -> Vec<(NodeIndex, NodeIndex)> {
@@ -51,11 +54,20 @@ impl Placement {
             let ring = ring_pairs(&self.learner_gpus);
             return topology.routes(ring, "the ring all-reduce").map(drop);
         }
+        self.server_routes(topology).map(drop)
+    }
+
+    /// The routes from every shard to every learner and back, each indexed `l * shards + s`
+    /// (see [`Placement::learner_shard_pairs`]), or a problem for each pair without one.
+    pub fn server_routes(
+        &self,
+        topology: &Topology,
+    ) -> Result<ServerRoutes, Vec<(String, String)>> {
         let pairs = self.learner_shard_pairs();
         let down = topology.routes(pairs.iter().map(|&(g, c)| (c, g)), "a shard's replies");
         let up = topology.routes(pairs.iter().copied(), "a learner's pushes");
         match (down, up) {
-            (Ok(_), Ok(_)) => Ok(()),
+            (Ok(down), Ok(up)) => Ok((down, up)),
             (down, up) => Err(down.err().into_iter().chain(up.err()).flatten().collect()),
         }
     }

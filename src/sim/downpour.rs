@@ -185,18 +185,12 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// Routes between every learner and shard over the topology's links.
     fn links(topology: &Topology, p: &Placement) -> Result<Fabric, Vec<(String, String)>> {
-        // Indexed `l * shards + s`, as the pairs are.
-        let pairs = p.learner_shard_pairs();
-        let down = topology.routes(pairs.iter().map(|&(g, c)| (c, g)), "a shard's replies");
-        let up = topology.routes(pairs.iter().copied(), "a learner's pushes");
-        match (down, up) {
-            (Ok(down), Ok(up)) => Ok(Fabric::Links {
-                wires: Wires::new(Network::new(topology.channel_capacities())),
-                down,
-                up,
-            }),
-            (down, up) => Err(down.err().into_iter().chain(up.err()).flatten().collect()),
-        }
+        let (down, up) = p.server_routes(topology)?;
+        Ok(Fabric::Links {
+            wires: Wires::new(Network::new(topology.channel_capacities())),
+            down,
+            up,
+        })
     }
 
     /// Sends a message: on links slices and gradients are flows through the network while
