@@ -197,13 +197,13 @@ impl Source {
     /// `path` is only used to name the document in messages.
     pub fn from_text(path: &Path, text: String) -> Result<Self, InputError> {
         let doc = toml_edit::Document::parse(text.clone()).map_err(|e| {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            let (line, column) = line_column(&text, offset);
+            let span = e.span().unwrap_or(0..0);
+            let (line, column) = line_column(&text, span.start);
             InputError::Syntax {
                 path: path.to_path_buf(),
                 line,
                 column,
-                message: e.message().trim().to_string(),
+                message: syntax_message(&text, e.message().trim(), span),
             }
         })?;
         Ok(Source {
@@ -252,7 +252,7 @@ impl Source {
         }
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let key = key_path(e.path());
-            let message = e.into_inner().message().to_string();
+            let message = plain_expectation(e.into_inner().message());
             self.invalid(vec![(key, message)])
         })
     }
@@ -409,6 +409,122 @@ fn apply_override(table: &mut toml::Table, o: &Override) -> Result<(), InputErro
 }
 
 /// 1-based line and column (in characters) of a byte offset.
+/// The TOML parser's `message` for the error at `span` of `text`, with what it leaves out: the
+/// key a duplicate or an overflowing integer belongs to, and what is allowed.
+fn syntax_message(text: &str, message: &str, span: std::ops::Range<usize>) -> String {
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = &text[line_start..line_end];
+    let table = table_before(text, line_start);
+    let dotted = |key: &str| match table.as_deref() {
+        Some(t) if !line.trim_start().starts_with('[') => format!("{t}.{key}"),
+        _ => key.to_string(),
+    };
+    if message == "duplicate key" {
+        let key = text
+            .get(span.clone())
+            .map(|k| k.trim().trim_matches('"').to_string())
+            .filter(|k| !k.is_empty())
+            .or_else(|| line_key(line).map(str::to_string));
+        return match key {
+            Some(key) => {
+                let first = first_line_of(text, line_start, &key)
+                    .map(|l| format!(" (first given at line {l})"))
+                    .unwrap_or_default();
+                format!(
+                    "duplicate key `{}`{first}: each key may be given once in a table; \
+                     keep one of them",
+                    dotted(&key)
+                )
+            }
+            None => "duplicate key: each key may be given once in a table".to_string(),
+        };
+    }
+    if message.contains("overflow") {
+        let range = "TOML integers are 64-bit, from -9223372036854775808 to 9223372036854775807";
+        return match line_key(line) {
+            Some(key) => format!("key `{}`: integer too large: {range}", dotted(key)),
+            None => format!("integer too large: {range}"),
+        };
+    }
+    message.to_string()
+}
+
+/// The `[table]` or `[[array]]` header in force at byte `offset` of `text`, if any.
+fn table_before(text: &str, offset: usize) -> Option<String> {
+    text[..offset].lines().rev().find_map(|l| {
+        let l = l.trim();
+        let inner = l.strip_prefix("[[").and_then(|r| r.split_once("]]"));
+        let inner = inner.or_else(|| l.strip_prefix('[').and_then(|r| r.split_once(']')));
+        inner.map(|(name, _)| name.trim().to_string())
+    })
+}
+
+/// The key of a `key = value` line, if the line is one.
+fn line_key(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    (!key.is_empty() && !key.starts_with('[') && !key.starts_with('#')).then_some(key)
+}
+
+/// The line number of the first `key = ...` line of the table that holds byte `offset`, or of
+/// the first `[key]` header when `key` is a table.
+fn first_line_of(text: &str, offset: usize, key: &str) -> Option<usize> {
+    let table = table_before(text, offset);
+    let mut current: Option<String> = None;
+    for (i, l) in text[..offset].lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            current = table_before(l, l.len());
+            if current.as_deref() == Some(key) {
+                return Some(i + 1);
+            }
+        } else if current == table && line_key(t) == Some(key) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// serde's message with its Rust type names (`expected usize`) said as the values allowed, and a
+/// number too large to be a TOML integer (read by `--set` as text) said as such.
+fn plain_expectation(message: &str) -> String {
+    const TYPES: [(&str, &str); 8] = [
+        ("usize", "a whole number from 0 to 18446744073709551615"),
+        ("u64", "a whole number from 0 to 18446744073709551615"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u8", "a whole number from 0 to 255"),
+        (
+            "i64",
+            "a whole number from -9223372036854775808 to 9223372036854775807",
+        ),
+        ("i32", "a whole number from -2147483648 to 2147483647"),
+        ("f64", "a number"),
+    ];
+    let Some((head, ty)) = message.rsplit_once(", expected ") else {
+        return message.to_string();
+    };
+    let Some((_, allowed)) = TYPES.iter().find(|(t, _)| *t == ty) else {
+        return message.to_string();
+    };
+    let digits = head
+        .strip_prefix("invalid type: string \"")
+        .and_then(|r| r.strip_suffix('"'))
+        .filter(|d| {
+            let d = d.strip_prefix('-').unwrap_or(d);
+            !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())
+        });
+    match digits {
+        Some(d) => format!("integer `{d}` is too large; expected {allowed}"),
+        None => format!("{head}, expected {allowed}"),
+    }
+}
+
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {

@@ -170,7 +170,7 @@ fn wrong_type_in_scenario_names_key_and_line() {
             &format!("{}:{line}:", scenario.display()),
             "key `cluster.learners`",
             "invalid type",
-            "expected usize",
+            "expected a whole number from 0 to",
         ],
     );
 }
@@ -191,7 +191,7 @@ fn wrong_type_in_set_override_names_the_override_and_key() {
             "error: --set cluster.learners=abc: ",
             "key `cluster.learners`",
             "invalid type",
-            "expected usize",
+            "expected a whole number from 0 to",
         ],
     );
 }

@@ -378,3 +378,52 @@ fn values_that_make_a_run_practically_endless_are_refused_before_it_starts() {
         assert!(started.elapsed().as_secs() < 5, "{sets:?} refused at once");
     }
 }
+
+/// The shipped quick scenario with `edit` applied to its text, its topology path made absolute.
+fn quick_with(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(repo("scenarios/quick.toml")).unwrap();
+    let topology = repo("topologies/power8-k80.toml");
+    let text = text.replace("../topologies/power8-k80.toml", path(&topology));
+    let p = dir.join("scenario.toml");
+    std::fs::write(&p, edit(&text)).unwrap();
+    p
+}
+
+#[test]
+fn duplicate_keys_and_integer_overflow_name_the_key_and_what_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let twice = quick_with(dir.path(), |t| {
+        t.replace("epochs = 5\n", "epochs = 5\nepochs = 6\n")
+    });
+    let o = asgd(&["run", path(&twice), "--out", path(&out)]);
+    let why = "duplicate key `workload.epochs` (first given at line 22)";
+    assert_bad_input(&o, &out, &["scenario.toml:23:1", why]);
+    let table = quick_with(dir.path(), |t| format!("{t}\n[cluster]\nlearners = 2\n"));
+    let o = asgd(&["run", path(&table), "--out", path(&out)]);
+    assert_bad_input(
+        &o,
+        &out,
+        &["duplicate key `cluster` (first given at line 11)"],
+    );
+    let huge = "learners = 99999999999999999999";
+    let big = quick_with(dir.path(), |t| t.replace("learners = 4", huge));
+    let o = asgd(&["run", path(&big), "--out", path(&out)]);
+    let range = "from -9223372036854775808 to 9223372036854775807";
+    assert_bad_input(
+        &o,
+        &out,
+        &["key `cluster.learners`: integer too large", range],
+    );
+    let cases = [
+        ("cluster.learners=99999999999999999999", "is too large"),
+        ("cluster.learners=-1", "integer `-1`"),
+        ("workload.epochs=1.5", "floating point `1.5`"),
+    ];
+    for (set, needle) in cases {
+        let o = asgd(&["run", "builtin:quick", "--set", set, "--out", path(&out)]);
+        let allowed = "expected a whole number from 0 to 18446744073709551615";
+        assert_bad_input(&o, &out, &[needle, allowed]);
+        assert!(!text(&o).1.contains("usize") && !text(&o).1.contains("u64"));
+    }
+}
