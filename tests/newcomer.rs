@@ -427,3 +427,43 @@ fn duplicate_keys_and_integer_overflow_name_the_key_and_what_is_allowed() {
         assert!(!text(&o).1.contains("usize") && !text(&o).1.contains("u64"));
     }
 }
+
+#[test]
+fn a_bad_value_in_a_class_is_blamed_on_the_class_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let zero = power8_with(dir.path(), |t| {
+        t.replace("peak_tflops = 2.8", "peak_tflops = 0")
+    });
+    let o = asgd(&["topology", path(&zero)]);
+    let at = "machine.toml:159:1: key `node_class.gk210.peak_tflops`: must be a positive number";
+    assert_bad_input(&o, &out, &[at, "used by 16 entries, the first nodes[42]"]);
+    assert_eq!(text(&o).1.lines().count(), 1, "one problem, said once");
+    let bw = "[link_class.smp-xbus]\n# Power8 chip-to-chip SMP (X) bus. Estimate: not given in REFERENCE.md.\nbandwidth_gb_per_s = 38.4";
+    let link = power8_with(dir.path(), |t| {
+        assert!(t.contains(bw));
+        t.replace(bw, &bw.replace("38.4", "0"))
+    });
+    let o = asgd(&["topology", path(&link)]);
+    let at = "machine.toml:165:1: key `link_class.smp-xbus.bandwidth_gb_per_s`";
+    assert_bad_input(&o, &out, &[at, "(used by links[0])"]);
+}
+
+#[test]
+fn an_unknown_node_class_is_not_also_reported_as_an_unknown_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let machine = power8_with(dir.path(), |t| {
+        t.replace(
+            "{ id = \"gpu0\", class = \"gk210\" }",
+            "{ id = \"gpu0\", class = \"gk999\" }",
+        )
+    });
+    let o = asgd(&["topology", path(&machine)]);
+    let why = "key `nodes[42].class`: unknown node class `gk999`; declared: gk210";
+    assert_bad_input(&o, &dir.path().join("out"), &[why]);
+    assert!(
+        !text(&o).1.contains("unknown node `gpu0`"),
+        "{}",
+        text(&o).1
+    );
+}

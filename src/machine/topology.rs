@@ -14,7 +14,7 @@ use crate::time::SimDuration;
 use petgraph::graph::{EdgeIndex, NodeIndex, UnGraph};
 use petgraph::visit::EdgeRef;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// What a node is. Closed set: the machine model knows each kind.
@@ -389,6 +389,8 @@ pub struct TopologyBuilder {
     topology: Topology,
     /// Where each node was declared, by node index, for messages.
     node_keys: Vec<String>,
+    /// Nodes declared but not built because of a problem already reported.
+    skipped: HashSet<String>,
     problems: TopologyProblems,
 }
 
@@ -403,8 +405,15 @@ impl TopologyBuilder {
                 host: None,
             },
             node_keys: vec![],
+            skipped: HashSet::new(),
             problems: vec![],
         }
+    }
+
+    /// Records that node `id` was declared but could not be built (a problem was reported for
+    /// it), so links to it are not reported again as links to an unknown node.
+    pub fn skipped(&mut self, id: &str) {
+        self.skipped.insert(id.to_string());
     }
 
     pub fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
@@ -481,7 +490,7 @@ impl TopologyBuilder {
             .iter()
             .map(|id| {
                 let found = self.topology.by_id.get(*id).copied();
-                if found.is_none() {
+                if found.is_none() && !self.skipped.contains(*id) {
                     self.problems.push((
                         format!("{key}.between"),
                         format!("unknown node `{id}`; declare it under `nodes` first"),

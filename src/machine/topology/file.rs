@@ -255,6 +255,7 @@ impl TopologyFile {
             let key = format!("nodes[{i}]");
             let (c, classes) = (entry.class.as_deref(), &self.node_class);
             let Some(class) = class_of(&mut b, ("node", &key), c, classes) else {
+                b.skipped(&entry.id);
                 continue;
             };
             let a = &entry.attrs();
@@ -267,6 +268,7 @@ impl TopologyFile {
                         kinds()
                     ),
                 );
+                b.skipped(&entry.id);
                 continue;
             };
             let peak = a.peak_tflops.or(class.peak_tflops);
@@ -325,7 +327,66 @@ impl TopologyFile {
                 },
             );
         }
-        b.build()
+        b.build().map_err(|problems| self.blame_classes(problems))
+    }
+
+    /// `problems` with each one about a value a node or link took from its class said once, at
+    /// the class's own key (`node_class.gk210.peak_tflops`), naming the entries that use it.
+    fn blame_classes(&self, problems: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String, Vec<String>)> = vec![];
+        for (key, message) in problems {
+            let (key, user) = match self.class_key(&key) {
+                Some(class_key) => (class_key, Some(key)),
+                None => (key, None),
+            };
+            let user = user.map(|k| k.split('.').next().unwrap_or(&k).to_string());
+            match out.iter_mut().find(|(k, m, _)| *k == key && *m == message) {
+                Some((_, _, users)) => users.extend(user),
+                None => out.push((key, message, user.into_iter().collect())),
+            }
+        }
+        out.into_iter()
+            .map(|(key, message, users)| match users.as_slice() {
+                [] => (key, message),
+                [one] => (key, format!("{message} (used by {one})")),
+                [first, .., last] => (
+                    key,
+                    format!(
+                        "{message} (used by {} entries, the first {first}, the last {last})",
+                        users.len()
+                    ),
+                ),
+            })
+            .collect()
+    }
+
+    /// The class key to blame for a problem at `key` (`nodes[i].ATTR` or `links[i].ATTR`) when
+    /// the entry does not give ATTR itself but names a class that gives it, or a class that
+    /// does not when the entry needs it.
+    fn class_key(&self, key: &str) -> Option<String> {
+        let (entry, attr) = key.split_once('.')?;
+        let index = |prefix: &str| -> Option<usize> {
+            entry.strip_prefix(prefix)?.strip_suffix(']')?.parse().ok()
+        };
+        if let Some(i) = index("nodes[") {
+            let e = self.nodes.get(i)?;
+            let class = e.class.as_deref()?;
+            let own = match attr {
+                "peak_tflops" => e.peak_tflops.is_some(),
+                "memory_bandwidth_gb_per_s" => e.memory_bandwidth_gb_per_s.is_some(),
+                "kind" => e.kind.is_some(),
+                _ => return None,
+            };
+            return (!own).then(|| format!("node_class.{class}.{attr}"));
+        }
+        let e = self.links.get(index("links[")?)?;
+        let class = e.class.as_deref()?;
+        let own = match attr {
+            "bandwidth_gb_per_s" => e.bandwidth_gb_per_s.is_some(),
+            "latency_ns" => e.latency_ns.is_some(),
+            _ => return None,
+        };
+        (!own).then(|| format!("link_class.{class}.{attr}"))
     }
 }
 
