@@ -417,6 +417,30 @@ impl ScenarioFile {
                 m
             })
             .collect();
+        let partition = data.train_samples / c.learners.max(1) as u64;
+        if a.batch_size > partition {
+            let whole = if a.batch_size > data.train_samples {
+                format!(
+                    "larger than the whole training set ({} samples)",
+                    data.train_samples
+                )
+            } else {
+                format!(
+                    "larger than a learner's share of the training set: {} samples over {} \
+                     learners is {partition} each, so every epoch would have fewer mini-batches \
+                     than learners",
+                    data.train_samples, c.learners
+                )
+            };
+            return Err(source.invalid(vec![(
+                "algorithm.batch_size".into(),
+                format!(
+                    "a mini-batch of {} samples is {whole}; at most {partition} here, or more \
+                     train_samples, or fewer learners",
+                    a.batch_size
+                ),
+            )]));
+        }
         let iterations_per_epoch = data.train_samples.div_ceil(a.batch_size);
         let iterations = u128::from(w.epochs) * u128::from(iterations_per_epoch);
         if iterations > u128::from(MAX_ITERATIONS) {

@@ -467,3 +467,50 @@ fn an_unknown_node_class_is_not_also_reported_as_an_unknown_node() {
         text(&o).1
     );
 }
+
+#[test]
+fn a_mini_batch_larger_than_a_learners_share_of_the_data_is_refused_with_the_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cases: [(&[&str], &[&str]); 2] = [
+        (
+            &["algorithm.batch_size=100000"],
+            &[
+                "key `algorithm.batch_size`: a mini-batch of 100000 samples",
+                "larger than the whole training set (5000 samples)",
+                "at most 1250 here",
+            ],
+        ),
+        (
+            &["cluster.learners=16", "algorithm.batch_size=2000"],
+            &[
+                "5000 samples over 16 learners is 312 each",
+                "fewer mini-batches than learners",
+                "at most 312 here",
+            ],
+        ),
+    ];
+    for (sets, needles) in cases {
+        let mut args = vec!["run", "builtin:quick", "--out", path(&out)];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        assert_bad_input(&asgd(&args), &out, needles);
+        args[0] = "real";
+        assert_bad_input(&asgd(&args), &out, needles);
+    }
+    let fits = [
+        "cluster.learners=16",
+        "algorithm.batch_size=312",
+        "workload.epochs=1",
+    ];
+    let mut args = vec!["run", "builtin:quick", "-q", "--out", path(&out)];
+    for s in &fits {
+        args.extend(["--set", s]);
+    }
+    args.extend(["--set", "workload.gradients=timing-only"]);
+    assert!(
+        asgd(&args).status.success(),
+        "a batch of a whole share runs"
+    );
+}
