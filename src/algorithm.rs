@@ -239,14 +239,6 @@ impl Algorithm {
             _ => Rule::Sgd,
         }
     }
-
-    /// Mini-batches a learner computes between two exchanges with the server.
-    pub fn batches_per_round(self) -> u64 {
-        match self {
-            Algorithm::Elastic { tau, .. } => tau,
-            _ => 1,
-        }
-    }
 }
 
 /// How a server takes the learners' pushes: what each backend builds around the learners'

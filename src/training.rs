@@ -25,6 +25,8 @@ pub trait Gradients {
     /// Learner `learner` has what it needs and starts its gradient (or, for elastic
     /// averaging, its local steps).
     fn compute(&mut self, _learner: usize) {}
+    /// Learner `learner`'s mini-batch (gradient or local step) is computed.
+    fn computed(&mut self, _learner: usize) {}
     /// Shard `shard` has applied learner `learner`'s message (a gradient slice, or an elastic
     /// difference), `staleness` updates after the learner read the slice.
     fn apply(&mut self, _learner: usize, _shard: usize, _staleness: u64) {}

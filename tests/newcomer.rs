@@ -514,3 +514,60 @@ fn a_mini_batch_larger_than_a_learners_share_of_the_data_is_refused_with_the_num
         "a batch of a whole share runs"
     );
 }
+
+/// `epoch_ends_s` and the learners' iterations of the summary in `dir`.
+fn epochs_and_iterations(dir: &Path) -> (Vec<f64>, Vec<u64>) {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let ends = s["epoch_ends_s"].as_array().unwrap();
+    let per = s["per_learner"].as_array().unwrap();
+    (
+        ends.iter().map(|e| e.as_f64().unwrap()).collect(),
+        per.iter()
+            .map(|l| l["iterations"].as_u64().unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn elastic_averaging_counts_epochs_by_local_steps_trained_whatever_tau() {
+    let dir = tempfile::tempdir().unwrap();
+    let easgd = repo("scenarios/easgd.toml");
+    for backend in ["run", "real"] {
+        for tau in ["4", "500"] {
+            let out = dir.path().join(format!("{backend}-{tau}"));
+            let tau = format!("algorithm.elastic.tau={tau}");
+            let o = asgd(&[
+                backend,
+                path(&easgd),
+                "-q",
+                "--out",
+                path(&out),
+                "--set",
+                &tau,
+                "--set",
+                "workload.epochs=2",
+            ]);
+            assert!(o.status.success(), "{}", text(&o).1);
+            let (ends, iterations) = epochs_and_iterations(&out);
+            // 5,000 samples in batches of 32: 157 mini-batches an epoch, over 4 learners.
+            assert_eq!(iterations.iter().sum::<u64>(), 2 * 157, "{backend} {tau}");
+            assert!(
+                iterations.iter().all(|&i| i > 0),
+                "{backend} {tau}: {iterations:?}"
+            );
+            assert_eq!(ends.len(), 2);
+            assert!(
+                ends[1] > ends[0] * 1.5,
+                "{backend} {tau}: two epochs of work: {ends:?}"
+            );
+            let curve = std::fs::read_to_string(out.join("curve.csv")).unwrap();
+            let samples: Vec<&str> = curve
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').nth(1).unwrap())
+                .collect();
+            assert_eq!(samples, ["0", "5024", "10048"], "{backend} {tau}");
+        }
+    }
+}

@@ -51,7 +51,7 @@ pub(super) fn dc_asgd(keys: &Section) -> Algorithm {
 pub(super) fn learner(me: &Me, happened: Happened) -> Step {
     match happened {
         Happened::Start | Happened::Released => Step::next(Act::Pull),
-        Happened::Pulled => Step::next(Act::Compute { batches: 1 }),
+        Happened::Pulled => Step::next(Act::Compute),
         Happened::Computed => Step::next(Act::Push {
             targets: 0..me.shards,
         }),

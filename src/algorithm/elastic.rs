@@ -82,20 +82,21 @@ fn elastic(keys: &Section, p: usize, delta: Option<f32>) -> Algorithm {
     }
 }
 
-/// The elastic learner: `tau` local steps, pull the centre, push the difference.
+/// The elastic learner: `tau` local steps, each counted as it ends (an epoch is a pass over
+/// the data, whatever the period), then pull the centre and push the difference.
 pub(super) fn learner(me: &Me, tau: u64, happened: Happened) -> Step {
-    let local = Act::Compute {
-        batches: tau.max(1),
-    };
     match happened {
-        Happened::Start | Happened::Released => Step::next(local),
-        Happened::Computed => Step::next(Act::Pull),
+        Happened::Start | Happened::Released | Happened::Pushed => Step::next(Act::Compute),
+        Happened::Computed => Step {
+            completed: 1,
+            then: if (me.done + 1).is_multiple_of(tau.max(1)) {
+                Act::Pull
+            } else {
+                Act::Compute
+            },
+        },
         Happened::Pulled => Step::next(Act::Push {
             targets: 0..me.shards,
         }),
-        Happened::Pushed => Step {
-            completed: tau.max(1),
-            then: local,
-        },
     }
 }

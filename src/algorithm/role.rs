@@ -16,7 +16,7 @@ pub enum Happened {
     Start,
     /// Every slice asked for by [`Act::Pull`] is in the learner's parameters.
     Pulled,
-    /// The mini-batches asked for by [`Act::Compute`] are computed.
+    /// The mini-batch asked for by [`Act::Compute`] is computed.
     Computed,
     /// Every shard of an [`Act::Push`] has applied it and said so.
     Pushed,
@@ -30,8 +30,8 @@ pub enum Happened {
 pub enum Act {
     /// Ask every shard for its slice (the centre variable, for elastic averaging) and take it.
     Pull,
-    /// Compute `batches` mini-batches: one gradient, or elastic averaging's local steps.
-    Compute { batches: u64 },
+    /// Compute one mini-batch: a gradient, or one of elastic averaging's local steps.
+    Compute,
     /// Send the shards `targets` what was computed (a gradient slice, or an elastic
     /// difference) and wait until each has applied it.
     Push { targets: Range<usize> },
@@ -126,7 +126,7 @@ mod tests {
             trace(&mut role, &events),
             vec![
                 (0, Act::Pull),
-                (0, Act::Compute { batches: 1 }),
+                (0, Act::Compute),
                 (0, Act::Push { targets: 0..3 }),
                 (1, Act::Pull),
             ]
@@ -135,28 +135,35 @@ mod tests {
     }
 
     #[test]
-    fn an_elastic_learner_takes_tau_local_steps_then_exchanges_and_counts_tau() {
+    fn an_elastic_learner_counts_each_local_step_as_it_ends_and_exchanges_every_tau() {
         let alg = Algorithm::Elastic {
-            tau: 4,
+            tau: 3,
             alpha: 0.1,
             delta: None,
         };
         let mut role = alg.learner(0, 2);
-        let events = [
-            Happened::Start,
+        let round = [
+            Happened::Computed,
+            Happened::Computed,
             Happened::Computed,
             Happened::Pulled,
             Happened::Pushed,
         ];
-        assert_eq!(
-            trace(&mut role, &events),
-            vec![
-                (0, Act::Compute { batches: 4 }),
-                (0, Act::Pull),
-                (0, Act::Push { targets: 0..2 }),
-                (4, Act::Compute { batches: 4 }),
-            ]
-        );
+        let mut events = vec![Happened::Start];
+        events.extend(round);
+        events.extend(round);
+        let one_round = [
+            (1, Act::Compute),
+            (1, Act::Compute),
+            (1, Act::Pull),
+            (0, Act::Push { targets: 0..2 }),
+            (0, Act::Compute),
+        ];
+        let mut expected = vec![(0, Act::Compute)];
+        expected.extend(one_round.iter().cloned());
+        expected.extend(one_round.iter().cloned());
+        assert_eq!(trace(&mut role, &events), expected);
+        assert_eq!(role.done(), 6);
     }
 
     #[test]

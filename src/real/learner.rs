@@ -74,21 +74,20 @@ impl<O: Observer> Learner<'_, O> {
     pub fn run(&self, mut work: impl Work, mut reach: impl Reach, shards: usize) -> LearnerEnd {
         let sh = self.shared;
         let mut end = LearnerEnd::default();
-        let claim = self.setup.algorithm.batches_per_round().max(1);
         let mut role = self.setup.algorithm.learner(self.l, shards);
         let mut then = role.on(Happened::Start).then;
         let mut fresh = true;
         let mut mark = sh.now();
         loop {
-            if fresh && matches!(then, Act::Pull | Act::Compute { .. }) {
-                if sh.halted() || sh.claimed.fetch_add(claim, Ordering::Relaxed) >= sh.total {
+            if fresh && matches!(then, Act::Pull | Act::Compute) {
+                if sh.halted() || sh.claimed.fetch_add(1, Ordering::Relaxed) >= sh.total {
                     break;
                 }
                 fresh = false;
             }
             let happened = match &then {
                 Act::Pull => reach.pull(&mut work, &mut end).map(|()| Happened::Pulled),
-                Act::Compute { batches } => self.compute(&mut work, *batches, &mut end),
+                Act::Compute => self.compute(&mut work, &mut end),
                 Act::Push { targets } => reach
                     .push(&mut work, targets.clone(), mark, &mut end)
                     .map(|()| Happened::Pushed),
@@ -101,7 +100,7 @@ impl<O: Observer> Learner<'_, O> {
             let now = sh.now();
             match then {
                 Act::Pull => end.breakdown.add(Activity::Pull, now - mark),
-                Act::Compute { .. } => end.breakdown.add(Activity::Compute, now - mark),
+                Act::Compute => end.breakdown.add(Activity::Compute, now - mark),
                 Act::WaitFor { .. } => end.breakdown.add(Activity::Wait, now - mark),
                 // Split by what the shards did meanwhile, in `push`.
                 Act::Push { .. } => {}
@@ -123,28 +122,13 @@ impl<O: Observer> Learner<'_, O> {
         end
     }
 
-    /// Draws the learner's next `batches` mini-batches and has the work compute on them; a
-    /// loss that is not finite ends the run.
-    fn compute(
-        &self,
-        work: &mut impl Work,
-        batches: u64,
-        end: &mut LearnerEnd,
-    ) -> Option<Happened> {
+    /// Draws the learner's next mini-batch and has the work compute on it; a loss that is not
+    /// finite ends the run.
+    fn compute(&self, work: &mut impl Work, end: &mut LearnerEnd) -> Option<Happened> {
         let (seed, l, m) = (self.setup.seed, self.l, self.setup.batch_size);
-        let drawn: Vec<(Vec<usize>, u64)> = {
-            let mut s = self.sampler.lock().ok()?;
-            (0..batches)
-                .map(|t| {
-                    (
-                        s.next_batch(l, m),
-                        gradient_seed(seed, l, end.gradients + t),
-                    )
-                })
-                .collect()
-        };
-        let loss = work.compute(&drawn);
-        end.gradients += batches;
+        let batch = self.sampler.lock().ok()?.next_batch(l, m);
+        let loss = work.compute(&[(batch, gradient_seed(seed, l, end.gradients))]);
+        end.gradients += 1;
         if !loss.is_finite() {
             self.shared.diverged.store(true, Ordering::Relaxed);
             return None;

@@ -26,7 +26,7 @@ mod server;
 
 use super::fabric::Wires;
 use super::progress::Progress;
-use crate::algorithm::role::{Act, Happened, LearnerRole};
+use crate::algorithm::role::{Act, Happened, LearnerRole, Step};
 use crate::algorithm::{Algorithm, Server};
 use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
@@ -38,7 +38,7 @@ use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
 use crate::outcome::Outcome;
 use crate::stats::Histogram;
-use crate::time::{SimDuration, SimTime};
+use crate::time::SimTime;
 use crate::training::Gradients;
 use crate::workload::model::BYTES_PER_PARAM;
 use host::{Host, Task};
@@ -303,13 +303,13 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         }
     }
 
-    /// Tells learner `l`'s role what happened and carries out what it does next (the
-    /// iterations the event completed are counted first, by [`Downpour::acked`]).
+    /// Carries out what learner `l`'s role does next (the iterations the event completed are
+    /// counted first, by [`Downpour::went_on`]).
     fn act(&mut self, ctx: &mut Context<'_, Event>, l: usize, mut then: Act) {
         loop {
             match then {
                 Act::Pull => return self.start_pull(ctx, l),
-                Act::Compute { batches } => return self.start_compute(ctx, l, batches),
+                Act::Compute => return self.start_compute(ctx, l),
                 Act::Push { targets } => return self.start_push(ctx, l, targets),
                 // Nobody to wait for: released at once.
                 Act::WaitFor { iterations } if self.slowest() >= iterations => {
@@ -368,15 +368,12 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         self.refresh(l);
     }
 
-    /// The learner computes `batches` mini-batches: its gradient, or elastic averaging's local
+    /// The learner computes one mini-batch: its gradient, or one of elastic averaging's local
     /// steps.
-    fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize, batches: u64) {
+    fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         self.learners[l].phase = Phase::Computing;
         self.gradients.compute(l);
-        let mut dt = SimDuration::ZERO;
-        for _ in 0..batches {
-            dt += self.setup.compute[l].sample(ctx.rng());
-        }
+        let dt = self.setup.compute[l].sample(ctx.rng());
         match &self.fabric {
             Fabric::Links { .. } => ctx.schedule_in(dt, Event::ComputeDone { learner: l }),
             Fabric::Host(h) => {
@@ -389,8 +386,28 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
 
     /// The learner's computation is done.
     fn gradient_done(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
+        self.gradients.computed(l);
         let step = self.roles[l].on(Happened::Computed);
+        self.went_on(ctx, l, step);
+    }
+
+    /// Counts the iterations learner `l`'s last event completed (ending the run when they are
+    /// the last) and carries out what it does next.
+    fn went_on(&mut self, ctx: &mut Context<'_, Event>, l: usize, step: Step) {
+        let now = ctx.now();
+        if step.completed > 0 {
+            self.learners[l].iterations += step.completed;
+            let over =
+                self.progress
+                    .count(step.completed, now, &mut self.gradients, &mut self.observer);
+            if over {
+                return self.finish(now);
+            }
+        }
         self.act(ctx, l, step.then);
+        if step.completed > 0 {
+            self.release(ctx);
+        }
     }
 
     /// The learner sends each shard of `targets` its slice (on a host, copying each into its
@@ -494,7 +511,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// One of the learner's updates is acknowledged (or, Hogwild on a host, written); with
     /// the last one its iteration is complete and it starts the next.
     fn acked(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
-        let now = ctx.now();
         let learner = &mut self.learners[l];
         learner.pending -= 1;
         if learner.pending > 0 {
@@ -502,18 +518,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             return;
         }
         let step = self.roles[l].on(Happened::Pushed);
-        let batches = step.completed;
-        learner.iterations += batches;
         self.gradients.iteration_done(l);
-        let over = self
-            .progress
-            .count(batches, now, &mut self.gradients, &mut self.observer);
-        if over {
-            self.finish(now);
-        } else {
-            self.act(ctx, l, step.then);
-            self.release(ctx);
-        }
+        self.went_on(ctx, l, step);
     }
 
     fn finish(&mut self, now: SimTime) {

@@ -399,20 +399,23 @@ impl Gradients for RealGradients {
     }
 
     fn compute(&mut self, l: usize) {
+        if let Algorithm::Elastic { .. } = self.setup.algorithm {
+            // The previous local step must be in: its parameters are this one's.
+            self.gradient_of(l);
+            if let Some(buf) = self.ready[l].take() {
+                self.spare.push(buf);
+            }
+        }
         let params = std::mem::take(&mut self.learner_params[l]);
         let mut grad = self.spare.pop().unwrap_or_default();
         grad.resize(params.len(), 0.0);
         let (objective, dataset) = (Arc::clone(&self.objective), Arc::clone(&self.dataset));
         let ticket = match self.setup.algorithm {
-            Algorithm::Elastic { tau, delta, .. } => {
-                let batches = (0..tau)
-                    .map(|_| {
-                        let idx = self.sampler.next_batch(l, self.setup.batch_size);
-                        let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
-                        self.iterations[l] += 1;
-                        (idx, seed)
-                    })
-                    .collect();
+            Algorithm::Elastic { delta, .. } => {
+                let idx = self.sampler.next_batch(l, self.setup.batch_size);
+                let seed = gradient_seed(self.setup.seed, l, self.iterations[l]);
+                self.iterations[l] += 1;
+                let batches = vec![(idx, seed)];
                 let rule = LocalRule {
                     learning_rate: self.setup.learning_rate,
                     weight_decay: self.setup.weight_decay,
@@ -485,9 +488,17 @@ impl Gradients for RealGradients {
         self.sum = mean;
     }
 
+    fn computed(&mut self, _l: usize) {
+        // A local step of elastic averaging is trained when it is computed.
+        if let Algorithm::Elastic { .. } = self.setup.algorithm {
+            self.applied_updates += 1;
+        }
+    }
+
     fn iteration_done(&mut self, l: usize) {
-        // Elastic averaging counts its local steps as they are started.
-        self.applied_updates += self.setup.algorithm.batches_per_round();
+        if !matches!(self.setup.algorithm, Algorithm::Elastic { .. }) {
+            self.applied_updates += 1;
+        }
         if let Some(buf) = self.ready[l].take() {
             self.spare.push(buf);
         }

@@ -140,7 +140,7 @@ impl<O: Observer> PsLearner<'_, O> {
                     moved.breakdown.add(Activity::Pull, sh.now() - mark);
                     Happened::Pulled
                 }),
-                Act::Compute { .. } => {
+                Act::Compute => {
                     let (params, grad, scratch) = work.parts();
                     c.gradient(round, params, grad, scratch, &mut end)
                         .then_some(Happened::Computed)
