@@ -61,6 +61,13 @@ pub enum DownloadError {
     /// A `.tar.gz` that cannot be unpacked, or that lacks the directory it must hold.
     #[error("{}: {problem}", path.display())]
     Archive { path: PathBuf, problem: String },
+    /// The files could not be fetched (no network, a server that refuses, a bad mirror);
+    /// `by_hand` says how to fetch them elsewhere and where to put them.
+    #[error("{error}\n{by_hand}")]
+    Unfetched {
+        error: Box<DownloadError>,
+        by_hand: String,
+    },
     /// The data directory could not be created or written.
     #[error("{}: {source}", path.display())]
     Io {
@@ -154,6 +161,39 @@ impl DownloadSpec {
             _ => Err(DownloadError::UnknownName { name: name.into() }),
         }
     }
+
+    /// How to fetch the files on another machine and place them in `dir` so that
+    /// [`download`] (and a scenario's `path`) finds them without a network.
+    pub fn by_hand(&self, dir: &Path) -> String {
+        let target = dir.join(&self.target);
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| format!("  {}{}  (MD5 {})", self.base_url, f.name, f.md5))
+            .collect();
+        let place = match &self.unpack {
+            Unpack::TarGz { .. } => {
+                let names: Vec<&str> = self.files.iter().map(|f| f.name.as_str()).collect();
+                let dir = dir.display();
+                format!(
+                    "then unpack it with `mkdir -p {dir} && tar -xzf {} -C {dir}`, which makes {}/",
+                    names.join(" "),
+                    target.display()
+                )
+            }
+            Unpack::Keep => format!("then put them, as downloaded, in {}/", target.display()),
+        };
+        format!(
+            "To get it by hand: on a machine with a network, download\n{}\n{place}. \
+             `asgd-sim data get {} --dir {}` then finds it there, and a scenario reads it with \
+             `[workload.dataset] kind = \"{}\"` and `path = \"{}\"`.",
+            files.join("\n"),
+            self.name,
+            dir.display(),
+            self.name,
+            target.display()
+        )
+    }
 }
 
 /// Hears how a download goes, e.g. to draw a progress bar. Every method does nothing by
@@ -204,6 +244,37 @@ pub fn download(
             fetched: false,
         });
     }
+    // The folders this call creates, innermost first, removed again if it fails.
+    let created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let result = fetch_into(spec, dir, &target, observer);
+    if result.is_err() {
+        for folder in &created {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+    result.map_err(|error| match error {
+        DownloadError::Http { .. }
+        | DownloadError::Transport { .. }
+        | DownloadError::Transfer { .. }
+        | DownloadError::Checksum { .. } => DownloadError::Unfetched {
+            error: Box::new(error),
+            by_hand: spec.by_hand(dir),
+        },
+        other => other,
+    })
+}
+
+/// [`download`]'s work, once `target` is known to be missing.
+fn fetch_into(
+    spec: &DownloadSpec,
+    dir: &Path,
+    target: &Path,
+    observer: &mut dyn DownloadObserver,
+) -> Result<Downloaded, DownloadError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DownloadError::Io { path, source }
@@ -236,10 +307,10 @@ pub fn download(
             root_dir
         }
     };
-    std::fs::rename(&done, &target).map_err(io(&target))?;
+    std::fs::rename(&done, target).map_err(io(target))?;
     drop(staging);
     Ok(Downloaded {
-        path: target,
+        path: target.to_path_buf(),
         fetched: true,
     })
 }

@@ -245,6 +245,34 @@ fn download_failures_are_clear_and_leave_nothing() {
 }
 
 #[test]
+fn a_download_without_a_network_leaves_no_folder_says_its_cause_once_and_how_to_get_it_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data").join("sets");
+    // A closed port on 127.0.0.1 stands in for a machine without a network.
+    let e = download(&cifar_spec("http://127.0.0.1:9/", "00"), &dir, &mut ()).unwrap_err();
+    assert!(
+        !tmp.path().join("data").exists(),
+        "the folders it made are gone"
+    );
+    // The cause is in the message once, and not again as a source to print after it.
+    assert!(std::error::Error::source(&e).is_none());
+    let text = e.to_string();
+    assert_eq!(text.matches("GET http://127.0.0.1:9/").count(), 1, "{text}");
+    let at = dir.display().to_string();
+    for needle in [
+        "To get it by hand",
+        "http://127.0.0.1:9/cifar-10-binary.tar.gz  (MD5 00)",
+        &format!("tar -xzf cifar-10-binary.tar.gz -C {at}"),
+        &format!("{at}/cifar-10-batches-bin/"),
+        &format!("data get cifar10 --dir {at}"),
+        "kind = \"cifar10\"",
+        &format!("path = \"{at}/cifar-10-batches-bin\""),
+    ] {
+        assert!(text.contains(needle), "`{needle}` in {text}");
+    }
+}
+
+#[test]
 fn mnist_download_keeps_the_gz_files_the_loader_reads() {
     let files = [
         (mnist::TRAIN_IMAGES, idx_images(0x803, 2, 28, 28, 2 * 784)),
