@@ -68,6 +68,9 @@ pub fn run<O: Observer + Send>(
     let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
     summary.backend = "real".into();
     summary.gradients = "real".into();
+    if run.stopped.is_some() {
+        summary.cut_short.clone_from(&run.stopped);
+    }
     Ok(RealResult {
         summary,
         curve: run.curve,
@@ -127,6 +130,9 @@ mod testing {
                 .unwrap_or_else(|e| panic!("{e:?}"));
             let why = r.stopped.unwrap_or_default();
             assert!(why.starts_with("interrupted after"), "{kind}: {why}");
+            assert_eq!(r.summary.cut_short.as_deref(), Some(why.as_str()), "{kind}");
+            let done = r.summary.completed_epochs.unwrap_or_default();
+            assert!((1.0..3.0).contains(&done), "{kind}: {done}");
             assert!(r.gradients >= sc.iterations_per_epoch, "{kind}");
             assert!(r.gradients < 3 * sc.iterations_per_epoch, "{kind}");
             assert_eq!(r.summary.epoch_ends_s.len(), 1, "{kind}");

@@ -571,3 +571,56 @@ fn elastic_averaging_counts_epochs_by_local_steps_trained_whatever_tau() {
         }
     }
 }
+
+#[test]
+fn a_real_run_stopped_by_ctrl_c_reports_the_epochs_it_completed_and_that_it_was_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("real");
+    let quick = repo("scenarios/quick.toml");
+    let child = Command::new(env!("CARGO_BIN_EXE_asgd-sim"))
+        .args(["real", path(&quick), "-q", "--out", path(&out)])
+        .args(["--set", "workload.epochs=2000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot start asgd-sim");
+    // Long enough for the run to be under way (its first epochs take well under a second),
+    // far short of its 2,000 epochs.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // SAFETY: a plain signal to the child this test started and still owns.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
+    let o = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the real run stopped early: interrupted after"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let done = summary["completed_epochs"].as_f64().unwrap();
+    assert!(done > 0.0 && done < 2000.0, "{done}");
+    assert_eq!(summary["epochs"], 2000);
+    assert!(
+        summary["cut_short"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted after"),
+        "{summary}"
+    );
+    // The epoch time is per epoch completed: it times the completed epochs to the run's end.
+    let (total, per) = (
+        summary["sim_time_s"].as_f64().unwrap(),
+        summary["epoch_time_s"].as_f64().unwrap(),
+    );
+    assert!(
+        (per * done - total).abs() <= 1e-9 * total,
+        "{per} x {done} vs {total}"
+    );
+    let ends = summary["epoch_ends_s"].as_array().unwrap().len() as f64;
+    assert!(
+        (ends - done).abs() < 1.0,
+        "{ends} epoch ends, {done} completed"
+    );
+}

@@ -158,6 +158,10 @@ pub struct Summary {
     /// when it completed them all. Per-epoch figures are then per completed epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_epochs: Option<f64>,
+    /// Why a run ended before its last iteration (interrupted, a learner or shard failed,
+    /// diverged); absent when it completed every iteration it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
     /// Simulated time of the whole run, seconds.
     #[serde(deserialize_with = "nan_if_null")]
     pub sim_time_s: f64,
@@ -236,6 +240,11 @@ impl Summary {
             batch_size: f.algorithm.batch_size,
             epochs: f.workload.epochs,
             iterations_per_epoch: scenario.iterations_per_epoch,
+            cut_short: if o.diverged {
+                Some("diverged: a loss or parameter became NaN or infinite".into())
+            } else {
+                completed_epochs.map(|_| "stopped before its last iteration".into())
+            },
             completed_epochs,
             sim_time_s,
             epoch_time_s,
