@@ -82,26 +82,55 @@ pub struct Calibration {
 
 /// Measures this host for `scenarios` (at least one; the first sets the slice size).
 pub fn measure(scenarios: &[&Scenario]) -> Result<Calibration, RunError> {
+    measure_with(scenarios, |_: &Stage| {})
+}
+
+/// A stage of a calibration as it starts: what it times, and where it stands in the whole
+/// by the stages' nominal durations (the timing budgets; a loaded host takes longer).
+pub struct Stage {
+    pub what: String,
+    pub done: Duration,
+    pub total: Duration,
+}
+
+/// [`measure`], telling `stage` as each stage starts and once more (`done == total`) at the end.
+pub fn measure_with(
+    scenarios: &[&Scenario],
+    mut stage: impl FnMut(&Stage),
+) -> Result<Calibration, RunError> {
     let Some(first) = scenarios.first() else {
         return Err(RunError::NoScenario);
     };
+    // Scenarios that differ only in what a gradient does not depend on are timed once.
+    let same = |a: &Scenario, b: &Scenario| {
+        a.file.workload.model == b.file.workload.model
+            && a.model.params() == b.model.params()
+            && a.file.algorithm.batch_size == b.file.algorithm.batch_size
+    };
+    let timed: Vec<&Scenario> = scenarios
+        .iter()
+        .enumerate()
+        .filter(|&(i, sc)| !scenarios[..i].iter().any(|o| same(o, sc)))
+        .map(|(_, sc)| *sc)
+        .collect();
+    let latency = PARKED * ROUND_TRIPS as u32;
+    let total = latency + GRADIENT_TIME * (timed.len() as u32 + 1) + SPIN;
+    let mut done = Duration::ZERO;
+    let mut next = |what: String, takes: Duration| {
+        stage(&Stage { what, done, total });
+        done += takes;
+    };
     let slice_params = first.placement.shard_ranges[0].len().max(1);
+    next("timing messages between threads".into(), latency);
     let (message_latency_ns, message_cpu_ns) = time_message_latency();
     let cores = crate::setup::default_threads();
     let mut gradients = vec![];
     let (mut copy_s, mut update_s) = (f64::NAN, f64::NAN);
-    for (i, sc) in scenarios.iter().enumerate() {
-        // Scenarios that differ only in what a gradient does not depend on are timed once.
-        let f = &sc.file;
-        if i > 0
-            && gradients.iter().any(|g: &GradientTime| {
-                g.model == f.workload.model
-                    && g.params == sc.model.params()
-                    && g.batch_size == f.algorithm.batch_size
-            })
-        {
-            continue;
-        }
+    for (i, sc) in timed.iter().enumerate() {
+        next(
+            format!("timing the learner loop of {}", sc.name()),
+            GRADIENT_TIME,
+        );
         let (g, copy, update) = time_learner_loop(sc, message_latency_ns * 1e-9, GRADIENT_TIME)?;
         if i == 0 {
             (copy_s, update_s) = (copy, update);
@@ -109,6 +138,10 @@ pub fn measure(scenarios: &[&Scenario]) -> Result<Calibration, RunError> {
         gradients.push(g);
     }
     let slice_bytes = slice_params as u64 * BYTES_PER_PARAM;
+    next(
+        format!("timing gradients on all {cores} cores"),
+        GRADIENT_TIME,
+    );
     let busy_slowdown = match scenarios.first() {
         Some(sc) if cores > 1 => {
             let alone = time_gradient(sc, GRADIENT_TIME / 2)?;
@@ -131,6 +164,9 @@ pub fn measure(scenarios: &[&Scenario]) -> Result<Calibration, RunError> {
         }
         _ => 1.0,
     };
+    next("timing the scheduler's time slice".into(), SPIN);
+    let time_slice_ns = time_slice(cores);
+    next("done".into(), Duration::ZERO);
     Ok(Calibration {
         cpu: cpu_name(),
         cores,
@@ -139,7 +175,7 @@ pub fn measure(scenarios: &[&Scenario]) -> Result<Calibration, RunError> {
         update_s,
         message_latency_ns,
         message_cpu_ns,
-        time_slice_ns: time_slice(cores),
+        time_slice_ns,
         busy_slowdown,
         gradients,
         rounds: 1,

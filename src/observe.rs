@@ -2,6 +2,8 @@
 //! traces, progress bars and any future instrumentation stay out of the algorithms. An observer
 //! must not influence the run: it gets copies of facts, never the simulation state.
 
+pub mod bar;
+
 use crate::cluster::learner::Segment;
 use crate::time::SimTime;
 
@@ -49,6 +51,9 @@ pub trait Observer {
     fn message(&mut self, _record: MessageRecord) {}
     /// The given number of epochs (1-based) completed at `time`.
     fn epoch_end(&mut self, _epoch: u64, _time: SimTime) {}
+    /// `done` iterations (mini-batches, over all learners) are completed so far; told as each
+    /// one ends, so that progress moves with the work and not only at epoch ends.
+    fn iterations(&mut self, _done: u64) {}
 }
 
 /// Observes nothing.
@@ -66,6 +71,9 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn epoch_end(&mut self, epoch: u64, time: SimTime) {
         (**self).epoch_end(epoch, time)
+    }
+    fn iterations(&mut self, done: u64) {
+        (**self).iterations(done)
     }
 }
 
@@ -86,5 +94,9 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn epoch_end(&mut self, epoch: u64, time: SimTime) {
         self.0.epoch_end(epoch, time);
         self.1.epoch_end(epoch, time);
+    }
+    fn iterations(&mut self, done: u64) {
+        self.0.iterations(done);
+        self.1.iterations(done);
     }
 }

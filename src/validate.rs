@@ -377,13 +377,15 @@ pub struct RealRuns {
 /// Runs every point's scenario `repeats` times for real, the points taking turns so that a slow
 /// drift of the host's speed touches them alike. With `calibrate`, each round of runs starts
 /// with a calibration, so that the host model averages the same stretch of time as the runs.
-/// `progress` hears what starts. A stop request or a run that ends early stops the rounds.
-pub fn run_real(
+/// `progress` hears what starts, and each run is watched by the observer `watch` gives for it.
+/// A stop request or a run that ends early stops the rounds.
+pub fn run_real<O: crate::observe::Observer + Send>(
     scenarios: &[(&str, &Scenario)],
     repeats: usize,
     calibrate: bool,
     stop: &AtomicBool,
     mut progress: impl FnMut(&str),
+    mut watch: impl FnMut(&Scenario) -> O,
 ) -> Result<RealRuns, RunError> {
     let repeats = repeats.max(1);
     let mut out = RealRuns {
@@ -403,7 +405,7 @@ pub fn run_real(
                 break 'rounds;
             }
             progress(&format!("{name}: real run {} of {repeats}", r + 1));
-            let run = crate::real::run(sc, (), stop)?;
+            let run = crate::real::run(sc, watch(sc), stop)?;
             if let Some(why) = run.stopped {
                 out.stopped = Some(format!("{name}: {why}"));
                 break 'rounds;

@@ -270,3 +270,38 @@ fn a_run_cut_short_is_measured_per_epoch_it_completed() {
             .contains("completed_epochs")
     );
 }
+
+/// Every count of iterations an observer hears, in order.
+#[derive(Default)]
+struct Heard(Vec<u64>);
+
+impl asgd_sim::observe::Observer for Heard {
+    fn iterations(&mut self, done: u64) {
+        self.0.push(done);
+    }
+}
+
+#[test]
+fn progress_hears_every_iteration_not_only_epoch_ends_in_both_backends() {
+    for kind in ["downpour", "easgd", "ssgd-ps", "ssgd-allreduce", "hogwild"] {
+        let sc = quick(&[
+            &format!("algorithm.kind={kind}"),
+            "cluster.learners=2",
+            "algorithm.elastic.tau=3",
+        ]);
+        let total = sc.file.workload.epochs * sc.iterations_per_epoch;
+        // The simulator tells each count once, in order, up to the run's last iteration.
+        let sim = asgd_sim::run::simulate_with(&sc, Heard::default(), 1).unwrap();
+        assert_eq!(
+            sim.observer.0,
+            (1..=total).collect::<Vec<_>>(),
+            "{kind} simulated"
+        );
+        // The real backend's learners tell theirs as they end, from their own threads.
+        let stop = AtomicBool::new(false);
+        let mut heard = real::run(&sc, Heard::default(), &stop).unwrap().observer.0;
+        assert_eq!(heard.len() as u64, total, "{kind} real");
+        heard.sort_unstable();
+        assert_eq!(heard, (1..=total).collect::<Vec<_>>(), "{kind} real");
+    }
+}

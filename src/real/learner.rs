@@ -111,6 +111,9 @@ impl<O: Observer> Learner<'_, O> {
                 fresh = true;
                 end.iterations += step.completed;
                 let (epochs, done) = sh.complete(self.l, step.completed);
+                if let Ok(mut o) = self.observer.lock() {
+                    o.iterations(done);
+                }
                 for epoch in epochs {
                     // The snapshot is no activity of the learner's.
                     self.end_epoch(&reach, epoch, done);

@@ -180,7 +180,10 @@ impl<O: Observer> Common<'_, O> {
         end.rounds += 1;
         if self.plan.counts(round, self.l) {
             end.iterations += 1;
-            sh.completed.fetch_add(1, Ordering::Relaxed);
+            let done = sh.completed.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Ok(mut o) = self.observer.lock() {
+                o.iterations(done);
+            }
         }
         if self.l != 0 {
             return;

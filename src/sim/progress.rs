@@ -43,6 +43,7 @@ impl Progress {
         observer: &mut impl Observer,
     ) -> bool {
         self.completed += k;
+        observer.iterations(self.completed);
         while self.completed >= (self.epoch_ends.len() as u64 + 1) * self.per_epoch
             && (self.epoch_ends.len() as u64) < self.epochs
         {

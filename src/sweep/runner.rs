@@ -9,7 +9,7 @@
 use super::record::{POINT_FILE, POINTS_DIR, PointRecord, SWEEP_FILE, SweepRecord, pretty};
 use super::spec::{Point, Shard, SweepSpec};
 use crate::input::InputError;
-use crate::observe::Observer;
+use crate::observe::bar::IterationBar;
 use crate::report::curve;
 use crate::report::figures::render;
 use crate::report::figures::topology::TopologyFigure;
@@ -17,7 +17,6 @@ use crate::report::output::{OutputDir, write_atomic};
 use crate::report::results::{TOPOLOGY_PNG, TOPOLOGY_SVG};
 use crate::run;
 use crate::scenario::{self, DataCache, Scenario};
-use crate::time::SimTime;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -174,11 +173,20 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
     } else {
         ProgressDrawTarget::stderr()
     });
-    let overall = multi.add(ProgressBar::new(pending.len() as u64));
+    // The overall bar counts iterations over every point to run, so that it moves within a
+    // point and its ETA weighs a long point as long; its message counts the points.
+    let work: u64 = pending
+        .iter()
+        .map(|(_, sc)| sc.file.workload.epochs * sc.iterations_per_epoch)
+        .sum();
+    let overall = multi.add(ProgressBar::new(work));
     overall.set_style(style(
-        "{prefix} [{bar:30}] {pos}/{len} points, {elapsed} elapsed, ETA {eta}",
+        "{prefix} [{bar:25}] {percent:>3}% {msg}, {elapsed}, ETA {eta}",
     ));
     overall.set_prefix(format!("sweep {}", spec.name));
+    let finished_points = AtomicUsize::new(0);
+    let points_message = |n: usize| format!("{n}/{} points", pending.len());
+    overall.set_message(points_message(0));
     overall.tick();
 
     let next = AtomicUsize::new(0);
@@ -191,15 +199,18 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
                     let Some((rec, sc)) = pending.get(i) else {
                         break;
                     };
-                    let bar =
-                        multi.insert_before(&overall, ProgressBar::new(sc.file.workload.epochs));
-                    bar.set_style(style("  {prefix} [{bar:20}] epoch {pos}/{len} {elapsed}"));
+                    let epochs = sc.file.workload.epochs;
+                    let iterations = epochs * sc.iterations_per_epoch;
+                    let bar = multi.insert_before(&overall, ProgressBar::new(iterations));
+                    bar.set_style(style("  {prefix} [{bar:20}] {percent:>3}% {msg} {elapsed}"));
                     bar.set_prefix(rec.name.clone());
+                    let ticking =
+                        IterationBar::new(bar.clone(), epochs, iterations).feeding(overall.clone());
                     bar.tick();
-                    let result = run_point(&opts.out, rec, sc, per_point, &bar);
-                    bar.finish_and_clear();
+                    let result = run_point(&opts.out, rec, sc, per_point, ticking);
                     multi.remove(&bar);
-                    overall.inc(1);
+                    let n = finished_points.fetch_add(1, Ordering::Relaxed) + 1;
+                    overall.set_message(points_message(n));
                     results
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -232,24 +243,15 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// Advances a point's bar by epochs.
-struct EpochBar<'a>(&'a ProgressBar);
-
-impl Observer for EpochBar<'_> {
-    fn epoch_end(&mut self, epoch: u64, _time: SimTime) {
-        self.0.set_position(epoch);
-    }
-}
-
 /// Runs one point and writes its directory; Ok(diverged) or why it failed.
 fn run_point(
     out: &Path,
     rec: &PointRecord,
     sc: &Scenario,
     threads: usize,
-    bar: &ProgressBar,
+    bar: IterationBar,
 ) -> Result<bool, String> {
-    let res = run::simulate_with(sc, EpochBar(bar), threads).map_err(|e| e.to_string())?;
+    let res = run::simulate_with(sc, bar, threads).map_err(|e| e.to_string())?;
     let target = point_dir(out, &rec.name);
     let write = || -> std::io::Result<PathBuf> {
         let dir = OutputDir::begin(&target)?;
@@ -261,7 +263,9 @@ fn run_point(
         dir.commit()
     };
     write().map_err(|e| format!("cannot write {}: {e}", target.display()))?;
-    Ok(res.summary.diverged)
+    let diverged = res.summary.diverged;
+    res.observer.finish();
+    Ok(diverged)
 }
 
 fn point_diverged(out: &Path, name: &str) -> bool {

@@ -31,7 +31,29 @@ pub(crate) fn calibrate_command(
     if !quiet {
         eprintln!("measuring this host (a few seconds; leave it otherwise idle)");
     }
-    let cal = asgd_sim::calibrate::measure(&scenarios.iter().collect::<Vec<_>>())?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(1)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "calibrate [{bar:25}] {percent:>3}% {msg}, {elapsed}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(500));
+    let cal = asgd_sim::calibrate::measure_with(
+        &scenarios.iter().collect::<Vec<_>>(),
+        |s: &asgd_sim::calibrate::Stage| {
+            // In milliseconds of the stages' nominal durations.
+            bar.set_length(s.total.as_millis() as u64);
+            bar.set_position(s.done.as_millis() as u64);
+            bar.set_message(s.what.clone());
+        },
+    );
+    bar.finish_and_clear();
+    let cal = cal?;
     write_atomic(out, cal.topology_toml("localhost").as_bytes())
         .with_context(|| format!("cannot write {}", out.display()))?;
     if !quiet {
@@ -99,17 +121,40 @@ pub(crate) fn validate_command(
     };
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let stop = stop_on_ctrl_c();
-    let say = |what: &str| {
-        if !quiet {
-            eprintln!("{what}");
-        }
+    // One bar over every real iteration of every round; its message says what runs now.
+    let work: u64 = real
+        .iter()
+        .map(|sc| sc.file.workload.epochs * sc.iterations_per_epoch)
+        .sum::<u64>()
+        * repeats.max(1) as u64;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(work)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "validate [{bar:25}] {percent:>3}% of the real iterations, {msg}, {elapsed}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let say = |what: &str| bar.set_message(what.to_string());
+    let watch = |sc: &scenario::Scenario| {
+        let epochs = sc.file.workload.epochs;
+        IterationBar::new(
+            ProgressBar::hidden(),
+            epochs,
+            epochs * sc.iterations_per_epoch,
+        )
+        .feeding(bar.clone())
     };
     let named: Vec<(&str, &scenario::Scenario)> = points
         .iter()
         .zip(&real)
         .map(|(p, r)| (p.name.as_str(), r))
         .collect();
-    let runs = v::run_real(&named, repeats, given.is_none(), &stop, say)?;
+    let runs = v::run_real(&named, repeats, given.is_none(), &stop, say, watch)?;
     let (host_file, machine, calibration) = match given {
         Some((file, topology)) => (file, topology, None),
         None => {
@@ -138,6 +183,7 @@ pub(crate) fn validate_command(
         .map(|(p, s)| (p.name.as_str(), s))
         .collect();
     let results = v::compare(&named, &runs, say)?;
+    bar.finish_and_clear();
     let stopped = runs.stopped;
     // Where the host file will be once the directory is in place.
     let recorded = match &calibration {

@@ -46,20 +46,24 @@ impl asgd_sim::data::download::DownloadObserver for DownloadBar {
     }
 }
 
-/// Advances a progress bar by epochs.
-/// A bar of the scenario's epochs, hidden when `quiet`.
-pub(crate) fn epoch_bar(sc: &scenario::Scenario, prefix: String, quiet: bool) -> ProgressBar {
+/// A bar over the scenario's iterations that moves as each ends, hidden when `quiet`.
+pub(crate) fn iteration_bar(
+    sc: &scenario::Scenario,
+    prefix: String,
+    quiet: bool,
+) -> (ProgressBar, IterationBar) {
+    let epochs = sc.file.workload.epochs;
+    let iterations = epochs * sc.iterations_per_epoch;
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(sc.file.workload.epochs)
+        ProgressBar::new(iterations)
     };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] epoch {pos}/{len} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    bar.set_style(IterationBar::style());
     bar.set_prefix(prefix);
-    bar
+    let ticking = IterationBar::new(bar.clone(), epochs, iterations);
+    bar.tick();
+    (bar, ticking)
 }
 
 /// A flag that Ctrl-C sets, for a run that stops and writes what it measured. A second Ctrl-C
@@ -71,14 +75,6 @@ pub(crate) fn stop_on_ctrl_c() -> std::sync::Arc<std::sync::atomic::AtomicBool> 
     let flag = Arc::clone(&stop);
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
     stop
-}
-
-pub(crate) struct Progress(ProgressBar);
-
-impl Observer for Progress {
-    fn epoch_end(&mut self, epoch: u64, _time: SimTime) {
-        self.0.set_position(epoch);
-    }
 }
 
 pub(crate) fn run_command(
@@ -93,7 +89,12 @@ pub(crate) fn run_command(
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(sc.name()));
     asgd_sim::report::output::check_target("--out", &out)?;
-    let bar = epoch_bar(&sc, sc.name().to_string(), quiet);
+    let (bar, ticking) = iteration_bar(&sc, sc.name().to_string(), quiet);
+    let real_gradients = sc.file.workload.gradients == scenario::GradientMode::Real;
+    let ticking = ticking.saying(
+        real_gradients.then_some("evaluating the starting point"),
+        None,
+    );
     let recorder = trace.as_ref().map(|_| {
         let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
             nodes
@@ -109,11 +110,11 @@ pub(crate) fn run_command(
     let started = Instant::now();
     let result = match recorder {
         Some(r) => {
-            let res = run::simulate_with(&sc, (Progress(bar.clone()), r), threads)?;
+            let res = run::simulate_with(&sc, (ticking, r), threads)?;
             (res.summary, res.curve, res.events, Some(res.observer.1))
         }
         None => {
-            let res = run::simulate_with(&sc, Progress(bar.clone()), threads)?;
+            let res = run::simulate_with(&sc, ticking, threads)?;
             (res.summary, res.curve, res.events, None)
         }
     };
@@ -164,8 +165,9 @@ pub(crate) fn real_command(
     let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
     asgd_sim::report::output::check_target("--out", &out)?;
     let stop = stop_on_ctrl_c();
-    let bar = epoch_bar(&sc, format!("{} (real)", sc.name()), quiet);
-    let res = asgd_sim::real::run(&sc, Progress(bar.clone()), &stop)?;
+    let (bar, ticking) = iteration_bar(&sc, format!("{} (real)", sc.name()), quiet);
+    let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
+    let res = asgd_sim::real::run(&sc, ticking, &stop)?;
     bar.finish_and_clear();
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
     dir.write("summary.json", res.summary.to_json().as_bytes())
