@@ -121,9 +121,10 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The palette lines and bars are drawn from, chosen to stay apart for colour-blind readers
-/// (Okabe and Ito, 2008).
-pub const PALETTE: [RGBColor; 8] = [
+/// The palette lines and bars are drawn from: Okabe and Ito's eight (2008), chosen to stay
+/// apart for colour-blind readers, then four darker hues that stay apart from them, so that
+/// every algorithm kind of a sweep over all of them has a colour of its own.
+pub const PALETTE: [RGBColor; 12] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -132,6 +133,10 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(86, 180, 233),
     RGBColor(240, 228, 66),
     RGBColor(0, 0, 0),
+    RGBColor(117, 79, 158),
+    RGBColor(140, 86, 40),
+    RGBColor(120, 120, 120),
+    RGBColor(100, 130, 20),
 ];
 
 pub fn color(i: usize) -> RGBColor {
@@ -160,4 +165,24 @@ impl Line {
 pub struct Panel {
     pub title: String,
     pub lines: Vec<Line>,
+}
+
+#[cfg(test)]
+mod palette_tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_kind_of_a_sweep_over_all_of_them_gets_a_colour_of_its_own() {
+        let kinds = crate::algorithm::AlgorithmKind::ALL.len();
+        let colours: Vec<RGBColor> = (0..kinds).map(color).collect();
+        for (i, a) in colours.iter().enumerate() {
+            for b in &colours[..i] {
+                // Apart by more than a shade in some channel.
+                let apart = [(a.0, b.0), (a.1, b.1), (a.2, b.2)]
+                    .iter()
+                    .any(|&(x, y)| x.abs_diff(y) > 40);
+                assert!(apart, "{a:?} and {b:?}");
+            }
+        }
+    }
 }
