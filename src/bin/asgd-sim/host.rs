@@ -190,7 +190,8 @@ pub(crate) fn validate_command(
         Some(_) => out.join("localhost.toml").to_string_lossy().into_owned(),
         None => host_text.clone(),
     };
-    let validation = Validation::new(base.name(), &recorded, machine.cores().len(), results);
+    let mut validation = Validation::new(base.name(), &recorded, machine.cores().len(), results);
+    validation.host_warning = v::host_warning(&runs.calibrations, &validation.points);
     dir.write("validation.json", validation.to_json().as_bytes())
         .with_context(|| format!("cannot write into {}", out.display()))?;
     if !validation.points.is_empty() {
