@@ -614,6 +614,33 @@ fn quote(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// A calibration of a 3-core host that timed mlp (1,234 parameters, batch 32) at `gradient_s`
+/// a gradient, for tests here and in validation's.
+#[cfg(test)]
+pub(crate) fn fixture(gradient_s: f64) -> Calibration {
+    Calibration {
+        cpu: "Test \"CPU\"".into(),
+        cores: 3,
+        slice_bytes: 400_000,
+        copy_s: 4e-5,
+        update_s: 6e-5,
+        message_latency_ns: 5_000.0,
+        message_cpu_ns: 4_000.0,
+        time_slice_ns: 3e6,
+        busy_slowdown: 1.25,
+        rounds: 1,
+        gradients: vec![GradientTime {
+            scenario: "quick".into(),
+            model: "mlp".into(),
+            dataset: "synthetic-image".into(),
+            params: 1234,
+            batch_size: 32,
+            seconds: gradient_s,
+            timed: 20,
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,27 +648,7 @@ mod tests {
 
     #[test]
     fn the_written_file_reads_back_as_a_host() {
-        let c = Calibration {
-            cpu: "Test \"CPU\"".into(),
-            cores: 3,
-            slice_bytes: 400_000,
-            copy_s: 4e-5,
-            update_s: 6e-5,
-            message_latency_ns: 5_000.0,
-            message_cpu_ns: 4_000.0,
-            time_slice_ns: 3e6,
-            busy_slowdown: 1.25,
-            rounds: 1,
-            gradients: vec![GradientTime {
-                scenario: "quick".into(),
-                model: "mlp".into(),
-                dataset: "synthetic-image".into(),
-                params: 1234,
-                batch_size: 32,
-                seconds: 1.5e-3,
-                timed: 20,
-            }],
-        };
+        let c = fixture(1.5e-3);
         let text = c.topology_toml("localhost");
         let file: TopologyFile = toml::from_str(&text).unwrap();
         let t = file.build().unwrap();

@@ -528,37 +528,15 @@ pub fn real_gradients() -> Override {
 mod tests {
     use super::*;
 
-    fn calibration(gradient_s: f64) -> Calibration {
-        Calibration {
-            cpu: "test".into(),
-            cores: 2,
-            slice_bytes: 400_000,
-            copy_s: 4e-5,
-            update_s: 6e-5,
-            message_latency_ns: 5_000.0,
-            message_cpu_ns: 4_000.0,
-            time_slice_ns: 3e6,
-            busy_slowdown: 1.0,
-            rounds: 1,
-            gradients: vec![crate::calibrate::GradientTime {
-                scenario: "quick".into(),
-                model: "mlp".into(),
-                dataset: "synthetic-image".into(),
-                params: 1234,
-                batch_size: 32,
-                seconds: gradient_s,
-                timed: 20,
-            }],
-        }
-    }
-
     #[test]
     fn a_busy_host_is_said_beside_the_errors_when_its_calibrations_disagree() {
         // 1.0, 1.05 and 1.02 ms: 4.9 % apart, a steady host.
-        let steady: Vec<Calibration> = [1.0e-3, 1.05e-3, 1.02e-3].map(calibration).into();
+        let steady: Vec<Calibration> = [1.0e-3, 1.05e-3, 1.02e-3]
+            .map(crate::calibrate::fixture)
+            .into();
         assert_eq!(host_warning(&steady, &[]), None);
         // 1.0 and 1.3 ms: 26 % apart.
-        let busy: Vec<Calibration> = [1.0e-3, 1.3e-3].map(calibration).into();
+        let busy: Vec<Calibration> = [1.0e-3, 1.3e-3].map(crate::calibrate::fixture).into();
         let w = host_warning(&busy, &[]).unwrap();
         assert!(
             w.contains("busy or unsteady")
