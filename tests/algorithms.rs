@@ -222,6 +222,19 @@ fn a_sweep_over_every_kind_runs_each() {
     let mut want: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
     want.sort();
     assert_eq!(algorithms, want);
+    // The report's opening line names every kind the sweep ran, not the first point's alone.
+    let html = std::fs::read_to_string(dir.path().join("report/index.html")).unwrap();
+    let opening = html
+        .split("<p>")
+        .nth(1)
+        .unwrap()
+        .split("</p>")
+        .next()
+        .unwrap();
+    assert!(
+        opening.starts_with(&format!("{} on ", kinds.join(", "))),
+        "{opening}"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! by relative path) that opens from disk in any browser. It only formats what it is given.
 
 use super::results::{MEASURES, Row, SweepResults, value_label};
+use super::summary::Summary;
 use std::fmt::Write as _;
 
 /// A figure on the page: `<name>.svg` shown, `<name>.png` linked.
@@ -43,6 +44,19 @@ fn pct(v: Option<f64>) -> String {
     v.map_or("–".into(), |x| format!("{:.2}", 100.0 * x))
 }
 
+/// Every value `of` takes over the points, in the order they first appear, joined by ", ": a
+/// sweep over algorithms names them all, not the first point's.
+fn distinct(results: &SweepResults, of: impl Fn(&Summary) -> String) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for pt in &results.points {
+        let v = of(&pt.summary);
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen.join(", ")
+}
+
 /// The page.
 pub fn page(results: &SweepResults, rows: &[Row], target: Option<f64>, shown: &[Shown]) -> String {
     let sw = &results.sweep;
@@ -52,17 +66,16 @@ pub fn page(results: &SweepResults, rows: &[Row], target: Option<f64>, shown: &[
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>asgd-sim report: {name}</title>\n<style>\n{STYLE}\n</style>\n</head>\n<body>\n<h1>asgd-sim sweep <code>{name}</code></h1>\n",
         name = escape(&sw.name)
     );
-    let first = &results.points[0].summary;
     let _ = writeln!(
         h,
         "<p>{} on {}: model {} ({} parameters), data set {}, {} gradients, {} epochs. {} of {} points finished.</p>",
-        escape(&first.algorithm),
-        escape(&first.machine),
-        escape(&first.model),
-        first.params,
-        escape(&first.dataset),
-        escape(&first.gradients),
-        first.epochs,
+        escape(&distinct(results, |s| s.algorithm.clone())),
+        escape(&distinct(results, |s| s.machine.clone())),
+        escape(&distinct(results, |s| s.model.clone())),
+        distinct(results, |s| s.params.to_string()),
+        escape(&distinct(results, |s| s.dataset.clone())),
+        escape(&distinct(results, |s| s.gradients.clone())),
+        distinct(results, |s| s.epochs.to_string()),
         results.points.len(),
         sw.points.len()
     );

@@ -266,59 +266,63 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
         })?);
     }
 
-    // Speedup over the smallest p.
+    // Speedup over the smallest p: time to the target solid, one line per setting; epoch time
+    // dashed in the same colours, or one grey dashed line when the settings share their timing.
     if let Some(&p0) = ps.first().filter(|_| ps.len() > 1) {
         let mut lines = vec![];
         let mut epoch_lines = vec![];
         for s in &series {
             let of = |p: usize| groups.iter().find(|g| &g.series == s && g.p == p);
-            let suffix = if s.is_empty() {
-                String::new()
-            } else {
-                format!(", {s}")
+            let speedup = |m: &dyn Fn(&Group) -> Option<f64>| -> Option<Vec<(f64, f64)>> {
+                let base = of(p0).and_then(m).filter(|b| *b > 0.0)?;
+                Some(
+                    ps.iter()
+                        .filter_map(|&p| Some((p as f64, base / of(p).and_then(m)?)))
+                        .collect(),
+                )
             };
-            if let Some(t) = target {
-                let tt = |g: &Group| g.mean_time_to(t);
-                if let Some(base) = of(p0).and_then(tt).filter(|b| *b > 0.0) {
-                    let pts: Vec<(f64, f64)> = ps
-                        .iter()
-                        .filter_map(|&p| Some((p as f64, base / of(p).and_then(tt)?)))
-                        .collect();
-                    lines.push(Line::plain(
-                        format!("time to {:.1} % test accuracy{suffix}", 100.0 * t),
-                        pts,
-                    ));
-                }
+            // A line needs a second point: the base alone is 1 by definition and says nothing.
+            if let Some(pts) = target
+                .and_then(|t| speedup(&|g: &Group| g.mean_time_to(t)))
+                .filter(|pts| pts.len() > 1)
+            {
+                lines.push(Line::plain(s.clone(), pts));
             }
             if differs || s == &series[0] {
-                let et = |g: &Group| mean(g.points.iter().map(|pt| pt.summary.epoch_time_s));
-                if let Some(base) = of(p0).map(et) {
-                    let pts: Vec<(f64, f64)> = ps
-                        .iter()
-                        .filter_map(|&p| Some((p as f64, base / of(p).map(et)?)))
-                        .collect();
-                    let label = if differs {
-                        suffix.clone()
-                    } else {
-                        String::new()
-                    };
-                    epoch_lines.push(Line::plain(format!("epoch time{label}"), pts));
+                let et = |g: &Group| Some(mean(g.points.iter().map(|pt| pt.summary.epoch_time_s)));
+                if let Some(pts) = speedup(&et) {
+                    let label = if differs { s.clone() } else { String::new() };
+                    epoch_lines.push(Line::plain(label, pts));
                 }
             }
         }
-        lines.extend(epoch_lines);
+        // Without a time to the target, epoch time is the one measure: drawn solid.
+        let (lines, dashed) = if lines.is_empty() {
+            for l in epoch_lines.iter_mut().filter(|l| l.label.is_empty()) {
+                l.label = "epoch time".into();
+            }
+            (epoch_lines, vec![])
+        } else {
+            (lines, epoch_lines)
+        };
         out.push(render(&Speedup {
             name: "speedup".into(),
             caption: match target {
-                Some(t) => format!(
-                    "Speedup over p = {p0}: in simulated time to reach {:.1} % test accuracy (points that never reach it are left out) and in epoch time.",
+                Some(t) if !dashed.is_empty() => format!(
+                    "Speedup over p = {p0}: solid, in simulated time to reach {:.1} % test accuracy (points that never reach it are left out); dashed, in epoch time.",
                     100.0 * t
                 ),
-                None => format!("Speedup in epoch time over p = {p0}."),
+                _ => format!("Speedup in epoch time over p = {p0}."),
             },
             x_label: "learners p".into(),
             y_label: format!("speedup over p = {p0}"),
+            solid_means: target
+                .map(|t| format!("time to {:.1} % test accuracy", 100.0 * t))
+                .unwrap_or_default(),
+            dashed_means: "epoch time".into(),
+            settings: series.clone(),
             lines,
+            dashed,
             ideal_base: Some(p0 as f64),
         })?);
     }

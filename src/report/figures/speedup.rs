@@ -1,13 +1,15 @@
 //! Speedup over the number of learners p: one line per method on a log2 p axis ticked at the p
-//! values measured, a log2 speedup axis ticked at powers of two, and optionally the dashed ideal
-//! y = p / base, a straight diagonal on these axes. The legend goes in the upper left when nothing
+//! values measured, a log2 speedup axis ticked at powers of two, and optionally the dotted ideal
+//! y = p / base, a straight diagonal on these axes. A second measure of the same methods (epoch
+//! time beside time to accuracy) is drawn dashed in each method's colour, so the legend names
+//! every method once and says in a key what solid and dashed mean. The legend goes in the upper left when nothing
 //! drawn passes under it and in a strip on the right otherwise: it must never hide data. Points
 //! without a finite, positive p or a finite, positive speedup are skipped, never clamped onto
 //! the axes.
 
 use super::common::{
-    SAMPLE_GAP, SAMPLE_W, TICK, draw_band, draw_marked_line, fmt_tick, legend_entry, legend_label,
-    no_data_over, styled_mesh, text_width,
+    SAMPLE_GAP, SAMPLE_W, TICK, draw_band, draw_marked_line, fmt_tick, legend_label, no_data_over,
+    styled_mesh, text_width,
 };
 use super::{Figure, Line, color};
 use plotters::coord::Shift;
@@ -22,7 +24,18 @@ pub struct Speedup {
     pub caption: String,
     pub x_label: String,
     pub y_label: String,
+    /// The settings in the order of their colours, so that a setting keeps the colour the
+    /// report's other figures give it; when empty, the order the lines first name them.
+    pub settings: Vec<String>,
+    /// One solid line per setting, each in its own colour.
     pub lines: Vec<Line>,
+    /// A second measure of the same settings, drawn dashed in the colour of the setting with the
+    /// same label; an unlabelled one (one line for every setting) in the key's grey.
+    pub dashed: Vec<Line>,
+    /// What the solid and the dashed lines measure, for the legend's key, shown when there are
+    /// dashed lines.
+    pub solid_means: String,
+    pub dashed_means: String,
     /// Draw the ideal `y = x / base` when set (finite and > 0).
     pub ideal_base: Option<f64>,
 }
@@ -39,6 +52,11 @@ const MARKER: i32 = 4;
 /// Padding of the p axis on each side, in octaves.
 const X_PAD_OCTAVES: f64 = 0.25;
 const IDEAL: RGBColor = RGBColor(90, 90, 90);
+/// Lines and samples that stand for no one setting: the key's and unlabelled dashed lines.
+const KEY: RGBColor = RGBColor(110, 110, 110);
+/// The ideal is dotted, the second measure dashed, so neither is taken for the other.
+const IDEAL_DASH: (u32, u32) = (3, 5);
+const DASH: (u32, u32) = (9, 5);
 const IDEAL_SAMPLES: usize = 48;
 
 type Chart<'a, DB> =
@@ -127,11 +145,71 @@ fn inside(pt: (f64, f64), poly: &[(f64, f64)]) -> bool {
 }
 
 enum Entry {
-    Data(usize),
+    /// A setting in its colour; `dashed` when it has only a dashed line.
+    Setting {
+        colour: RGBColor,
+        dashed: bool,
+    },
+    /// What solid or dashed lines measure, in the key's grey.
+    Key {
+        dashed: bool,
+    },
     Ideal,
 }
 
+/// A line sample from `(x, y)` with a marker in its middle, dashed or solid.
+fn sample<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x, y): (i32, i32),
+    c: RGBColor,
+    dash: Option<(u32, u32)>,
+    marker: bool,
+) -> Result<(), String> {
+    let line = vec![(x, y), (x + SAMPLE_W as i32, y)];
+    match dash {
+        Some((on, off)) => area.draw(&DashedPathElement::new(line, on, off, c.stroke_width(2))),
+        None => area.draw(&PathElement::new(line, c.stroke_width(2))),
+    }
+    .map_err(|e| e.to_string())?;
+    if marker {
+        area.draw(&Circle::new(
+            (x + SAMPLE_W as i32 / 2, y),
+            MARKER,
+            c.filled(),
+        ))
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 impl Speedup {
+    /// Every line drawn, solid then dashed, with whether it is dashed.
+    fn all_lines(&self) -> impl Iterator<Item = (&Line, bool)> {
+        self.lines
+            .iter()
+            .map(|l| (l, false))
+            .chain(self.dashed.iter().map(|l| (l, true)))
+    }
+
+    /// The settings' labels, `settings` first, then those the lines name in the order they
+    /// first appear: a setting's colour is its place here.
+    fn order(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.settings.iter().map(String::as_str).collect();
+        for (l, _) in self.all_lines() {
+            if !l.label.is_empty() && !out.contains(&l.label.as_str()) {
+                out.push(&l.label);
+            }
+        }
+        out
+    }
+
+    fn colour_of(&self, line: &Line) -> RGBColor {
+        self.order()
+            .iter()
+            .position(|s| *s == line.label)
+            .map_or(KEY, color)
+    }
+
     fn base(&self) -> Option<f64> {
         self.ideal_base.filter(|b| b.is_finite() && *b > 0.0)
     }
@@ -139,9 +217,8 @@ impl Speedup {
     /// Sorted distinct p values with data; `[1]` when there are none.
     fn ps(&self) -> Vec<f64> {
         let mut ps: Vec<f64> = self
-            .lines
-            .iter()
-            .flat_map(|l| points(l).into_iter().map(|p| p.0))
+            .all_lines()
+            .flat_map(|(l, _)| points(l).into_iter().map(|p| p.0))
             .collect();
         ps.sort_by(f64::total_cmp);
         ps.dedup();
@@ -177,9 +254,8 @@ impl Speedup {
     /// A log range around every positive value drawn, the ideal line included.
     fn y_range(&self) -> (f64, f64) {
         let ys = self
-            .lines
-            .iter()
-            .flat_map(|l| {
+            .all_lines()
+            .flat_map(|(l, _)| {
                 let b = band(l);
                 points(l)
                     .into_iter()
@@ -209,12 +285,27 @@ impl Speedup {
 
     fn entries(&self) -> Vec<(String, Entry)> {
         let mut out: Vec<(String, Entry)> = self
-            .lines
-            .iter()
+            .order()
+            .into_iter()
             .enumerate()
-            .filter(|(_, l)| !l.label.is_empty())
-            .map(|(i, l)| (l.label.clone(), Entry::Data(i)))
+            .filter(|(_, s)| self.all_lines().any(|(l, _)| l.label == *s))
+            .map(|(i, s)| {
+                let dashed = !self.lines.iter().any(|l| l.label == s);
+                (
+                    s.to_string(),
+                    Entry::Setting {
+                        colour: color(i),
+                        dashed,
+                    },
+                )
+            })
             .collect();
+        if !self.dashed.is_empty() {
+            if !self.lines.is_empty() {
+                out.push((self.solid_means.clone(), Entry::Key { dashed: false }));
+            }
+            out.push((self.dashed_means.clone(), Entry::Key { dashed: true }));
+        }
         if self.base().is_some() {
             out.push(("ideal".to_string(), Entry::Ideal));
         }
@@ -263,15 +354,13 @@ impl Speedup {
             (f64::from(x), f64::from(y))
         };
         let mut lines: Vec<PixelPath> = self
-            .lines
-            .iter()
-            .map(|l| points(l).into_iter().map(px).collect())
+            .all_lines()
+            .map(|(l, _)| points(l).into_iter().map(px).collect())
             .collect();
         lines.push(self.ideal().into_iter().map(px).collect());
         let bands = self
-            .lines
-            .iter()
-            .map(band)
+            .all_lines()
+            .map(|(l, _)| band(l))
             .filter(|b| !b.is_empty())
             .map(|b| {
                 b.iter()
@@ -337,15 +426,14 @@ impl Speedup {
         for (row, (label, entry)) in self.entries().iter().enumerate() {
             let x = x0 + LEGEND_PAD;
             let y = y0 + LEGEND_PAD + row as i32 * LEGEND_ROW + LEGEND_ROW / 2;
-            match entry {
-                Entry::Data(i) => legend_entry(area, (x, y), color(*i), Some(MARKER), label)?,
-                Entry::Ideal => {
-                    let sample = vec![(x, y), (x + SAMPLE_W as i32, y)];
-                    area.draw(&DashedPathElement::new(sample, 8, 6, IDEAL.stroke_width(2)))
-                        .map_err(|e| e.to_string())?;
-                    legend_label(area, (x, y), label)?;
+            match *entry {
+                Entry::Setting { colour, dashed } => {
+                    sample(area, (x, y), colour, dashed.then_some(DASH), true)?
                 }
+                Entry::Key { dashed } => sample(area, (x, y), KEY, dashed.then_some(DASH), true)?,
+                Entry::Ideal => sample(area, (x, y), IDEAL, Some(IDEAL_DASH), false)?,
             }
+            legend_label(area, (x, y), label)?;
         }
         Ok(())
     }
@@ -403,21 +491,35 @@ impl Figure for Speedup {
             .draw()
             .map_err(|e| e.to_string())?;
 
-        for (i, line) in self.lines.iter().enumerate() {
-            draw_band(&mut chart, &band(line), color(i))?;
+        for (line, _) in self.all_lines() {
+            draw_band(&mut chart, &band(line), self.colour_of(line))?;
         }
         chart
             .draw_series(DashedLineSeries::new(
                 self.ideal(),
-                8,
-                6,
+                IDEAL_DASH.0,
+                IDEAL_DASH.1,
                 IDEAL.stroke_width(2),
             ))
             .map_err(|e| e.to_string())?;
-        for (i, line) in self.lines.iter().enumerate() {
-            draw_marked_line(&mut chart, &points(line), color(i), MARKER)?;
+        for line in &self.dashed {
+            let (xy, c) = (points(line), self.colour_of(line));
+            chart
+                .draw_series(DashedLineSeries::new(
+                    xy.iter().copied(),
+                    DASH.0,
+                    DASH.1,
+                    c.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(xy.iter().map(|&p| Circle::new(p, MARKER, c.filled())))
+                .map_err(|e| e.to_string())?;
         }
-        if self.lines.iter().all(|l| points(l).is_empty()) {
+        for line in &self.lines {
+            draw_marked_line(&mut chart, &points(line), self.colour_of(line), MARKER)?;
+        }
+        if self.all_lines().all(|(l, _)| points(l).is_empty()) {
             no_data_over(root, &chart)?;
         }
 
@@ -457,6 +559,10 @@ mod tests {
                 },
                 Line::plain("SSGD", ps.iter().map(|&p: &f64| (p, p.sqrt()))),
             ],
+            settings: vec![],
+            dashed: vec![],
+            solid_means: String::new(),
+            dashed_means: String::new(),
             ideal_base: Some(1.0),
         }
     }
@@ -546,6 +652,71 @@ mod tests {
         assert_eq!(ticks[0], 1.0);
         assert!(ticks.len() < 64 && ticks.len() > 5, "{ticks:?}");
         render(&fig).expect("renders");
+    }
+
+    #[test]
+    fn a_setting_has_one_colour_and_one_legend_entry_for_both_its_measures() {
+        let epoch = |label: &str, k: f64| Line::plain(label, [(1.0, 1.0), (16.0, k)]);
+        let fig = Speedup {
+            settings: vec!["SSGD".into(), "Downpour".into()],
+            dashed: vec![epoch("Downpour", 12.0), epoch("SSGD", 14.0)],
+            solid_means: "time to 90 %".into(),
+            dashed_means: "epoch time".into(),
+            ..sample()
+        };
+        let out = render(&fig).expect("renders");
+        let t = texts(&out.svg);
+        for label in ["Downpour", "SSGD", "time to 90 %", "epoch time", "ideal"] {
+            assert_eq!(
+                t.iter().filter(|s| *s == label).count(),
+                1,
+                "{label}: {t:?}"
+            );
+        }
+        // The colours follow `settings`, not the order the lines come in.
+        assert_eq!(fig.colour_of(&fig.lines[0]), color(1));
+        assert_eq!(fig.colour_of(&fig.dashed[0]), color(1));
+        assert_eq!(fig.colour_of(&fig.lines[1]), color(0));
+        let unlabelled = Line::plain("", [(1.0, 1.0)]);
+        assert_eq!(fig.colour_of(&unlabelled), KEY);
+        // Dashed lines are drawn as many short strokes in their setting's colour; a solid line
+        // is one stroke.
+        let strokes = |c: RGBColor| {
+            let stroke = format!("stroke=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2);
+            out.svg
+                .split("<polyline")
+                .filter(|l| l.contains(&stroke))
+                .count()
+        };
+        assert!(
+            strokes(color(0)) > 10 && strokes(color(1)) > 10,
+            "dashes missing"
+        );
+        let solid = Speedup {
+            dashed: vec![],
+            ..fig.clone()
+        };
+        let out = render(&solid).expect("renders");
+        let solid_strokes = out
+            .svg
+            .split("<polyline")
+            .filter(|l| l.contains("stroke=\"#0072B2\""))
+            .count();
+        assert!(solid_strokes < 5, "{solid_strokes}");
+    }
+
+    #[test]
+    fn the_key_is_shown_only_with_dashed_lines() {
+        let plain = Speedup {
+            solid_means: "time to 90 %".into(),
+            dashed_means: "epoch time".into(),
+            ..sample()
+        };
+        let t = texts(&render(&plain).expect("renders").svg);
+        assert!(
+            !t.iter().any(|s| s == "time to 90 %" || s == "epoch time"),
+            "{t:?}"
+        );
     }
 
     #[test]
