@@ -231,6 +231,11 @@ fn the_real_command_writes_the_simulators_files() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("key `cluster.learners`: must be at least 1"),
+        "{err}"
+    );
     assert!(!dir.path().join("runs").exists());
 }
 
