@@ -248,7 +248,8 @@ impl Topology {
     }
 
     /// The route for each `(from, to)` pair, in order; or, under `machine.topology`, a problem
-    /// for each pair it cannot route, saying what the route was `for_what`.
+    /// for each pair it cannot route, saying what the route was `for_what`. Pairs that share an
+    /// end share one shortest-path search from it.
     pub fn routes(
         &self,
         pairs: impl IntoIterator<Item = (NodeIndex, NodeIndex)>,
@@ -256,8 +257,13 @@ impl Topology {
     ) -> Result<Vec<Route>, Vec<(String, String)>> {
         let mut routes = vec![];
         let mut problems = vec![];
+        let mut searched: HashMap<NodeIndex, Vec<u64>> = HashMap::new();
         for (a, b) in pairs {
-            match self.route(a, b) {
+            let root = a.min(b);
+            let costs = searched
+                .entry(root)
+                .or_insert_with(|| self.costs_from(root));
+            match self.route_with(a, b, costs) {
                 Some(r) => routes.push(r),
                 None => {
                     let (a, b) = (self.node(a), self.node(b));
@@ -279,35 +285,75 @@ impl Topology {
 
     /// The route from `src` to `dst` with the fewest hops (least latency among those), or None
     /// if unreachable. Fewest hops first, as switched fabrics route: a direct NVLink beats a
-    /// two-hop PCIe detour even when its latency is higher.
+    /// two-hop PCIe detour even when its latency is higher. Among equal routes the one through
+    /// the lowest-numbered nodes, counted from the end with the higher node number, so a route
+    /// and its reverse cross the same links.
     pub fn route(&self, src: NodeIndex, dst: NodeIndex) -> Option<Route> {
-        if src == dst {
-            return Some(Route {
-                channels: vec![],
-                latency: SimDuration::ZERO,
-            });
+        self.route_with(src, dst, &self.costs_from(src.min(dst)))
+    }
+
+    /// A hop's cost: a hop outweighs any latency, and latency breaks ties between equal hop
+    /// counts.
+    fn hop_cost(link: &Link) -> u64 {
+        (1u64 << 40).saturating_add(link.latency_ns)
+    }
+
+    /// The cost of the best route from `root` to every node (`u64::MAX` where unreachable).
+    fn costs_from(&self, root: NodeIndex) -> Vec<u64> {
+        let found =
+            petgraph::algo::dijkstra(&self.graph, root, None, |e| Self::hop_cost(e.weight()));
+        let mut costs = vec![u64::MAX; self.graph.node_count()];
+        for (n, c) in found {
+            costs[n.index()] = c;
         }
-        // Cost: a hop outweighs any latency, and latency breaks ties between equal hop counts.
-        let (_, nodes) = petgraph::algo::astar(
-            &self.graph,
-            src,
-            |n| n == dst,
-            |e| (1u64 << 40).saturating_add(e.weight().latency_ns),
-            |_| 0,
-        )?;
-        let mut channels = Vec::with_capacity(nodes.len().saturating_sub(1));
-        let mut latency = 0u64;
-        for pair in nodes.windows(2) {
-            let (from, to) = (pair[0], pair[1]);
-            // Among parallel links pick the lowest index, so the choice is stable.
-            let edge = self
+        costs
+    }
+
+    /// The route from `src` to `dst`, given the best costs from the lower-numbered of the two:
+    /// walk from the other end towards it, each step to the lowest-numbered neighbour on a best
+    /// route (and over the lowest-latency, then lowest-index, of parallel links).
+    fn route_with(&self, src: NodeIndex, dst: NodeIndex, costs: &[u64]) -> Option<Route> {
+        let (root, far) = (src.min(dst), src.max(dst));
+        if costs[far.index()] == u64::MAX {
+            return None;
+        }
+        let mut edges = vec![];
+        let mut at = far;
+        while at != root {
+            let here = costs[at.index()];
+            let step = self
                 .graph
-                .edges_connecting(from, to)
-                .min_by_key(|e| (e.weight().latency_ns, e.id()))?;
-            let (a, _) = self.graph.edge_endpoints(edge.id())?;
+                .edges(at)
+                .filter(|e| {
+                    let next = e.target();
+                    let c = costs[next.index()];
+                    c != u64::MAX && c.saturating_add(Self::hop_cost(e.weight())) == here
+                })
+                .min_by_key(|e| (e.target(), e.weight().latency_ns, e.id()))?;
+            edges.push((at, step.id()));
+            at = step.target();
+        }
+        // `edges` runs from `far` to `root`; a route from the root runs the other way.
+        let forward = far == src;
+        let mut hops: Vec<(NodeIndex, EdgeIndex)> = edges;
+        if !forward {
+            hops.reverse();
+        }
+        let mut channels = Vec::with_capacity(hops.len());
+        let mut latency = 0u64;
+        for (from_far, e) in hops {
+            let (a, b) = self.graph.edge_endpoints(e)?;
+            // Walking from `far`, the hop leaves `from_far`; from the root it enters it.
+            let from = if forward {
+                from_far
+            } else if a == from_far {
+                b
+            } else {
+                a
+            };
             let dir = u32::from(a != from);
-            channels.push(ChannelId(2 * edge.id().index() as u32 + dir));
-            latency += edge.weight().latency_ns;
+            channels.push(ChannelId(2 * e.index() as u32 + dir));
+            latency += self.graph[e].latency_ns;
         }
         Some(Route {
             channels,
@@ -478,5 +524,61 @@ mod tests {
         assert_eq!(err.len(), 2, "{err:?}");
         assert_eq!(err[0].0, "links[0].bandwidth_gb_per_s");
         assert!(err[1].1.contains("unknown node `nope`"));
+    }
+
+    /// The nodes a route visits, from its start, or None if its channels do not chain.
+    fn walk(t: &Topology, src: NodeIndex, route: &Route) -> Option<Vec<NodeIndex>> {
+        let mut at = vec![src];
+        for &c in &route.channels {
+            let (_, from, to) = t.channel_ends(c);
+            (from == *at.last()?).then_some(())?;
+            at.push(to);
+        }
+        Some(at)
+    }
+
+    #[test]
+    fn routes_are_shortest_chained_and_the_same_both_ways() {
+        for spec in [
+            "fat-tree:k=4",
+            "nvlink:mesh=true",
+            "cluster:nodes=20,nodes_per_leaf=4",
+        ] {
+            let t = generators::Generator::parse_spec(spec)
+                .unwrap()
+                .build()
+                .unwrap();
+            let nodes: Vec<NodeIndex> = t.graph.node_indices().step_by(7).collect();
+            let pairs: Vec<(NodeIndex, NodeIndex)> = nodes
+                .iter()
+                .flat_map(|&a| nodes.iter().map(move |&b| (a, b)))
+                .collect();
+            let routes = t.routes(pairs.iter().copied(), "a test").unwrap();
+            for (&(a, b), r) in pairs.iter().zip(&routes) {
+                assert_eq!(t.route(a, b).as_ref(), Some(r), "{spec}: one pair alone");
+                let visited = walk(&t, a, r).expect("channels chain");
+                assert_eq!(
+                    *visited.last().unwrap(),
+                    b,
+                    "{spec}: ends at its destination"
+                );
+                // As short (hops, then latency) as petgraph's own search finds.
+                let (best, _) = petgraph::algo::astar(
+                    &t.graph,
+                    a,
+                    |n| n == b,
+                    |e| Topology::hop_cost(e.weight()),
+                    |_| 0,
+                )
+                .unwrap();
+                let hops = r.channels.len() as u64;
+                assert_eq!((hops << 40) + r.latency.as_nanos(), best, "{spec}");
+                // The way back crosses the same links in the other direction.
+                let back = t.route(b, a).unwrap();
+                let mut there: Vec<u32> = r.channels.iter().map(|c| c.0 ^ 1).collect();
+                there.reverse();
+                assert_eq!(back.channels.iter().map(|c| c.0).collect::<Vec<_>>(), there);
+            }
+        }
     }
 }
