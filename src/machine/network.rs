@@ -83,6 +83,8 @@ pub struct Network<P: SharingPolicy = MaxMin> {
     scratch_rates: Vec<f64>,
     /// Indices into `flows` of the flows past their latency phase.
     scratch_active: Vec<usize>,
+    /// [`Network::next_event_time`], kept up to date so that asking costs nothing.
+    next: Option<SimTime>,
 }
 
 impl Network<MaxMin> {
@@ -104,6 +106,7 @@ impl<P: SharingPolicy> Network<P> {
             bytes_started: 0,
             scratch_rates: vec![],
             scratch_active: vec![],
+            next: None,
         }
     }
 
@@ -127,6 +130,7 @@ impl<P: SharingPolicy> Network<P> {
         };
         self.bytes_started += bytes;
         self.flows.push(flow);
+        self.next = Some(self.next.map_or(active_at, |t| t.min(active_at)));
         // A flow in its latency phase uses no bandwidth, so shares change only when it
         // activates; a zero-byte or empty-path flow just finishes after its latency.
         id
@@ -134,6 +138,11 @@ impl<P: SharingPolicy> Network<P> {
 
     /// The next time something changes inside the network: a flow activates or completes.
     pub fn next_event_time(&self) -> Option<SimTime> {
+        self.next
+    }
+
+    /// [`Network::next_event_time`] from the flows themselves.
+    fn first_event(&self) -> Option<SimTime> {
         self.flows
             .iter()
             .map(|f| {
@@ -167,6 +176,7 @@ impl<P: SharingPolicy> Network<P> {
                 !finished
             });
             self.reshare(t);
+            self.next = self.first_event();
         }
         self.last = self.last.max(now);
     }
