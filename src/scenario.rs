@@ -35,6 +35,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("paper-nlc", include_str!("../scenarios/paper-nlc.toml")),
     ("quick", include_str!("../scenarios/quick.toml")),
     ("quadratic", include_str!("../scenarios/quadratic.toml")),
+    ("cluster", include_str!("../scenarios/cluster.toml")),
 ];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -2,23 +2,47 @@
 
 use super::*;
 
-pub(crate) fn bench(learners: usize, epochs: u64, repeat: usize) -> anyhow::Result<()> {
-    let overrides = [
-        Override::parse(&format!("cluster.learners={learners}"))?,
-        Override::parse(&format!("workload.epochs={epochs}"))?,
-    ];
-    let sc = scenario::load("builtin:paper-cifar10", &overrides)?;
+/// Simulates `spec` timing-only `repeat` times and prints the best wall time as events per
+/// second and as wall time per simulated iteration (one mini-batch of one learner).
+pub(crate) fn bench(
+    spec: &str,
+    learners: Option<usize>,
+    epochs: Option<u64>,
+    set: &[String],
+    repeat: usize,
+) -> anyhow::Result<()> {
+    let mut overrides = vec![Override::parse("workload.gradients=timing-only")?];
+    // The paper machine's run is short: three epochs make a measurement of a few ms.
+    let epochs = epochs.or((spec == "builtin:paper-cifar10").then_some(3));
+    if let Some(p) = learners {
+        overrides.push(Override::parse(&format!("cluster.learners={p}"))?);
+    }
+    if let Some(e) = epochs {
+        overrides.push(Override::parse(&format!("workload.epochs={e}"))?);
+    }
+    for s in set {
+        overrides.push(Override::parse(s)?);
+    }
+    let sc = scenario::load(spec, &overrides)?;
     let mut best = f64::INFINITY;
-    let mut events = 0;
+    let mut res = None;
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
-        let res = run::simulate(&sc, ())?;
+        let r = run::simulate(&sc, ())?;
         best = best.min(t.elapsed().as_secs_f64());
-        events = res.events;
+        res = Some(r);
     }
+    let res = res.expect("at least one repetition");
+    let iterations = sc.iterations_per_epoch * sc.file.workload.epochs;
     emit(&format!(
-        "timing-only downpour, paper-cifar10, p = {learners}, {epochs} epochs: {events} events in {best:.4} s = {:.2} M events/s (best of {repeat})\n",
-        events as f64 / best / 1e6
+        "timing-only {}, {}, p = {}, {} epochs ({iterations} iterations): {} events in {best:.4} s = {:.2} M events/s, {:.1} us per iteration (best of {repeat})\n",
+        sc.file.algorithm.kind.name(),
+        sc.file.name,
+        sc.placement.learner_gpus.len(),
+        sc.file.workload.epochs,
+        res.events,
+        res.events as f64 / best / 1e6,
+        best / iterations.max(1) as f64 * 1e6,
     ))
 }
 

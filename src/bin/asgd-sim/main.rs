@@ -244,9 +244,13 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
-    /// Measure speed: simulated events per second (default), the gradient arithmetic
-    /// (--numerics), or a real-gradient run against its arithmetic alone (--overhead).
+    /// Measure speed: simulated events per second and wall time per simulated iteration of a
+    /// timing-only scenario (default), the gradient arithmetic (--numerics), or a real-gradient
+    /// run against its arithmetic alone (--overhead).
     Bench {
+        /// The scenario to simulate (events mode), run timing-only.
+        #[arg(default_value = "builtin:paper-cifar10")]
+        scenario: String,
         /// Training steps of the paper's CIFAR-10 network at batch 128, in samples/s.
         #[arg(long, conflicts_with = "overhead")]
         numerics: bool,
@@ -254,19 +258,20 @@ enum Command {
         /// simulation.
         #[arg(long, value_name = "SCENARIO")]
         overhead: Option<String>,
-        /// Learners (events mode; 1 to 16).
-        #[arg(long, default_value_t = 16)]
-        learners: usize,
-        /// Epochs of paper-cifar10 per repetition (events mode).
-        #[arg(long, default_value_t = 3)]
-        epochs: u64,
+        /// Learners (events mode; short for --set cluster.learners=P) [default: the scenario's].
+        #[arg(long)]
+        learners: Option<usize>,
+        /// Epochs per repetition (events mode; short for --set workload.epochs=E) [default: 3
+        /// for the built-in paper-cifar10, else the scenario's].
+        #[arg(long)]
+        epochs: Option<u64>,
         /// Repetitions or measured steps; the best (events) or median (numerics) is reported.
         #[arg(long, default_value_t = 5, value_parser = at_least_one)]
         repeat: usize,
         /// Threads for the arithmetic [default: all cores].
         #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
-        /// Override a key of the --overhead scenario (repeatable).
+        /// Override a key of the scenario (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
@@ -550,6 +555,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             emit(&text)
         }
         Command::Bench {
+            scenario,
             numerics,
             overhead,
             learners,
@@ -562,7 +568,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             match (numerics, overhead) {
                 (true, _) => bench_numerics(repeat, threads),
                 (false, Some(spec)) => bench_overhead(&spec, &set, threads),
-                (false, None) => bench(learners, epochs, repeat),
+                (false, None) => bench(&scenario, learners, epochs, &set, repeat),
             }
         }
         Command::Theory { command } => {

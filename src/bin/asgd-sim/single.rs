@@ -5,7 +5,7 @@ use super::*;
 pub(crate) fn load_topology(source: &str) -> anyhow::Result<Topology> {
     let is_generator = !source.starts_with("builtin:")
         && !std::path::Path::new(source).exists()
-        && ["fat-tree", "nvlink"]
+        && Generator::KINDS
             .iter()
             .any(|g| source == *g || source.starts_with(&format!("{g}:")));
     if is_generator {

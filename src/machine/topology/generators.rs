@@ -1,10 +1,14 @@
 //! Built-in topology generators for machines too regular to write out by hand: a k-ary fat-tree
-//! cluster of GPU nodes, and a single host whose GPUs are joined by NVLink-style links in a ring
-//! or a full mesh. Each generator only calls [`TopologyBuilder`], so its output passes the same
+//! cluster of GPU nodes, a two-level cluster with one parameter-server host (`cluster`), and a
+//! single host whose GPUs are joined by NVLink-style links in a ring or a full mesh. Each generator only calls [`TopologyBuilder`], so its output passes the same
 //! checks as a file.
 //!
 //! Default constants are typical published figures for the hardware class, stated at each field;
 //! they are defaults to override, not measurements.
+
+mod cluster;
+
+pub use cluster::ClusterParams;
 
 use super::{CoreSpec, GpuSpec, Link, Node, NodeKind, Topology, TopologyBuilder};
 use serde::{Deserialize, Serialize};
@@ -58,6 +62,9 @@ pub enum Generator {
         #[serde(default)]
         host: HostParams,
     },
+    /// GPU nodes under leaf switches and one spine, with a parameter-server host on the spine
+    /// (see [`ClusterParams`]).
+    Cluster(ClusterParams),
     /// One host whose GPUs are linked by NVLink in a ring (`mesh = false`) or all-to-all.
     Nvlink {
         #[serde(default)]
@@ -87,8 +94,11 @@ fn default_nvlink_latency_ns() -> f64 {
 }
 
 impl Generator {
-    /// Parses `fat-tree:k=4,nodes=8` or `nvlink:mesh=true` (host parameters as
-    /// `host.gpus_per_node=8`).
+    /// The generators' names, as written before the `:` of a spec.
+    pub const KINDS: [&'static str; 3] = ["fat-tree", "cluster", "nvlink"];
+
+    /// Parses `fat-tree:k=4,nodes=8`, `cluster:nodes=256` or `nvlink:mesh=true` (host
+    /// parameters as `host.gpus_per_node=8`).
     pub fn parse_spec(spec: &str) -> Result<Self, String> {
         let (kind, params) = spec.split_once(':').unwrap_or((spec, ""));
         let mut table = toml::Table::new();
@@ -127,6 +137,7 @@ impl Generator {
                 switch_latency_ns,
                 host,
             } => fat_tree(*k, *nodes, *link_gb_per_s, *switch_latency_ns, host),
+            Generator::Cluster(params) => cluster::cluster(params),
             Generator::Nvlink {
                 mesh,
                 nvlink_gb_per_s,
