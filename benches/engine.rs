@@ -8,6 +8,11 @@
 //! Throughput is reported in elements = engine events (`RunResult::events`), which are the same
 //! for every run of a scenario (a run is a function of the scenario and its seed).
 //!
+//! `cluster`: the shipped cluster scenario at p = 16, 64 and 256 learners (1,024 with
+//! `ASGD_BENCH_P1024=1`: minutes per sample until bandwidth sharing is incremental), 20
+//! mini-batches per learner, jitter off. Throughput is in elements = simulated iterations, so
+//! criterion's time per element is the wall time per simulated iteration.
+//!
 //! `cargo bench --bench engine` for the full measurement; `cargo bench --bench engine --
 //! --quick` for a short one.
 
@@ -48,5 +53,34 @@ fn downpour(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, downpour);
+fn cluster(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cluster");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    let mut ps = vec![16, 64, 256];
+    if std::env::var_os("ASGD_BENCH_P1024").is_some() {
+        ps.push(1024);
+    }
+    for p in ps {
+        let sets = [
+            format!("cluster.learners={p}"),
+            format!("workload.dataset.train_samples={}", p * 20 * 128),
+            "devices.jitter.std_s=0".to_string(),
+        ];
+        let overrides: Vec<Override> = sets
+            .iter()
+            .map(|s| Override::parse(s).expect("override"))
+            .collect();
+        let sc = scenario::load("builtin:cluster", &overrides).expect("builtin:cluster loads");
+        let iterations = sc.iterations_per_epoch * sc.file.workload.epochs;
+        group.throughput(Throughput::Elements(iterations));
+        group.bench_function(format!("p{p}/20-iterations-per-learner"), |b| {
+            b.iter(|| simulate(black_box(&sc), ()).expect("scenario runs").events)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, downpour, cluster);
 criterion_main!(benches);

@@ -92,11 +92,11 @@ fn bench_takes_any_scenario_and_reports_wall_per_iteration() {
     ]);
     let line = stdout(&o);
     assert!(
-        line.starts_with("timing-only downpour, cluster, p = 32, 1 epochs (64 iterations): "),
+        line.starts_with("timing-only downpour, cluster, p = 32, 1 epoch (64 iterations): "),
         "{line}"
     );
     assert!(
-        line.contains(" M events/s, ") && line.trim_end().ends_with("us per iteration (best of 1)"),
+        line.contains(" events/s, ") && line.trim_end().ends_with("us per iteration (best of 1)"),
         "{line}"
     );
     // The paper machine stays the default.
@@ -110,7 +110,7 @@ fn bench_takes_any_scenario_and_reports_wall_per_iteration() {
         "1",
     ]));
     assert!(
-        line.starts_with("timing-only downpour, paper-cifar10, p = 2, 1 epochs (391 iterations): "),
+        line.starts_with("timing-only downpour, paper-cifar10, p = 2, 1 epoch (391 iterations): "),
         "{line}"
     );
 }

@@ -34,14 +34,20 @@ pub(crate) fn bench(
     }
     let res = res.expect("at least one repetition");
     let iterations = sc.iterations_per_epoch * sc.file.workload.epochs;
+    let epochs = sc.file.workload.epochs;
+    let rate = res.events as f64 / best;
+    let rate = if rate >= 1e6 {
+        format!("{:.2} M", rate / 1e6)
+    } else {
+        format!("{:.1} k", rate / 1e3)
+    };
     emit(&format!(
-        "timing-only {}, {}, p = {}, {} epochs ({iterations} iterations): {} events in {best:.4} s = {:.2} M events/s, {:.1} us per iteration (best of {repeat})\n",
+        "timing-only {}, {}, p = {}, {epochs} epoch{} ({iterations} iterations): {} events in {best:.4} s = {rate} events/s, {:.1} us per iteration (best of {repeat})\n",
         sc.file.algorithm.kind.name(),
         sc.file.name,
         sc.placement.learner_gpus.len(),
-        sc.file.workload.epochs,
+        if epochs == 1 { "" } else { "s" },
         res.events,
-        res.events as f64 / best / 1e6,
         best / iterations.max(1) as f64 * 1e6,
     ))
 }
