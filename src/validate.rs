@@ -16,7 +16,7 @@ use crate::report::figures::staleness::Staleness;
 use crate::report::figures::{FigureError, Rendered, render};
 use crate::report::summary::{BreakdownSecs, Summary};
 use crate::scenario::Scenario;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::stats_tests::NaNPolicy;
 use statrs::stats_tests::ks_test::{KSTwoSampleAlternativeMethod, ks_twosample};
 use std::fmt::Write as _;
@@ -26,7 +26,7 @@ use std::sync::atomic::AtomicBool;
 pub const TARGET_EPOCH_ERROR: f64 = 0.05;
 
 /// One side of a comparison: what a run measured.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Side {
     pub epoch_time_s: f64,
     /// Seconds per epoch in each activity, mean over learners.
@@ -84,7 +84,7 @@ impl Side {
 }
 
 /// One phase of the epoch on both sides.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PhaseError {
     pub phase: String,
     pub real_s: f64,
@@ -96,7 +96,7 @@ pub struct PhaseError {
 }
 
 /// The two-sample Kolmogorov-Smirnov test of the staleness distributions.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KsTest {
     /// Largest distance between the two empirical distribution functions.
     pub statistic: f64,
@@ -105,7 +105,7 @@ pub struct KsTest {
 }
 
 /// The comparison at one point.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PointValidation {
     /// The point, e.g. `p=4`.
     pub point: String,
@@ -215,7 +215,7 @@ fn max_cdf_distance(a: &[u64], b: &[u64]) -> f64 {
 }
 
 /// The whole validation, as `validation.json` holds it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Validation {
     pub scenario: String,
     /// The calibrated host file the simulation used.
@@ -301,6 +301,11 @@ impl Validation {
             within_target: max <= TARGET_EPOCH_ERROR,
             host_warning: None,
         }
+    }
+
+    /// Reads `validation.json` back, to redraw its figures without measuring again.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
     }
 
     pub fn to_json(&self) -> String {

@@ -281,3 +281,55 @@ fn the_host_model_repeats_exactly() {
     let b = run::simulate(&sc, ()).unwrap().summary.to_json();
     assert_eq!(a, b);
 }
+
+#[test]
+fn report_redraws_a_validation_from_its_json_and_refuses_a_foreign_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("figures/validation-quick");
+    let json = std::fs::read(shipped.join("validation.json")).unwrap();
+    let copy = dir.path().join("validation-quick");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::write(copy.join("validation.json"), &json).unwrap();
+    let asgd = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_asgd-sim"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = asgd(&["report".as_ref(), copy.as_os_str()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.starts_with("redrew 2 figures of the validation"),
+        "{out}"
+    );
+    for f in ["validation-breakdown", "validation-staleness"] {
+        // The same drawing as the shipped one, from the numbers alone.
+        for ext in ["svg", "png"] {
+            let name = format!("{f}.{ext}");
+            assert_eq!(
+                std::fs::read(copy.join(&name)).unwrap(),
+                std::fs::read(shipped.join(&name)).unwrap(),
+                "{name} differs from the shipped one: redraw it with `asgd-sim report figures/validation-quick`"
+            );
+        }
+    }
+    assert_eq!(std::fs::read(copy.join("validation.json")).unwrap(), json);
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("validation.json"), "{\"x\": 1}").unwrap();
+    let o = asgd(&["report".as_ref(), foreign.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "not a validation.json written by `asgd-sim validate`: missing field `scenario`"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&foreign).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}

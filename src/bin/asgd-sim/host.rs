@@ -244,3 +244,44 @@ pub(crate) fn host_topology(file: &std::path::Path) -> anyhow::Result<Topology> 
     }
     Ok(topology)
 }
+
+/// Whether `report` was given one `validate` directory (validation.json, no sweep.json).
+pub(crate) fn is_validation(dirs: &[std::path::PathBuf]) -> bool {
+    matches!(dirs, [d] if d.join("validation.json").is_file() && !d.join("sweep.json").exists())
+}
+
+/// Redraws a validation's figures from its validation.json, into `out` or the directory itself.
+pub(crate) fn redraw_validation(
+    dir: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let file = dir.join("validation.json");
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let validation = asgd_sim::validate::Validation::from_json(&text).map_err(|e| {
+        let message = format!("not a validation.json written by `asgd-sim validate`: {e}");
+        asgd_sim::input::bad_flag("report", &file.display().to_string(), &message)
+    })?;
+    let out = out.unwrap_or(dir);
+    asgd_sim::report::output::check_target("--out", out)?;
+    let figures = if validation.points.is_empty() {
+        vec![]
+    } else {
+        validation.figures()?
+    };
+    let mut written = vec![];
+    for f in &figures {
+        for (ext, bytes) in [("svg", f.svg.as_bytes()), ("png", &f.png[..])] {
+            let path = out.join(format!("{}.{ext}", f.name));
+            asgd_sim::report::output::write_atomic(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            written.push(path);
+        }
+    }
+    emit(&format!(
+        "redrew {} figures of the validation (SVG and PNG) in {} from {}, measuring nothing\n",
+        figures.len(),
+        out.display(),
+        file.display()
+    ))
+}

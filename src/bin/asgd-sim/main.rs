@@ -170,12 +170,15 @@ enum Command {
         quiet: bool,
     },
     /// Merge the results of sweep directories (one sweep, or its shards) into one report:
-    /// figures as SVG and PNG, and index.html.
+    /// figures as SVG and PNG, and index.html. Given a `validate` directory, redraw its
+    /// figures from its validation.json, measuring nothing.
     Report {
-        /// Sweep directories: one sweep's, or the shards' of one sweep.
+        /// Sweep directories: one sweep's, or the shards' of one sweep; or one validate
+        /// directory.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        /// Report directory [default: DIR/report of the first DIR].
+        /// Report directory [default: DIR/report of the first DIR; a validate directory's
+        /// figures are redrawn in place].
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -479,6 +482,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             repeats,
             quiet,
         } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
+        Command::Report { dirs, out } if is_validation(&dirs) => {
+            redraw_validation(&dirs[0], out.as_deref())
+        }
         Command::Report { dirs, out } => {
             let out = out.unwrap_or_else(|| dirs[0].join("report"));
             asgd_sim::report::output::check_target("--out", &out)?;
