@@ -24,22 +24,33 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `run scenarios/cluster.toml` with each of `sets` as `--set`, into `out`.
+fn run_cluster(sets: &[&str], out: &std::path::Path) -> Output {
+    let mut args = vec![
+        "run",
+        "scenarios/cluster.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    asgd(&args)
+}
+
 #[test]
 fn cluster_runs_64_learners_each_through_the_server_nic_with_every_byte_accounted() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     // 64 learners on 16 nodes, 8 mini-batches each.
-    let o = asgd(&[
-        "run",
-        "scenarios/cluster.toml",
-        "--set",
-        "cluster.learners=64",
-        "--set",
-        "workload.dataset.train_samples=65536",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let o = run_cluster(
+        &[
+            "cluster.learners=64",
+            "workload.dataset.train_samples=65536",
+        ],
+        &out,
+    );
     stdout(&o);
     let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
     let s: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -119,27 +130,13 @@ fn bench_takes_any_scenario_and_reports_wall_per_iteration() {
 fn cluster_and_bench_refuse_what_the_machine_cannot_hold() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = asgd(&[
-        "run",
-        "scenarios/cluster.toml",
-        "--set",
-        "cluster.learners=1025",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_cluster(&["cluster.learners=1025"], &out);
     assert_bad_input(
         &o,
         &out,
         &["cluster.learners", "1025 learners", "1024 GPUs"],
     );
-    let o = asgd(&[
-        "run",
-        "scenarios/cluster.toml",
-        "--set",
-        "machine.generator.nodes_per_leaf=0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run_cluster(&["machine.generator.nodes_per_leaf=0"], &out);
     assert_bad_input(
         &o,
         &out,
