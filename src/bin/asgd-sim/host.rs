@@ -269,13 +269,11 @@ pub(crate) fn redraw_validation(
     } else {
         validation.figures()?
     };
-    let mut written = vec![];
     for f in &figures {
         for (ext, bytes) in [("svg", f.svg.as_bytes()), ("png", &f.png[..])] {
             let path = out.join(format!("{}.{ext}", f.name));
             asgd_sim::report::output::write_atomic(&path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            written.push(path);
         }
     }
     emit(&format!(
