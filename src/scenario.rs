@@ -22,6 +22,12 @@ use std::sync::{Arc, Mutex};
 /// many minutes already.
 pub const MAX_ITERATIONS: u64 = 100_000_000;
 
+/// The most learner-shard pairs a parameter-server run may have on a machine with a network:
+/// up to this many flows share the links at once, and every flow that starts or ends re-shares
+/// bandwidth among all of them (1,024 learners and 16 shards, 16,384 pairs, take about 20 ms
+/// of wall time per simulated iteration on one core).
+pub const MAX_SERVER_PAIRS: usize = 65_536;
+
 /// The most synthetic samples (training and test together) generated for real gradients: a
 /// few GB of images.
 pub const MAX_GENERATED: u64 = 2_000_000;
@@ -374,6 +380,19 @@ impl ScenarioFile {
             placement.shard_ranges = ranges;
         }
         let ring = a.kind.parameters(a, c.learners).server() == algorithm::Server::Ring;
+        let pairs = placement.learner_gpus.len() * placement.shard_cores.len();
+        if !ring && topology.host().is_none() && pairs > MAX_SERVER_PAIRS {
+            return Err(source.invalid(vec![(
+                "cluster.learners".into(),
+                format!(
+                    "{} learners and {} shards are {pairs} learner-shard pairs, past the limit \
+                     of {MAX_SERVER_PAIRS}: each pair is a flow sharing the network, and a run \
+                     that large would take hours; fewer learners or fewer shards",
+                    placement.learner_gpus.len(),
+                    placement.shard_cores.len()
+                ),
+            )]));
+        }
         placement
             .check_routes(&topology, ring)
             .map_err(|p| source.invalid(p))?;

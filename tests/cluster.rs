@@ -142,6 +142,14 @@ fn cluster_and_bench_refuse_what_the_machine_cannot_hold() {
         &out,
         &["machine.generator.nodes_per_leaf", "must be from 1 to 4096"],
     );
+    // A machine big enough, but a run that would take hours.
+    let sets = [
+        "machine.generator.nodes=2048",
+        "cluster.learners=8192",
+        "cluster.shards=16",
+    ];
+    let o = run_cluster(&sets, &out);
+    assert_bad_input(&o, &out, &["131072 learner-shard pairs", "limit of 65536"]);
     let o = asgd(&["bench", "scenarios/cluster.toml", "--learners", "2000"]);
     assert_bad_input(&o, &out, &["2000 learners", "allowed: 1 to 1024"]);
 }
