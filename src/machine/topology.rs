@@ -317,7 +317,8 @@ impl Topology {
         if costs[far.index()] == u64::MAX {
             return None;
         }
-        let mut edges = vec![];
+        // Hops (from, to, link) walking from `far` to the root.
+        let mut hops = vec![];
         let mut at = far;
         while at != root {
             let here = costs[at.index()];
@@ -325,34 +326,25 @@ impl Topology {
                 .graph
                 .edges(at)
                 .filter(|e| {
-                    let next = e.target();
-                    let c = costs[next.index()];
+                    let c = costs[e.target().index()];
                     c != u64::MAX && c.saturating_add(Self::hop_cost(e.weight())) == here
                 })
                 .min_by_key(|e| (e.target(), e.weight().latency_ns, e.id()))?;
-            edges.push((at, step.id()));
+            hops.push((at, step.target(), step.id()));
             at = step.target();
         }
-        // `edges` runs from `far` to `root`; a route from the root runs the other way.
-        let forward = far == src;
-        let mut hops: Vec<(NodeIndex, EdgeIndex)> = edges;
-        if !forward {
+        // A route from the root runs the other way.
+        if far != src {
             hops.reverse();
+            for hop in &mut hops {
+                std::mem::swap(&mut hop.0, &mut hop.1);
+            }
         }
         let mut channels = Vec::with_capacity(hops.len());
         let mut latency = 0u64;
-        for (from_far, e) in hops {
-            let (a, b) = self.graph.edge_endpoints(e)?;
-            // Walking from `far`, the hop leaves `from_far`; from the root it enters it.
-            let from = if forward {
-                from_far
-            } else if a == from_far {
-                b
-            } else {
-                a
-            };
-            let dir = u32::from(a != from);
-            channels.push(ChannelId(2 * e.index() as u32 + dir));
+        for (from, _, e) in hops {
+            let (a, _) = self.graph.edge_endpoints(e)?;
+            channels.push(ChannelId(2 * e.index() as u32 + u32::from(a != from)));
             latency += self.graph[e].latency_ns;
         }
         Some(Route {

@@ -13,28 +13,27 @@ pub(crate) fn bench(
 ) -> anyhow::Result<()> {
     let mut overrides = vec![Override::parse("workload.gradients=timing-only")?];
     // The paper machine's run is short: three epochs make a measurement of a few ms.
-    let epochs = epochs.or((spec == "builtin:paper-cifar10").then_some(3));
+    let epoch_override = epochs.or((spec == "builtin:paper-cifar10").then_some(3));
     if let Some(p) = learners {
         overrides.push(Override::parse(&format!("cluster.learners={p}"))?);
     }
-    if let Some(e) = epochs {
+    if let Some(e) = epoch_override {
         overrides.push(Override::parse(&format!("workload.epochs={e}"))?);
     }
     for s in set {
         overrides.push(Override::parse(s)?);
     }
     let sc = scenario::load(spec, &overrides)?;
-    let mut best = f64::INFINITY;
-    let mut res = None;
-    for _ in 0..repeat.max(1) {
+    let t = Instant::now();
+    let res = run::simulate(&sc, ())?;
+    let mut best = t.elapsed().as_secs_f64();
+    for _ in 1..repeat {
         let t = Instant::now();
-        let r = run::simulate(&sc, ())?;
+        run::simulate(&sc, ())?;
         best = best.min(t.elapsed().as_secs_f64());
-        res = Some(r);
     }
-    let res = res.expect("at least one repetition");
-    let iterations = sc.iterations_per_epoch * sc.file.workload.epochs;
     let epochs = sc.file.workload.epochs;
+    let iterations = sc.iterations_per_epoch * epochs;
     let rate = res.events as f64 / best;
     let rate = if rate >= 1e6 {
         format!("{:.2} M", rate / 1e6)
