@@ -8,8 +8,7 @@
 //! Throughput is reported in elements = engine events (`RunResult::events`), which are the same
 //! for every run of a scenario (a run is a function of the scenario and its seed).
 //!
-//! `cluster`: the shipped cluster scenario at p = 16, 64 and 256 learners (1,024 with
-//! `ASGD_BENCH_P1024=1`: minutes per sample until bandwidth sharing is incremental), 20
+//! `cluster`: the shipped cluster scenario at p = 16, 64, 256 and 1,024 learners, 20
 //! mini-batches per learner, jitter off. Throughput is in elements = simulated iterations, so
 //! criterion's time per element is the wall time per simulated iteration.
 //!
@@ -58,11 +57,7 @@ fn cluster(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
-    let mut ps = vec![16, 64, 256];
-    if std::env::var_os("ASGD_BENCH_P1024").is_some() {
-        ps.push(1024);
-    }
-    for p in ps {
+    for p in [16, 64, 256, 1024] {
         let sets = [
             format!("cluster.learners={p}"),
             format!("workload.dataset.train_samples={}", p * 20 * 128),

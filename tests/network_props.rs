@@ -19,6 +19,8 @@
 //! - at the end no flow is left and started bytes == delivered bytes;
 //! - a flow that has its path to itself finishes at exactly `start + latency + ceil(bytes /
 //!   bottleneck)`, and one with an empty path at exactly `start + latency`;
+//! - the rates equal a full progressive filling over the transferring flows (1e-12 relative),
+//!   whether the network kept them incrementally or refilled;
 //! - advancing only now and then (several events per `advance` call) reports the same
 //!   completions, at the same times and in (time, id) order, as advancing event by event.
 //!
@@ -34,6 +36,9 @@ use std::collections::HashMap;
 
 /// Relative tolerance for float comparisons of rates and loads.
 const TOL: f64 = 1e-9;
+
+/// Relative tolerance of the network's incremental rates against a full progressive filling.
+const EXACT: f64 = 1e-12;
 
 #[derive(Clone, Debug)]
 struct FlowSpec {
@@ -129,7 +134,12 @@ impl<'a> Harness<'a> {
 
     /// Runs every flow to completion, advancing event by event; returns each flow's
     /// completion time.
-    fn run(mut self) -> Result<Vec<u64>, TestCaseError> {
+    fn run(self) -> Result<Vec<u64>, TestCaseError> {
+        self.run_counted().map(|(done_at, _)| done_at)
+    }
+
+    /// [`Harness::run`], also returning how many full progressive fillings the network did.
+    fn run_counted(mut self) -> Result<(Vec<u64>, u64), TestCaseError> {
         for i in self.start_order() {
             let spec = &self.specs[i];
             while let Some(t) = self.net.next_event_time() {
@@ -147,7 +157,8 @@ impl<'a> Harness<'a> {
         }
         let n = self.specs.len();
         prop_assert!(self.steps <= 2 * n, "{} steps for {} flows", self.steps, n);
-        self.finish()
+        let refills = self.net.refills();
+        Ok((self.finish()?, refills))
     }
 
     /// Runs every flow to completion, advancing only at the flows' starts and at the given
@@ -424,6 +435,18 @@ impl<'a> Harness<'a> {
             .map(|&(i, _)| self.specs[i].path.as_slice())
             .collect();
         let rates: Vec<f64> = active.iter().map(|&(_, r)| r).collect();
+        let mut full = vec![0.0; rates.len()];
+        maxmin::max_min_rates(self.caps, &paths, &mut full);
+        for (k, (&r, &f)) in rates.iter().zip(&full).enumerate() {
+            prop_assert!(
+                (r - f).abs() <= EXACT * f,
+                "at {}: flow {} has rate {} where progressive filling over every flow gives {}",
+                self.now,
+                active[k].0,
+                r,
+                f
+            );
+        }
         check_bottlenecks(self.caps, &paths, &rates).map_err(|m| {
             TestCaseError::fail(format!(
                 "at {} (flows {:?}): {m}",
@@ -505,6 +528,22 @@ fn flow(n: usize) -> impl Strategy<Value = FlowSpec> {
         })
 }
 
+/// A star: hosts 1 to 6, each with its own channel (1..) into one shared port (channel 0)
+/// that is slower than every host's channel, so it is the tightest channel of every flow.
+fn star_case() -> impl Strategy<Value = (Vec<f64>, Vec<FlowSpec>)> {
+    (0.5f64..10.0, prop::collection::vec(1.01f64..4.0, 1..=6)).prop_flat_map(|(port, hosts)| {
+        let n = hosts.len();
+        let caps: Vec<f64> = std::iter::once(port)
+            .chain(hosts.iter().map(|&x| port * x))
+            .collect();
+        let on_star = (flow(1), 1..=n as u32).prop_map(|(mut f, host)| {
+            f.path = vec![host, 0];
+            f
+        });
+        (Just(caps), prop::collection::vec(on_star, 1..=40))
+    })
+}
+
 fn network_case() -> impl Strategy<Value = (Vec<f64>, Vec<FlowSpec>)> {
     capacities().prop_flat_map(|caps| {
         let n = caps.len();
@@ -584,6 +623,14 @@ proptest! {
                 prop_assert_eq!(done_at[i], spec.active_at(), "empty-path flow {}", i);
             }
         }
+    }
+
+    /// Flows into one port that is everybody's bottleneck are shared incrementally from
+    /// start to end (never a full progressive filling), and match one at every step.
+    #[test]
+    fn a_port_that_is_everybodys_bottleneck_is_never_refilled((caps, specs) in star_case()) {
+        let (_, refills) = Harness::new(&caps, &specs).run_counted()?;
+        prop_assert_eq!(refills, 0);
     }
 
     /// One `MaxMin` reused over many problems (its scratch space carried from one to the next,

@@ -30,7 +30,7 @@ const UNUSED: u32 = u32::MAX;
 
 impl SharingPolicy for MaxMin {
     fn share(&mut self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
-        self.fill(capacities, paths, rates);
+        self.fill(capacities, paths, rates, None);
     }
 }
 
@@ -38,11 +38,19 @@ impl SharingPolicy for MaxMin {
 /// `capacities`, in bytes per ns); rates are written to `rates[f]`. A flow with an empty path is
 /// unconstrained and gets `f64::INFINITY`.
 pub fn max_min_rates(capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
-    MaxMin::default().fill(capacities, paths, rates);
+    MaxMin::default().fill(capacities, paths, rates, None);
 }
 
 impl MaxMin {
-    fn fill(&mut self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
+    /// Progressive filling; with `bottlenecks`, also writes the channel each flow froze at
+    /// (`u32::MAX` for an empty path): the flows frozen at one channel share one rate.
+    pub fn fill(
+        &mut self,
+        capacities: &[f64],
+        paths: &[&[u32]],
+        rates: &mut [f64],
+        mut bottlenecks: Option<&mut [u32]>,
+    ) {
         let n = paths.len();
         debug_assert_eq!(rates.len(), n);
         if self.slot_of.len() < capacities.len() {
@@ -70,6 +78,9 @@ impl MaxMin {
             if p.is_empty() {
                 rates[f] = f64::INFINITY;
                 self.frozen[f] = true;
+                if let Some(b) = bottlenecks.as_deref_mut() {
+                    b[f] = u32::MAX;
+                }
             }
             for &c in p.iter() {
                 self.unfrozen_on[self.slot_of[c as usize] as usize] += 1;
@@ -116,6 +127,9 @@ impl MaxMin {
                 self.frozen[f] = true;
                 left -= 1;
                 rates[f] = share;
+                if let Some(b) = bottlenecks.as_deref_mut() {
+                    b[f] = self.channels[s];
+                }
                 for &c in paths[f].iter() {
                     let t = self.slot_of[c as usize] as usize;
                     self.remaining[t] -= share;
