@@ -153,3 +153,37 @@ fn cluster_and_bench_refuse_what_the_machine_cannot_hold() {
     let o = asgd(&["bench", "scenarios/cluster.toml", "--learners", "2000"]);
     assert_bad_input(&o, &out, &["2000 learners", "allowed: 1 to 1024"]);
 }
+
+#[test]
+fn shipped_scaling_report_is_what_its_sweep_gives_and_no_faster_than_the_server_nic() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let o = asgd(&[
+        "sweep",
+        "scenarios/sweeps/cluster-cifar10.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    stdout(&o);
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("figures/cluster-cifar10/points.csv"),
+    )
+    .unwrap();
+    let fresh = std::fs::read_to_string(out.join("report/points.csv")).unwrap();
+    assert_eq!(
+        fresh, shipped,
+        "figures/cluster-cifar10/ is stale: rerun its sweep"
+    );
+    // Every pull and every push crosses the server host's one NIC (12.5 GB/s each way): an
+    // epoch can take no less than the bytes of one direction over it.
+    for p in [16, 32, 64, 128, 256, 512, 1024] {
+        let text =
+            std::fs::read_to_string(out.join(format!("points/learners={p}/summary.json"))).unwrap();
+        let s: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let model = 4.0 * s["params"].as_f64().unwrap();
+        let one_way = s["bytes_moved"].as_f64().unwrap() / 2.0 - p as f64 * model;
+        let epoch = s["epoch_time_s"].as_f64().unwrap();
+        assert!(epoch >= one_way / 12.5e9, "p = {p}: {epoch} s");
+    }
+}
