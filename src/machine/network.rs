@@ -10,7 +10,7 @@
 //!
 //! # Incremental sharing
 //!
-//! Flows are kept in groups of one rate ([`group`]). While every group is held by a channel
+//! Flows are kept in groups of one rate (`network/group.rs`). While every group is held by a channel
 //! that carries only that group's flows, and no channel offers any flow crossing it less than
 //! the flow's rate (capacity / flows on the channel at least the rate), the allocation is the
 //! max-min one and each group's rate is its bottleneck's capacity / flows. Such an allocation is
@@ -22,7 +22,7 @@
 //! again. On a parameter server's shared port or a learner's own link, the usual regimes, every
 //! start and end costs O(path x log flows) instead of O(flows x filling rounds).
 
-pub mod group;
+mod group;
 pub mod maxmin;
 mod tracking;
 

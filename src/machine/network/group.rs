@@ -112,27 +112,14 @@ impl Group {
         tag
     }
 
-    /// Adds a member under an existing tag (of a group whose clock this one continues).
-    pub fn keep(&mut self, id: FlowId, slot: u32, tag: f64) {
-        self.members.push(Reverse((Key(tag), id, slot)));
-    }
-
     /// Changes the rate from `now` on; members keep their tags.
     pub fn set_rate(&mut self, rate: f64, now: SimTime) {
         if rate != self.rate {
-            let left_at_now = self.service_at(now);
-            self.service = left_at_now;
+            self.service = self.service_at(now);
             self.since = now;
             self.rate = rate;
         }
         self.epoch = self.epoch.wrapping_add(1);
-    }
-
-    /// Copies another group's clock (rate and service), so that its tags stay valid here.
-    pub fn continue_clock(&mut self, other: &Group) {
-        self.rate = other.rate;
-        self.service = other.service;
-        self.since = other.since;
     }
 
     /// The next member to finish and when.
