@@ -10,12 +10,13 @@
 //!
 //! # Incremental sharing
 //!
-//! Flows are kept in groups of one rate (`network/group.rs`). While every group is held by a channel
-//! that carries only that group's flows, and no channel offers any flow crossing it less than
-//! the flow's rate (capacity / flows on the channel at least the rate), the allocation is the
-//! max-min one and each group's rate is its bottleneck's capacity / flows. Such an allocation is
-//! *kept*: a flow that starts joins the group of the tightest channel on its path, a flow that
-//! ends raises only its own group's rate, and each needs checks only on its own path (and its
+//! Flows are kept in groups of one rate (`network/group.rs`). While every group is held by a
+//! channel that carries only that group's flows, and no channel offers any flow crossing it less
+//! than the flow's rate (capacity / flows on the channel at least the rate), the allocation is
+//! the max-min one and each group's rate is its bottleneck's capacity / flows. Such an
+//! allocation is *kept*: a flow that starts joins the group of the tightest channel on its path
+//! (or opens one there, absorbing the groups that lie wholly on it), a flow that ends raises
+//! only its own group's rate, and each needs checks only on its own path (and its
 //! group's slack, the tightest other channel its group crosses). Anything else (a flow that
 //! would cross another group's bottleneck, a channel shared by flows of different rates) falls
 //! back to progressive filling over every flow, which also says whether the result can be kept
