@@ -212,7 +212,7 @@ impl Network {
                 self.latent.pop();
                 self.activate(slot, t);
             }
-            if self.dirty || !self.kept {
+            if self.dirty {
                 self.refill(t);
             }
             self.finished.sort_unstable();
@@ -247,8 +247,11 @@ impl Network {
             self.remove(slot);
         }
         if self.groups[gi].is_empty() {
+            // Kept, the group's bottleneck carried only it: nobody else's share changes.
             let b = self.groups[gi].bottleneck;
-            if self.keeping() && b != NONE {
+            if !self.keeping() {
+                self.dirty = true;
+            } else if b != NONE {
                 self.bottleneck_of[b as usize] = NONE;
             }
             self.groups[gi].close();
@@ -431,36 +434,31 @@ impl Network {
     fn refill(&mut self, t: SimTime) {
         self.refills += 1;
         self.dirty = false;
-        let mut active: Vec<(FlowId, u32)> = self
+        // (id, slot, bytes left, old group) of every transferring flow, in id order as the
+        // flows started: the filling's rounding then never depends on where a flow sits.
+        let mut active: Vec<(FlowId, u32, f64, u32)> = self
             .flows
             .iter()
             .enumerate()
             .filter_map(|(i, f)| {
-                f.as_ref()
-                    .filter(|f| f.group != LATENT)
-                    .map(|f| (f.id, i as u32))
+                let f = f.as_ref()?;
+                match f.group {
+                    LATENT => None,
+                    UNGROUPED => Some((f.id, i as u32, f.tag, NONE)),
+                    g => Some((f.id, i as u32, self.groups[g as usize].left(f.tag, t), g)),
+                }
             })
             .collect();
-        // In id order, as the flows started: the filling's rounding then never depends on
-        // where a flow sits in the slab.
-        active.sort_unstable();
+        active.sort_unstable_by_key(|a| a.0);
         let n = active.len();
-        let mut left = Vec::with_capacity(n);
-        let mut old = Vec::with_capacity(n);
-        let mut paths: Vec<&[u32]> = Vec::with_capacity(n);
-        for &(_, slot) in &active {
-            let Some(f) = self.flows[slot as usize].as_ref() else {
-                continue;
-            };
-            if f.group == UNGROUPED {
-                left.push(f.tag);
-                old.push(NONE);
-            } else {
-                left.push(self.groups[f.group as usize].left(f.tag, t));
-                old.push(f.group);
-            }
-            paths.push(&f.channels);
-        }
+        let paths: Vec<&[u32]> = active
+            .iter()
+            .map(|a| {
+                self.flows[a.1 as usize]
+                    .as_ref()
+                    .map_or(&[][..], |f| &f.channels)
+            })
+            .collect();
         let mut rates = vec![0.0; n];
         let mut frozen_at = vec![NONE; n];
         self.fill
@@ -476,14 +474,15 @@ impl Network {
         let mut max_rate = vec![0.0f64; channels];
         for i in 0..n {
             let k = frozen_at[i] as usize;
+            let old = active[i].3;
             count[k] += 1;
             if count[k] == 1 {
-                from[k] = old[i];
-            } else if from[k] != old[i] {
+                from[k] = old;
+            } else if from[k] != old {
                 mixed[k] = true;
             }
-            if old[i] != NONE {
-                let g = old[i] as usize;
+            if old != NONE {
+                let g = old as usize;
                 if went[g] == NONE {
                     went[g] = k as u32;
                 } else if went[g] != k as u32 {
@@ -521,7 +520,7 @@ impl Network {
         }
         for i in 0..n {
             let k = frozen_at[i] as usize;
-            let slot = active[i].1;
+            let (_, slot, left, _) = active[i];
             if group_at[k] == NONE {
                 group_at[k] = self.open_group(k as u32, rates[i], t);
             } else if continued[k] {
@@ -530,7 +529,7 @@ impl Network {
             let g = group_at[k];
             if let Some(f) = self.flows[slot as usize].as_mut() {
                 f.group = g;
-                f.tag = self.groups[g as usize].join(f.id, slot, left[i], t);
+                f.tag = self.groups[g as usize].join(f.id, slot, left, t);
             }
         }
         // Kept when every channel a group froze at carries only that group, and no channel
