@@ -34,8 +34,9 @@ pub const NONE: u32 = u32::MAX;
 
 #[derive(Clone, Debug, Default)]
 pub struct Group {
-    /// The channel this group is held by and that carries only this group's flows, while the
-    /// network's allocation is kept incrementally; [`NONE`] otherwise.
+    /// The channel this group is held by (where its flows froze in the last full filling, or
+    /// the tightest channel of the flow that opened it); while the network's allocation is
+    /// kept, that channel carries only this group's flows.
     pub bottleneck: u32,
     /// Bytes per ns, the same for every member.
     pub rate: f64,
