@@ -6,7 +6,7 @@
 use crate::numerics::NumericsError;
 use crate::stats::Histogram;
 use crate::time::SimTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a learner is doing at an instant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -44,7 +44,7 @@ impl Activity {
 }
 
 /// Nanoseconds spent in each activity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Breakdown {
     ns: [u64; 5],
 }

@@ -7,8 +7,10 @@
 //! for Hogwild, a shared vector; `sharded` holds each kind's numbers for it. Synchronous SGD
 //! (`ssgd`) still runs threads of its own, in whole rounds.
 
+mod control;
 pub mod hogwild;
 mod learner;
+pub mod processes;
 mod runtime;
 mod shard;
 pub mod sharded;
@@ -65,20 +67,25 @@ pub fn run<O: Observer + Send>(
         stop,
     };
     let (run, observer) = go(&job, observer);
+    Ok(result(scenario, run, observer, "real"))
+}
+
+/// What `run` measured, as the result of backend `backend`.
+fn result<O>(scenario: &Scenario, run: RealRun, observer: O, backend: &str) -> RealResult<O> {
     let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
-    summary.backend = "real".into();
+    summary.backend = backend.into();
     summary.gradients = "real".into();
     if run.stopped.is_some() {
         summary.cut_short.clone_from(&run.stopped);
     }
-    Ok(RealResult {
+    RealResult {
         summary,
         curve: run.curve,
         parameters: run.parameters,
         gradients: run.gradients,
         stopped: run.stopped,
         observer,
-    })
+    }
 }
 
 /// What the real backend's unit tests share: a small quick scenario, and a stop at the first

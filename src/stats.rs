@@ -1,10 +1,10 @@
 //! Small statistics kept during a run: integer histograms (staleness) and summaries of samples.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::statistics::Statistics;
 
 /// Counts of non-negative integer values; `counts[v]` is how often `v` was seen.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Histogram {
     counts: Vec<u64>,
 }

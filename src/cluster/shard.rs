@@ -9,6 +9,7 @@
 use crate::stats::Histogram;
 use crate::time::{SimDuration, SimTime};
 use petgraph::graph::NodeIndex;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::ops::Range;
 
@@ -21,7 +22,7 @@ pub fn staleness(version: u64, version_read: u64) -> u64 {
 /// A slice's version (updates, or synchronous steps, applied so far) and the staleness of
 /// every update applied to it, kept the same way by the simulator's shards and the real
 /// backend's shard threads.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Ledger {
     pub version: u64,
     /// Staleness of every applied update: version at apply minus version the learner read.

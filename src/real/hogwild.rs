@@ -14,7 +14,8 @@
 //! A panicking learner, a diverged loss, or the stop flag ends the run cleanly with what was
 //! measured so far.
 
-use super::learner::{Learner, Reach, Work};
+use super::control::Local;
+use super::learner::{Learner, Reach, Taken, Work};
 use super::runtime::{Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, finish, guarded, join};
 use super::sharded::Gradient;
 use crate::cluster::shard::staleness;
@@ -64,12 +65,15 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
                 let (shared, sampler, observer, vector) = (&shared, &sampler, &observer, &vector);
                 let (objective, dataset) = (&**objective, &**dataset);
                 s.spawn(move || {
-                    let learner = Learner {
-                        l,
-                        setup,
+                    let control = Local {
                         shared,
                         sampler,
                         observer,
+                    };
+                    let learner = Learner {
+                        l,
+                        setup,
+                        control: &control,
                     };
                     let reach = Own {
                         setup,
@@ -136,10 +140,10 @@ impl Reach for Own<'_> {
     }
 
     /// The shared vector as it is, other learners' writes and all.
-    fn snapshot(&self) -> Option<Vec<f32>> {
+    fn snapshot(&mut self, _epoch: u64) -> Option<Taken> {
         let mut snapshot = vec![0.0f32; self.vector.x.len()];
         load(&self.vector.x, &mut snapshot);
-        Some(snapshot)
+        Some(Taken::Here(snapshot))
     }
 }
 

@@ -11,18 +11,16 @@
 //! epoch snapshots the server for evaluation after the run. A halted run, a shard that stops
 //! answering or a loss that is not finite ends the thread with what it measured.
 
-use super::runtime::{LearnerEnd, Shared, end_epoch};
+use super::control::Control;
+use super::runtime::{LearnerEnd, Shared};
 use super::shard::{FromShard, ToShard};
 use super::timeline::classify;
 use crate::algorithm::role::{Act, Happened};
-use crate::observe::Observer;
 use crate::outcome::Activity;
 use crate::training::real::RealSetup;
-use crate::training::sampler::{Sampler, gradient_seed};
+use crate::training::sampler::gradient_seed;
 use crate::workload::model::BYTES_PER_PARAM;
 use std::ops::Range;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 /// What an algorithm's learner does to numbers: the part of a learner the driver leaves to the
@@ -55,24 +53,31 @@ pub(super) trait Reach {
         began: u64,
         end: &mut LearnerEnd,
     ) -> Option<()>;
-    /// The server's parameters now, for evaluation after the run.
-    fn snapshot(&self) -> Option<Vec<f32>>;
+    /// The server's parameters now, for evaluation after the run, taken here or left for
+    /// the shards to keep until the run's end; None if the server did not answer.
+    fn snapshot(&mut self, epoch: u64) -> Option<Taken>;
 }
 
-/// A learner thread's links to the run.
-pub(super) struct Learner<'a, O> {
+/// An epoch end's parameters as a reach takes them.
+pub(super) enum Taken {
+    /// Copied here.
+    Here(Vec<f32>),
+    /// Kept by every shard, which hands them in with its slice when the run ends.
+    AtShards,
+}
+
+/// A learner's links to the run.
+pub(super) struct Learner<'a, C> {
     pub l: usize,
     pub setup: &'a RealSetup,
-    pub shared: &'a Shared<'a>,
-    pub sampler: &'a Mutex<Sampler>,
-    pub observer: &'a Mutex<O>,
+    pub control: &'a C,
 }
 
-impl<O: Observer> Learner<'_, O> {
+impl<C: Control> Learner<'_, C> {
     /// Runs the learner's role, with `shards` shards reached through `reach`, until the run's
     /// iterations are all claimed.
     pub fn run(&self, mut work: impl Work, mut reach: impl Reach, shards: usize) -> LearnerEnd {
-        let sh = self.shared;
+        let sh = self.control;
         let mut end = LearnerEnd::default();
         let mut role = self.setup.algorithm.learner(self.l, shards);
         let mut then = role.on(Happened::Start).then;
@@ -80,7 +85,7 @@ impl<O: Observer> Learner<'_, O> {
         let mut mark = sh.now();
         loop {
             if fresh && matches!(then, Act::Pull | Act::Compute) {
-                if sh.halted() || sh.claimed.fetch_add(1, Ordering::Relaxed) >= sh.total {
+                if !sh.claim() {
                     break;
                 }
                 fresh = false;
@@ -111,12 +116,9 @@ impl<O: Observer> Learner<'_, O> {
                 fresh = true;
                 end.iterations += step.completed;
                 let (epochs, done) = sh.complete(self.l, step.completed);
-                if let Ok(mut o) = self.observer.lock() {
-                    o.iterations(done);
-                }
                 for epoch in epochs {
                     // The snapshot is no activity of the learner's.
-                    self.end_epoch(&reach, epoch, done);
+                    self.end_epoch(&mut reach, epoch, done);
                     mark = sh.now();
                 }
             }
@@ -129,11 +131,11 @@ impl<O: Observer> Learner<'_, O> {
     /// finite ends the run.
     fn compute(&self, work: &mut impl Work, end: &mut LearnerEnd) -> Option<Happened> {
         let (seed, l, m) = (self.setup.seed, self.l, self.setup.batch_size);
-        let batch = self.sampler.lock().ok()?.next_batch(l, m);
+        let batch = self.control.next_batch(l, m)?;
         let loss = work.compute(&[(batch, gradient_seed(seed, l, end.gradients))]);
         end.gradients += 1;
         if !loss.is_finite() {
-            self.shared.diverged.store(true, Ordering::Relaxed);
+            self.control.diverge();
             return None;
         }
         Some(Happened::Computed)
@@ -142,11 +144,12 @@ impl<O: Observer> Learner<'_, O> {
     /// The learner that completes an epoch (with `done` iterations in all) snapshots the
     /// server's parameters for evaluation after the run, deals the data out again and reports
     /// the epoch.
-    fn end_epoch(&self, reach: &impl Reach, epoch: u64, done: u64) {
-        let sh = self.shared;
-        let at = sh.now();
-        if let Some(snapshot) = reach.snapshot() {
-            end_epoch(sh, self.sampler, self.observer, epoch, at, done, snapshot);
+    fn end_epoch(&self, reach: &mut impl Reach, epoch: u64, done: u64) {
+        let at = self.control.now();
+        match reach.snapshot(epoch) {
+            Some(Taken::Here(params)) => self.control.end_epoch(epoch, at, done, Some(params)),
+            Some(Taken::AtShards) => self.control.end_epoch(epoch, at, done, None),
+            None => {}
         }
     }
 }
@@ -266,7 +269,7 @@ impl Reach for Shards<'_> {
     }
 
     /// Every shard's slice as it is now; None if a shard did not answer.
-    fn snapshot(&self) -> Option<Vec<f32>> {
+    fn snapshot(&mut self, _epoch: u64) -> Option<Taken> {
         let (tx, rx) = channel();
         let mut snapshot = vec![0.0f32; self.params];
         for k in 0..self.ranges.len() {
@@ -279,6 +282,6 @@ impl Reach for Shards<'_> {
             got += 1;
         }
         // A shard that stopped answering leaves no snapshot to evaluate.
-        (got == self.ranges.len()).then_some(snapshot)
+        (got == self.ranges.len()).then_some(Taken::Here(snapshot))
     }
 }

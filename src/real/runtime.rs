@@ -77,6 +77,17 @@ pub(super) struct Shared<'a> {
     gate: (Mutex<()>, Condvar),
 }
 
+/// The run's one clock: nanoseconds since its start.
+pub(super) trait Clock {
+    fn now(&self) -> u64;
+}
+
+impl Clock for Shared<'_> {
+    fn now(&self) -> u64 {
+        Shared::now(self)
+    }
+}
+
 impl Shared<'_> {
     pub fn now(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64

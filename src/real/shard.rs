@@ -5,7 +5,7 @@
 //! What a push does to the slice is the algorithm's [`Apply`]; the loop, the messages, the
 //! version and staleness ledger and the timing of each update are the same for all of them.
 
-use super::runtime::{ShardEnd, Shared};
+use super::runtime::{Clock, ShardEnd};
 use super::timeline::ShardSpan;
 use crate::cluster::shard::staleness;
 use std::sync::mpsc::{Receiver, Sender};
@@ -79,7 +79,7 @@ pub(super) fn shard_loop(
     mut slice: Vec<f32>,
     rx: Receiver<ToShard>,
     replies: &[Sender<FromShard>],
-    shared: &Shared,
+    clock: &impl Clock,
     mut rule: impl Apply,
 ) -> Result<ShardEnd, String> {
     let mut end = ShardEnd::default();
@@ -120,17 +120,17 @@ pub(super) fn shard_loop(
                     arrived,
                 };
                 if round.is_empty() {
-                    let started = shared.now();
+                    let started = clock.now();
                     let staleness = staleness(end.ledger.version, read_version);
                     rule.apply(learner, &mut slice, &push.data, staleness);
-                    let finished = shared.now();
+                    let finished = clock.now();
                     end.ledger.commit(read_version);
                     end.busy_ns += finished - started;
                     reply(replies, push, started, finished);
                     continue;
                 }
                 // A round's wait is counted from when the shard took the gradient in.
-                let arrived = shared.now();
+                let arrived = clock.now();
                 match round.get_mut(learner) {
                     Some(slot @ None) => *slot = Some(Push { arrived, ..push }),
                     Some(Some(_)) => {
@@ -145,9 +145,9 @@ pub(super) fn shard_loop(
                 if held < round.len() {
                     continue;
                 }
-                let started = shared.now();
+                let started = clock.now();
                 rule.step(&mut slice, &round);
-                let finished = shared.now();
+                let finished = clock.now();
                 end.busy_ns += finished - started;
                 end.ledger.commit_round(round.len());
                 held = 0;

@@ -12,9 +12,10 @@
 //! A panicking learner or shard, a diverged loss, or the stop flag (Ctrl-C) ends the run
 //! cleanly with what was measured so far; no thread ever waits for a message that cannot come.
 
-use super::learner::{Learner, Shards, Work};
-use super::runtime::{Job, RealRun, ServerEnd, Start, finish, serve};
-use super::shard::{Apply, shard_loop};
+use super::control::{Control, Local};
+use super::learner::{Learner, Reach, Shards, Work};
+use super::runtime::{Clock, Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Start, finish, serve};
+use super::shard::{Apply, FromShard, ToShard, shard_loop};
 use crate::algorithm::{Algorithm, Rule, Server};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
@@ -23,6 +24,7 @@ use crate::training::elastic::{LocalRule, absorb, difference, local_steps};
 use crate::training::real::RealSetup;
 use crate::training::update;
 use std::ops::Range;
+use std::sync::mpsc::{Receiver, Sender};
 
 /// Runs the scenario's algorithm with `setup.learners` learner threads and one thread per
 /// shard range until `epochs * iterations_per_epoch` mini-batches are done (or the run is
@@ -32,40 +34,26 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
     let (p, init, shared, sampler, observer) = Start::new(job, observer).parts();
     let ranges = &setup.shard_ranges;
-    let elastic = setup.algorithm.server() == Server::Elastic;
     let (learners, shards) = serve(
         &shared,
         p,
         &init,
         ranges,
-        |k, slice, rx, replies| {
-            if elastic {
-                shard_loop(k, slice, rx, replies, &shared, Absorb)
-            } else {
-                let rule = RuleApply::new(setup, slice.len());
-                shard_loop(k, slice, rx, replies, &shared, rule)
-            }
-        },
+        |k, slice, rx, replies| serve_slice(k, slice, rx, replies, &shared, setup),
         |l, to_shards, replies| {
-            let learner = Learner {
-                l,
-                setup,
+            let control = Local {
                 shared: &shared,
                 sampler: &sampler,
                 observer: &observer,
             };
-            let (objective, dataset) = (&**objective, &**dataset);
+            let learner = Learner {
+                l,
+                setup,
+                control: &control,
+            };
             let n = objective.num_params();
             let reach = Shards::new(l, ranges, &shared, to_shards, replies, n);
-            let shards = ranges.len();
-            match setup.algorithm {
-                Algorithm::Elastic { alpha, delta, .. } => {
-                    let x = init.clone();
-                    let work = Elastic::new(objective, dataset, setup, alpha, delta, x);
-                    learner.run(work, reach, shards)
-                }
-                _ => learner.run(Gradient::new(objective, dataset), reach, shards),
-            }
+            learn(&learner, reach, &**objective, dataset, &init)
         },
     );
     let end_ns = shared.now();
@@ -74,6 +62,46 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     finish(
         setup, objective, dataset, shared, observer, end_ns, parameters, &learners, server,
     )
+}
+
+/// Serves shard `k` of the scenario's algorithm until its queue closes: elastic averaging's
+/// centre absorbs differences, every other kind's slice takes the algorithm's update rule.
+pub(super) fn serve_slice(
+    k: usize,
+    slice: Vec<f32>,
+    rx: Receiver<ToShard>,
+    replies: &[Sender<FromShard>],
+    clock: &impl Clock,
+    setup: &RealSetup,
+) -> Result<ShardEnd, String> {
+    if setup.algorithm.server() == Server::Elastic {
+        shard_loop(k, slice, rx, replies, clock, Absorb)
+    } else {
+        let rule = RuleApply::new(setup, slice.len());
+        shard_loop(k, slice, rx, replies, clock, rule)
+    }
+}
+
+/// Runs `learner`'s role with the numbers of the scenario's algorithm (an elastic learner's
+/// own parameters and centre, or a gradient learner's), reaching the server through `reach`,
+/// starting from `init`.
+pub(super) fn learn<C: Control>(
+    learner: &Learner<'_, C>,
+    reach: impl Reach,
+    objective: &dyn Objective,
+    dataset: &Dataset,
+    init: &[f32],
+) -> LearnerEnd {
+    let setup = learner.setup;
+    let shards = setup.shard_ranges.len();
+    match setup.algorithm {
+        Algorithm::Elastic { alpha, delta, .. } => {
+            let x = init.to_vec();
+            let work = Elastic::new(objective, dataset, setup, alpha, delta, x);
+            learner.run(work, reach, shards)
+        }
+        _ => learner.run(Gradient::new(objective, dataset), reach, shards),
+    }
 }
 
 /// A gradient learner's numbers: the parameters it pulled, the gradient it computed.

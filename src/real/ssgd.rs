@@ -174,7 +174,7 @@ impl<O: Observer> Common<'_, O> {
         &self,
         round: u64,
         end: &mut LearnerEnd,
-        snapshot: impl Fn() -> Option<Vec<f32>>,
+        mut snapshot: impl FnMut() -> Option<Vec<f32>>,
     ) {
         let sh = self.shared;
         end.rounds += 1;

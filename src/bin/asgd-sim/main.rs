@@ -96,6 +96,11 @@ enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+        /// Run every learner and shard as its own process, talking over TCP. Under Slurm
+        /// (srun) or an MPI launcher each task is one rank, and ASGD_SIM_COORDINATOR=host:port
+        /// names rank 0's address; otherwise asgd-sim starts every rank on this host.
+        #[arg(long)]
+        processes: bool,
     },
     /// Measure this host as the real backend uses it (cores, memory copy rate, update rate,
     /// message latency between threads, one thread's gradient time for each scenario's model
@@ -389,6 +394,10 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
     use asgd_sim::sweep::runner::SweepError;
     e.downcast_ref::<InputError>().is_some()
         || e.downcast_ref::<asgd_sim::theory::TheoryError>().is_some()
+        || matches!(
+            e.downcast_ref::<asgd_sim::real::processes::ProcessesError>(),
+            Some(asgd_sim::real::processes::ProcessesError::Launch(_))
+        )
         || matches!(e.downcast_ref::<SweepError>(), Some(SweepError::Input(_)))
         || matches!(
             e.downcast_ref::<ReportError>(),
@@ -467,7 +476,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             out,
             set,
             quiet,
-        } => real_command(&scenario, out, &set, quiet),
+            processes,
+        } => {
+            if processes {
+                processes_command(&scenario, out, &set, quiet)
+            } else {
+                real_command(&scenario, out, &set, quiet)
+            }
+        }
         Command::Calibrate {
             scenarios,
             out,

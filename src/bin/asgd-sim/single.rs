@@ -169,7 +169,62 @@ pub(crate) fn real_command(
     let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
     let res = asgd_sim::real::run(&sc, ticking, &stop)?;
     bar.finish_and_clear();
-    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let how = "threads";
+    write_real(&res, &out, quiet, how)
+}
+
+/// `real --processes`: this process's rank of a run across processes. Rank 0 (the
+/// coordinator, and where no launcher started the ranks, the one that starts them) writes the
+/// results; every other rank prints nothing but errors.
+pub(crate) fn processes_command(
+    spec: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::real::processes::{self, Launch};
+    let sc = scenario::load(spec, &parse_overrides(set)?)?;
+    let exe = std::env::current_exe().context("cannot find this program to start its ranks")?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let launch = Launch::from_env(Box::new(move |rank, world, at| {
+        let mut c = std::process::Command::new(&exe);
+        c.args(&args)
+            .env("ASGD_SIM_RANK", rank.to_string())
+            .env("ASGD_SIM_WORLD", world.to_string())
+            .env("ASGD_SIM_COORDINATOR", at.to_string())
+            .stdin(std::process::Stdio::null());
+        c
+    }))?;
+    if launch.rank != 0 {
+        // The coordinator decides when the run stops: Ctrl-C reaches every rank of a
+        // terminal's or srun's job, and this rank ends when the coordinator says so.
+        let _ = ctrlc::set_handler(|| {});
+        let idle = std::sync::atomic::AtomicBool::new(false);
+        processes::run(&sc, (), &idle, &launch)?;
+        return Ok(());
+    }
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
+    asgd_sim::report::output::check_target("--out", &out)?;
+    let stop = stop_on_ctrl_c();
+    let (bar, ticking) = iteration_bar(&sc, format!("{} (processes)", sc.name()), quiet);
+    let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
+    let res = processes::run(&sc, ticking, &stop, &launch)?;
+    bar.finish_and_clear();
+    match res {
+        Some(res) => write_real(&res, &out, quiet, "processes"),
+        None => Ok(()),
+    }
+}
+
+/// Writes a real run's summary.json and curve.csv into `out` and prints its table; a run
+/// that stopped early is an error that says where what it measured is.
+fn write_real<O>(
+    res: &asgd_sim::real::RealResult<O>,
+    out: &std::path::Path,
+    quiet: bool,
+    how: &str,
+) -> anyhow::Result<()> {
+    let dir = OutputDir::begin(out).with_context(|| format!("cannot create {}", out.display()))?;
     dir.write("summary.json", res.summary.to_json().as_bytes())
         .with_context(|| format!("cannot write into {}", out.display()))?;
     if !res.curve.is_empty() {
@@ -182,7 +237,7 @@ pub(crate) fn real_command(
     if !quiet {
         let mut text = table::render(&res.summary);
         text.push_str(&format!(
-            "{} gradients on {} learner threads and {} shard threads, measured; wrote {}\n",
+            "{} gradients on {} learner {how} and {} shard {how}, measured; wrote {}\n",
             res.gradients,
             res.summary.learners,
             res.summary.shards,
@@ -190,7 +245,7 @@ pub(crate) fn real_command(
         ));
         emit(&text)?;
     }
-    if let Some(why) = res.stopped {
+    if let Some(why) = &res.stopped {
         anyhow::bail!(
             "the real run stopped early: {why}; what it measured is in {}",
             written.display()

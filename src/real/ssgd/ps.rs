@@ -11,7 +11,7 @@ use super::{Common, LearnerEnd, start};
 use crate::algorithm::role::{Act, Happened};
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::learner::{Reach, Shards};
+use crate::real::learner::{Reach, Shards, Taken};
 use crate::real::runtime::{self, Job, RealRun, ServerEnd, finish, serve};
 use crate::real::shard::{Apply, FromShard, Push, ToShard, shard_loop};
 use crate::real::sharded::Gradient;
@@ -154,7 +154,10 @@ impl<O: Observer> PsLearner<'_, O> {
             let Some(happened) = happened else { break };
             let step = role.on(happened);
             if step.completed > 0 {
-                c.round_done(round, &mut end, || reach.snapshot());
+                c.round_done(round, &mut end, || match reach.snapshot(round) {
+                    Some(Taken::Here(params)) => Some(params),
+                    _ => None,
+                });
                 round += 1;
             }
             then = step.then;
