@@ -22,6 +22,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod setup;
+pub mod shell;
 pub mod sim;
 pub mod stats;
 pub mod sweep;

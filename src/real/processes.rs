@@ -19,6 +19,7 @@
 mod coordinator;
 mod launch;
 mod learner;
+pub mod sbatch;
 mod shard;
 mod wire;
 

@@ -101,6 +101,16 @@ enum Command {
         /// names rank 0's address; otherwise asgd-sim starts every rank on this host.
         #[arg(long)]
         processes: bool,
+        /// With --processes: print an sbatch script that runs it under Slurm, one task per
+        /// rank, and exit (creates --out, where Slurm writes the job's log).
+        #[arg(long, requires = "processes")]
+        slurm: bool,
+        /// With --slurm: nodes to spread the ranks over.
+        #[arg(long, default_value_t = 2, requires = "slurm", value_parser = at_least_one)]
+        slurm_nodes: usize,
+        /// With --slurm: cores per task.
+        #[arg(long, default_value_t = 1, requires = "slurm", value_parser = at_least_one)]
+        slurm_cpus: usize,
     },
     /// Measure this host as the real backend uses it (cores, memory copy rate, update rate,
     /// message latency between threads, one thread's gradient time for each scenario's model
@@ -466,6 +476,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                         cpus_per_task: slurm_cpus,
                         sweep_file: &file,
                         out: &out,
+                        program: &std::env::current_exe()
+                            .context("cannot find this program's path")?,
+                        sets: &set,
                     },
                 ));
             }
@@ -477,8 +490,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             set,
             quiet,
             processes,
+            slurm,
+            slurm_nodes,
+            slurm_cpus,
         } => {
-            if processes {
+            if slurm {
+                sbatch_command(&scenario, out, &set, slurm_nodes, slurm_cpus)
+            } else if processes {
                 processes_command(&scenario, out, &set, quiet)
             } else {
                 real_command(&scenario, out, &set, quiet)

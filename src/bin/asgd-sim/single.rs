@@ -216,6 +216,39 @@ pub(crate) fn processes_command(
     }
 }
 
+/// `real --processes --slurm`: prints the sbatch script of the run across processes.
+pub(crate) fn sbatch_command(
+    spec: &str,
+    out: Option<PathBuf>,
+    set: &[String],
+    nodes: usize,
+    cpus: usize,
+) -> anyhow::Result<()> {
+    use asgd_sim::real::processes::{World, sbatch};
+    let sc = scenario::load(spec, &parse_overrides(set)?)?;
+    let world = World::of(&sc)?;
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let out =
+        absolute(&out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name()))));
+    let scenario = if spec.starts_with("builtin:") {
+        spec.to_string()
+    } else {
+        absolute(std::path::Path::new(spec)).display().to_string()
+    };
+    let program = std::env::current_exe().context("cannot find this program's path")?;
+    // Slurm opens the job's --output file before the script runs.
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let opts = sbatch::SbatchOptions {
+        scenario: &scenario,
+        sets: set,
+        nodes,
+        cpus_per_task: cpus,
+        out: &out,
+        program: &program,
+    };
+    emit(&sbatch::script(sc.name(), world, &opts))
+}
+
 /// Writes a real run's summary.json and curve.csv into `out` and prints its table; a run
 /// that stopped early is an error that says where what it measured is.
 fn write_real<O>(
