@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{SMALL, assert_bad_input};
+use common::{SMALL, assert_bad_input, json, learning};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -44,23 +44,6 @@ fn real(out: &Path, sets: &[&str], extra: &[&str]) -> Command {
 
 fn run(mut c: Command) -> Output {
     c.output().unwrap()
-}
-
-fn json(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// curve.csv without its time column.
-fn learning(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
-    text.lines()
-        .map(|l| {
-            let mut f: Vec<&str> = l.split(',').collect();
-            f.remove(2);
-            f.join(",")
-        })
-        .collect()
 }
 
 #[test]

@@ -67,3 +67,21 @@ pub fn assert_bad_input(o: &Output, out: &Path, needles: &[&str]) {
         parent.display()
     );
 }
+
+/// A run directory's summary.json.
+pub fn json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A run directory's curve.csv without its time column: what was learned, not when.
+pub fn learning(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    text.lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(2);
+            f.join(",")
+        })
+        .collect()
+}

@@ -236,8 +236,10 @@ pub(crate) fn sbatch_command(
         absolute(std::path::Path::new(spec)).display().to_string()
     };
     let program = std::env::current_exe().context("cannot find this program's path")?;
-    // Slurm opens the job's --output file before the script runs.
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    // Slurm opens the job's --output file, beside `out`, before the script runs.
+    let parent = out.parent().unwrap_or(std::path::Path::new("/"));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
     let opts = sbatch::SbatchOptions {
         scenario: &scenario,
         sets: set,

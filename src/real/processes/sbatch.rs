@@ -25,6 +25,10 @@ pub fn script(name: &str, world: World, o: &SbatchOptions) -> String {
     let tasks = world.size();
     let nodes = o.nodes.clamp(1, tasks);
     let out = o.out.display();
+    // The job's log sits beside the run directory, not in it: rank 0 replaces that
+    // directory whole when it writes the results.
+    let log = format!("{out}-slurm-%j.out");
+    let log_dir = o.out.parent().unwrap_or(Path::new("/")).display();
     let mut args = vec![quote(o.scenario), "--processes".into()];
     args.push(format!("--out {}", quote(&out.to_string())));
     for s in o.sets {
@@ -34,21 +38,20 @@ pub fn script(name: &str, world: World, o: &SbatchOptions) -> String {
         r#"#!/bin/bash
 # asgd-sim real `{name}` across processes: {tasks} tasks (1 coordinator, {shards} shards,
 # {learners} learners) on {nodes} node(s), {cpus} core(s) each.
-# Submit:  sbatch this-script.sh   ({out} was created when this script was written, since
-# Slurm opens the job's --output file there before the script runs.)
+# Submit:  sbatch this-script.sh   ({log_dir} was created when this script was written,
+# since Slurm opens the job's --output file there before the script runs.)
 #SBATCH --job-name=asgd-{job}
 #SBATCH --nodes={nodes}
 #SBATCH --ntasks={tasks}
 #SBATCH --cpus-per-task={cpus}
-#SBATCH --output={out}/slurm-%j.out
+#SBATCH --output={log}
 set -euo pipefail
 ASGD_SIM=${{ASGD_SIM:-{program}}}
 # srun puts rank 0, the coordinator, on the allocation's first node; every rank meets it
 # there, on a port of the job's own.
 head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 export ASGD_SIM_COORDINATOR=${{ASGD_SIM_COORDINATOR:-$head:$((20000 + SLURM_JOB_ID % 20000))}}
-srun --kill-on-bad-exit=1 "$ASGD_SIM" real {args} \
-    --quiet
+srun --kill-on-bad-exit=1 "$ASGD_SIM" real {args}
 "#,
         job = name
             .chars()
@@ -92,6 +95,10 @@ mod tests {
         assert!(s.starts_with("#!/bin/bash\n"));
         assert!(s.contains("#SBATCH --ntasks=7\n"), "{s}");
         assert!(s.contains("#SBATCH --nodes=2\n"), "{s}");
+        assert!(
+            s.contains("#SBATCH --output=/scratch/u/q-slurm-%j.out\n"),
+            "the log is not in the directory rank 0 replaces: {s}"
+        );
         assert!(
             s.contains("ASGD_SIM=${ASGD_SIM:-/opt/asgd/bin/asgd-sim}"),
             "{s}"
