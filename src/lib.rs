@@ -26,6 +26,7 @@ pub mod shell;
 pub mod sim;
 pub mod stats;
 pub mod sweep;
+pub mod testbed;
 pub mod theory;
 pub mod time;
 pub mod training;

@@ -5,11 +5,13 @@ mod bench;
 mod host;
 mod single;
 mod sweep;
+mod testbed;
 
 use bench::*;
 use host::*;
 use single::*;
 use sweep::*;
+use testbed::*;
 
 use anyhow::Context as _;
 use asgd_sim::input::{InputError, Override};
@@ -126,6 +128,30 @@ enum Command {
         /// Override a key of every scenario (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Build a small cluster on this machine (root): network namespaces for the hosts of a
+    /// topology on one switch, veth pairs, each port's rate set by tc; measure each host's
+    /// latency and goodput and concurrent TCP flows against max-min sharing; tear it down.
+    Testbed {
+        /// Topology of hosts on one net-switch.
+        #[arg(default_value = "builtin:testbed")]
+        topology: String,
+        /// How a port shares its rate among the hosts whose traffic meets there: fair (htb,
+        /// one class per host) or fifo (tbf, one queue).
+        #[arg(long, default_value = "fair")]
+        sharing: TestbedSharing,
+        /// The host the flows go to [default: the one host without a learner device].
+        #[arg(long)]
+        to: Option<String>,
+        /// Sizes of the concurrent flows, one from each other host in order, MB.
+        #[arg(long, value_delimiter = ',', default_value = "2.5,5,10,20")]
+        megabytes: Vec<f64>,
+        /// Output directory for probe.json [default: runs/testbed-<sharing>].
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -409,6 +435,8 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
             Some(asgd_sim::real::processes::ProcessesError::Launch(_))
         )
         || matches!(e.downcast_ref::<SweepError>(), Some(SweepError::Input(_)))
+        || e.downcast_ref::<asgd_sim::testbed::TestbedError>()
+            .is_some_and(|e| e.is_bad_input())
         || matches!(
             e.downcast_ref::<ReportError>(),
             Some(
@@ -502,6 +530,14 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 real_command(&scenario, out, &set, quiet)
             }
         }
+        Command::Testbed {
+            topology,
+            sharing,
+            to,
+            megabytes,
+            out,
+            quiet,
+        } => testbed_command(&topology, sharing, to.as_deref(), &megabytes, out, quiet),
         Command::Calibrate {
             scenarios,
             out,

@@ -25,10 +25,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Topologies shipped inside the binary, usable as `builtin:NAME` anywhere.
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "power8-k80",
-    include_str!("../../../topologies/power8-k80.toml"),
-)];
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "power8-k80",
+        include_str!("../../../topologies/power8-k80.toml"),
+    ),
+    ("testbed", include_str!("../../../topologies/testbed.toml")),
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

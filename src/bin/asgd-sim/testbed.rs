@@ -1,0 +1,177 @@
+//! `asgd-sim testbed`: build the namespaces, measure them, print and write what was
+//! measured, tear down.
+
+use crate::single::stop_on_ctrl_c;
+use anyhow::Context as _;
+use asgd_sim::machine::topology::file as topology_file;
+use asgd_sim::report::output::OutputDir;
+use asgd_sim::testbed::probe::{self, ProbeSpec};
+use asgd_sim::testbed::{Plan, Sharing, Testbed, TestbedError};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Longest the flows may take at the ports' nominal rates: the testbed's traffic is bounded.
+const MOST_SECONDS: f64 = 120.0;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum TestbedSharing {
+    Fair,
+    Fifo,
+}
+
+pub(crate) fn testbed_command(
+    topology: &str,
+    sharing: TestbedSharing,
+    to: Option<&str>,
+    megabytes: &[f64],
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let sharing = match sharing {
+        TestbedSharing::Fair => Sharing::Fair,
+        TestbedSharing::Fifo => Sharing::Fifo,
+    };
+    let t = topology_file::load(topology)?;
+    let plan = Plan::of(&t).map_err(|m| TestbedError::Unfit(format!("{topology}: {m}")))?;
+    let spec = probe_spec(&plan, to, megabytes)?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from("runs").join(format!("testbed-{}", sharing.name())));
+    asgd_sim::report::output::check_target("--out", &out)?;
+    let stop = stop_on_ctrl_c();
+    let say = |s: String| {
+        if !quiet {
+            eprintln!("{s}");
+        }
+    };
+    say(format!(
+        "building {} hosts on one switch ({} sharing)",
+        plan.hosts.len(),
+        sharing.name()
+    ));
+    let tb = Testbed::build(plan, sharing)?;
+    say(format!(
+        "measuring latency and goodput from {} hosts to {}, then {} flows together",
+        tb.plan.hosts.len() - 1,
+        tb.plan.hosts[spec.target].name,
+        spec.flow_bytes.len()
+    ));
+    let measured = probe::measure(&tb, &spec, &stop);
+    drop(tb);
+    let p = measured?;
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let mut json = serde_json::to_string_pretty(&p).context("cannot encode the probe")?;
+    json.push('\n');
+    dir.write("probe.json", json.as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if !quiet {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "testbed {} ({} sharing), to {}; torn down",
+            p.topology,
+            p.sharing.name(),
+            p.target
+        );
+        let _ = writeln!(s, "  host        port Mbit/s  one-way us  goodput Mbit/s");
+        for h in &p.hosts {
+            let _ = writeln!(
+                s,
+                "  {:<10} {:>12.1} {:>11.1} {:>15.2}",
+                h.host, h.port_mbit_per_s, h.one_way_latency_us, h.goodput_mbit_per_s
+            );
+        }
+        let _ = writeln!(s, "  flow from        MB  measured s  max-min s   error");
+        for f in &p.flows {
+            let _ = writeln!(
+                s,
+                "  {:<10} {:>8.2} {:>11.3} {:>10.3} {:>+7.1}%",
+                f.from,
+                f.megabytes,
+                f.measured_s,
+                f.max_min_s,
+                f.error * 100.0
+            );
+        }
+        let _ = writeln!(
+            s,
+            "largest flow error {:.1}%; wrote {}",
+            p.max_flow_error * 100.0,
+            written.join("probe.json").display()
+        );
+        crate::emit(&s)?;
+    }
+    Ok(())
+}
+
+/// The target host and the flows, checked against the plan.
+fn probe_spec(plan: &Plan, to: Option<&str>, megabytes: &[f64]) -> Result<ProbeSpec, TestbedError> {
+    let names = || {
+        plan.hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let target = match to {
+        Some(name) => plan
+            .hosts
+            .iter()
+            .position(|h| h.name == name)
+            .ok_or_else(|| {
+                TestbedError::Unfit(format!(
+                    "--to {name}: no such host; the hosts are {}",
+                    names()
+                ))
+            })?,
+        None => {
+            let servers: Vec<usize> = (0..plan.hosts.len())
+                .filter(|&h| !plan.hosts[h].learners)
+                .collect();
+            match servers[..] {
+                [one] => one,
+                _ => {
+                    return Err(TestbedError::Unfit(format!(
+                        "{} hosts hold no learner device, so which one the flows go to is not \
+                         clear: name it with --to (the hosts are {})",
+                        servers.len(),
+                        names()
+                    )));
+                }
+            }
+        }
+    };
+    let senders = plan.hosts.len() - 1;
+    if megabytes.is_empty() || megabytes.len() > senders {
+        return Err(TestbedError::Unfit(format!(
+            "--megabytes: {} flows asked for; one per host other than {}, so 1 to {senders}",
+            megabytes.len(),
+            plan.hosts[target].name
+        )));
+    }
+    if let Some(bad) = megabytes.iter().find(|&&m| !(m > 0.0 && m <= 1000.0)) {
+        return Err(TestbedError::Unfit(format!(
+            "--megabytes: {bad} is not a flow size; each is more than 0 and at most 1000 MB"
+        )));
+    }
+    let slowest = plan
+        .hosts
+        .iter()
+        .map(|h| h.port_bits_per_s)
+        .min()
+        .unwrap_or(1) as f64;
+    let seconds = megabytes.iter().sum::<f64>() * 8e6 / slowest;
+    if seconds > MOST_SECONDS {
+        return Err(TestbedError::Unfit(format!(
+            "--megabytes: the flows would take about {seconds:.0} s through a {:.1} Mbit/s port; \
+             the testbed's traffic is bounded to {MOST_SECONDS:.0} s: ask for fewer megabytes",
+            slowest / 1e6
+        )));
+    }
+    Ok(ProbeSpec {
+        target,
+        flow_bytes: megabytes.iter().map(|m| (m * 1e6).round() as u64).collect(),
+    })
+}
