@@ -9,6 +9,8 @@
 pub mod net;
 pub mod plan;
 pub mod probe;
+pub mod ranks;
+pub mod validate;
 
 pub use net::{Sharing, Testbed};
 pub use plan::Plan;
@@ -30,11 +32,18 @@ pub enum TestbedError {
     Probe(String),
     #[error("interrupted; the testbed was torn down")]
     Interrupted,
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    #[error(transparent)]
+    Run(#[from] crate::outcome::RunError),
 }
 
 impl TestbedError {
     /// Whether the user can fix it by changing what they asked for (exit status 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, TestbedError::Unfit(_) | TestbedError::Cannot(_))
+        matches!(
+            self,
+            TestbedError::Unfit(_) | TestbedError::Cannot(_) | TestbedError::Input(_)
+        )
     }
 }

@@ -230,6 +230,10 @@ pub struct Validation {
     /// then be the host's, not the model's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_warning: Option<String>,
+    /// Where the real runs ran when not as threads on this host, e.g. "the processes backend
+    /// on the testbed `testbed` (fair sharing)"; the figures say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_on: Option<String>,
 }
 
 /// Readings of one quantity that disagree by more than this ((max - min) / mean) say the host
@@ -300,6 +304,15 @@ impl Validation {
             max_epoch_time_error: max,
             within_target: max <= TARGET_EPOCH_ERROR,
             host_warning: None,
+            real_on: None,
+        }
+    }
+
+    /// Where the real runs ran, for captions.
+    fn where_real(&self) -> String {
+        match &self.real_on {
+            Some(on) => format!("with {on}"),
+            None => format!("on this host ({} cores)", self.host_cores),
         }
     }
 
@@ -321,8 +334,9 @@ impl Validation {
         let breakdown = Breakdown {
             x_label: "measured (real) and simulated (sim)".into(),
             caption: format!(
-                "{} on this host ({} cores): seconds per epoch by activity, measured (real) and simulated (sim), for each point",
-                self.scenario, self.host_cores
+                "{} {}: seconds per epoch by activity, measured (real) and simulated (sim), for each point",
+                self.scenario,
+                self.where_real()
             ),
             groups: self
                 .points
@@ -354,8 +368,9 @@ impl Validation {
         }));
         let staleness = Staleness {
             caption: format!(
-                "{} on this host: staleness of the applied updates, measured (top) and simulated (bottom)",
-                self.scenario
+                "{} {}: staleness of the applied updates, measured (top) and simulated (bottom)",
+                self.scenario,
+                self.where_real()
             ),
             panels,
         };

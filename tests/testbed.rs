@@ -187,8 +187,74 @@ fn a_topology_without_one_switch_is_refused_before_anything_is_built() {
     let out = tmp.path().join("none");
     let o = testbed(&out, &["builtin:power8-k80"]).output().unwrap();
     assert_bad_input(&o, &out, &["exactly one net-switch node, and has 0"]);
-    let o = testbed(&out, &["--megabytes", "1000,1000"]).output().unwrap();
+    let o = testbed(&out, &["--megabytes", "1000,1000"])
+        .output()
+        .unwrap();
     assert_bad_input(&o, &out, &["bounded to 120 s"]);
     let o = testbed(&out, &["--to", "nowhere"]).output().unwrap();
     assert_bad_input(&o, &out, &["no such host; the hosts are learner0"]);
+}
+
+#[test]
+fn validate_on_the_testbed_runs_processes_across_namespaces_and_simulates_the_measured_topology() {
+    if !can_build("validate_on_the_testbed_runs_processes_across_namespaces") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("validate");
+    // Communication-bound: a softmax model's 123 kB of parameters take about 10 ms each way
+    // through the server's 100 Mbit/s port; its gradient takes well under a millisecond.
+    let mut c = Command::new(BIN);
+    c.args(["validate", "scenarios/quick.toml", "--backend", "processes"])
+        .args([
+            "--set",
+            "cluster.learners=1,2",
+            "--repeats",
+            "1",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for s in [
+        "workload.model=softmax",
+        "workload.epochs=1",
+        "workload.dataset.train_samples=1024",
+        "workload.dataset.test_samples=64",
+        "workload.eval_train_samples=64",
+    ] {
+        c.args(["--set", s]);
+    }
+    let child = c.spawn().unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    succeeded(&o);
+    assert_eq!(left_by(pid), Vec::<String>::new(), "torn down");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap())
+            .unwrap();
+    assert!(
+        v["real_on"]
+            .as_str()
+            .unwrap()
+            .contains("processes backend on the testbed")
+    );
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    for p in points {
+        let real = p["real"]["epoch_time_s"].as_f64().unwrap();
+        // 32 iterations, each a pull and a push of 123 kB through 100 Mbit/s: at least 0.3 s.
+        assert!(real > 0.3, "{p}");
+        assert!(p["staleness_ks"].is_object(), "{p}");
+    }
+    // With one learner nothing overlaps: the model holds closely.
+    let e = points[0]["epoch_time_error"].as_f64().unwrap();
+    assert!(e.abs() < 0.15, "p = 1 epoch-time error {:.1}%", e * 100.0);
+    // The topology simulated is the testbed's with measured ports.
+    let t = std::fs::read_to_string(out.join("testbed.toml")).unwrap();
+    assert!(t.contains("as measured on the testbed"), "{t}");
+    let hosts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("hosts.json")).unwrap()).unwrap();
+    assert_eq!(hosts.as_array().unwrap().len(), 4);
 }

@@ -73,6 +73,13 @@ impl Testbed {
                 &ns,
                 &["addr", "add", &format!("{}/24", address(h)), "dev", "eth0"],
             )?;
+            // One frame per packet: with segmentation offload a packet of up to 64 kB would
+            // pass a shaper at once and leave it in debt, so that a message smaller than that
+            // would cross at the host's speed, not the port's.
+            for (space, dev) in [(&ns, "eth0"), (&sw, port.as_str())] {
+                ip(space, &["link", "set", dev, "gso_max_segs", "1"])?;
+                ip(space, &["link", "set", dev, "gso_max_size", "1514"])?;
+            }
             ip(&ns, &["link", "set", "eth0", "up"])?;
             ip(&sw, &["link", "set", &port, "master", "br0"])?;
             ip(&sw, &["link", "set", &port, "up"])?;
@@ -119,8 +126,9 @@ impl Testbed {
     fn shape(&self, ns: &str, dev: &str, h: usize, field: &str) -> Result<(), TestbedError> {
         let rate = self.plan.hosts[h].port_bits_per_s;
         let bytes_per_s = rate / 8;
-        // A burst of 4 ms at the rate (the kernel's timer grain), at least two full frames.
-        let burst = (bytes_per_s / 250).max(2 * 1514).to_string();
+        // A burst of two full frames (or 0.1 ms at the rate, if more): the shaper's
+        // high-resolution timer keeps the rate, and a message passes no faster than it.
+        let burst = (bytes_per_s / 10_000).max(2 * 1514).to_string();
         let r = format!("{rate}bit");
         match self.sharing {
             Sharing::Fifo => {

@@ -24,8 +24,10 @@ const PORT: u16 = 7077;
 const PINGS: usize = 200;
 /// Longest any one read or write may block.
 const PATIENCE: Duration = Duration::from_secs(60);
-/// How long each host's goodput is measured alone, at its port's nominal rate.
-const ALONE: Duration = Duration::from_millis(400);
+/// How long each of a host's transfers alone lasts at its port's nominal rate, and how many
+/// it makes.
+const ALONE: Duration = Duration::from_millis(300);
+const BULKS: usize = 3;
 
 /// What to measure: the target host and the flow sizes, one per other host in order.
 #[derive(Clone, Debug)]
@@ -73,41 +75,9 @@ pub struct Probe {
 pub fn measure(tb: &Testbed, spec: &ProbeSpec, stop: &AtomicBool) -> Result<Probe, TestbedError> {
     let hosts = &tb.plan.hosts;
     let senders: Vec<usize> = (0..hosts.len()).filter(|&h| h != spec.target).collect();
+    let probes = alone(tb, spec.target, stop)?;
     let sink = Sink::start(tb, spec.target)?;
     let to = sink.addr;
-    let mut probes = vec![];
-    for &h in &senders {
-        if stop.load(Ordering::Relaxed) {
-            return Err(TestbedError::Interrupted);
-        }
-        let port = hosts[h]
-            .port_bits_per_s
-            .min(hosts[spec.target].port_bits_per_s);
-        let bytes = (port as f64 / 8.0 * ALONE.as_secs_f64()) as u64;
-        let (latency, goodput) = in_host(tb, h, move || {
-            let mut s = connect(to)?;
-            let mut rtts = vec![];
-            for _ in 0..PINGS {
-                let t = Instant::now();
-                s.write_all(&[0])?;
-                s.read_exact(&mut [0u8; 1])?;
-                rtts.push(t.elapsed().as_secs_f64());
-            }
-            rtts.sort_by(f64::total_cmp);
-            let one_way = rtts[PINGS / 2] / 2.0;
-            let took = bulk(&mut s, bytes)?;
-            Ok((one_way, bytes as f64 / (took - 2.0 * one_way).max(1e-9)))
-        })?;
-        probes.push(HostProbe {
-            host: hosts[h].name.clone(),
-            port_mbit_per_s: hosts[h].port_bits_per_s as f64 / 1e6,
-            one_way_latency_us: latency * 1e6,
-            goodput_mbit_per_s: goodput * 8.0 / 1e6,
-        });
-    }
-    if stop.load(Ordering::Relaxed) {
-        return Err(TestbedError::Interrupted);
-    }
     // The flows, all started together.
     let n = spec.flow_bytes.len();
     let start = Arc::new(Barrier::new(n + 1));
@@ -188,6 +158,52 @@ pub fn measure(tb: &Testbed, spec: &ProbeSpec, stop: &AtomicBool) -> Result<Prob
     })
 }
 
+/// Each host but `target`, alone on the testbed: its one-way latency and goodput to `target`.
+pub fn alone(
+    tb: &Testbed,
+    target: usize,
+    stop: &AtomicBool,
+) -> Result<Vec<HostProbe>, TestbedError> {
+    let hosts = &tb.plan.hosts;
+    let sink = Sink::start(tb, target)?;
+    let to = sink.addr;
+    let mut probes = vec![];
+    for h in (0..hosts.len()).filter(|&h| h != target) {
+        if stop.load(Ordering::Relaxed) {
+            return Err(TestbedError::Interrupted);
+        }
+        let port = hosts[h].port_bits_per_s.min(hosts[target].port_bits_per_s);
+        let bytes = (port as f64 / 8.0 * ALONE.as_secs_f64()) as u64;
+        let (latency, goodput) = in_host(tb, h, move || {
+            let mut s = connect(to)?;
+            let mut rtts = vec![];
+            for _ in 0..PINGS {
+                let t = Instant::now();
+                s.write_all(&[0])?;
+                s.read_exact(&mut [0u8; 1])?;
+                rtts.push(t.elapsed().as_secs_f64());
+            }
+            rtts.sort_by(f64::total_cmp);
+            let one_way = rtts[PINGS / 2] / 2.0;
+            // The median of a few transfers: this machine's other work slows some.
+            let mut rates = vec![];
+            for _ in 0..BULKS {
+                let took = bulk(&mut s, bytes)?;
+                rates.push(bytes as f64 / (took - 2.0 * one_way).max(1e-9));
+            }
+            rates.sort_by(f64::total_cmp);
+            Ok((one_way, rates[BULKS / 2]))
+        })?;
+        probes.push(HostProbe {
+            host: hosts[h].name.clone(),
+            port_mbit_per_s: hosts[h].port_bits_per_s as f64 / 1e6,
+            one_way_latency_us: latency * 1e6,
+            goodput_mbit_per_s: goodput * 8.0 / 1e6,
+        });
+    }
+    Ok(probes)
+}
+
 /// Finish times of the flows under max-min sharing: host i's uplink at its measured goodput,
 /// the target's downlink at the fastest of them, each flow's measured latency before it and
 /// after it (the acknowledgement).
@@ -265,6 +281,7 @@ fn in_host<T: Send + 'static>(
 struct Sink {
     addr: SocketAddr,
     done: Arc<AtomicBool>,
+    accepting: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sink {
@@ -277,7 +294,7 @@ impl Sink {
             l.set_nonblocking(true)?;
             Ok(l)
         })?;
-        std::thread::spawn(move || {
+        let accepting = std::thread::spawn(move || {
             while !flag.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((s, _)) => {
@@ -287,13 +304,21 @@ impl Sink {
                 }
             }
         });
-        Ok(Sink { addr, done })
+        Ok(Sink {
+            addr,
+            done,
+            accepting: Some(accepting),
+        })
     }
 }
 
 impl Drop for Sink {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
+        // The port is free again once the listener is closed.
+        if let Some(t) = self.accepting.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -62,16 +62,14 @@ pub(crate) fn calibrate_command(
     Ok(())
 }
 
-pub(crate) fn validate_command(
+/// The scenario with `set`'s fixed keys (and `extra`), real gradients, and the sweep of its
+/// points: KEY=V1,V2,... is a list of points; anything else (arrays and strings included) is
+/// fixed.
+pub(crate) fn validation_points(
     spec: &str,
     set: &[String],
-    host: Option<PathBuf>,
-    out: Option<PathBuf>,
-    repeats: usize,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    use asgd_sim::validate::{self as v, Validation};
-    // KEY=V1,V2,... is a list of points; anything else (arrays and strings included) is fixed.
+    extra: &[Override],
+) -> anyhow::Result<(scenario::Scenario, asgd_sim::sweep::SweepSpec)> {
     let (lists, fixed): (Vec<&String>, Vec<&String>) = set.iter().partition(|s| {
         s.split_once('=').is_some_and(|(_, v)| {
             let v = v.trim_start();
@@ -82,10 +80,24 @@ pub(crate) fn validate_command(
         .into_iter()
         .map(|s| Override::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
-    fixed.push(v::real_gradients());
+    fixed.push(asgd_sim::validate::real_gradients());
+    fixed.extend_from_slice(extra);
     let base = scenario::load(spec, &fixed)?;
     let lists: Vec<String> = lists.into_iter().cloned().collect();
     let sweep = asgd_sim::sweep::SweepSpec::from_lists(spec, base.name(), fixed, &lists, "--set")?;
+    Ok((base, sweep))
+}
+
+pub(crate) fn validate_command(
+    spec: &str,
+    set: &[String],
+    host: Option<PathBuf>,
+    out: Option<PathBuf>,
+    repeats: usize,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::validate::{self as v, Validation};
+    let (base, sweep) = validation_points(spec, set, &[])?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-validate", base.name())));
     asgd_sim::report::output::check_target("--out", &out)?;

@@ -176,6 +176,16 @@ enum Command {
         /// Real runs of each point, averaged (the points take turns).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
         repeats: u32,
+        /// The real side: threads on this host, or processes on a testbed of network
+        /// namespaces (root), simulated on the testbed's topology as measured.
+        #[arg(long, default_value = "threads")]
+        backend: ValidateBackend,
+        /// With --backend processes: the testbed's topology.
+        #[arg(long, default_value = "builtin:testbed")]
+        testbed: String,
+        /// With --backend processes: how the testbed's ports share (fair or fifo).
+        #[arg(long, default_value = "fair")]
+        sharing: TestbedSharing,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -550,8 +560,40 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             host,
             out,
             repeats,
+            backend: ValidateBackend::Threads,
             quiet,
+            ..
         } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
+        Command::Validate {
+            scenario,
+            set,
+            host,
+            out,
+            repeats,
+            backend: ValidateBackend::Processes,
+            testbed,
+            sharing,
+            quiet,
+        } => {
+            if host.is_some() {
+                return Err(asgd_sim::input::bad_flag(
+                    "--host",
+                    &host.unwrap_or_default().display().to_string(),
+                    "a host file is for --backend threads; on the testbed the topology is \
+                     --testbed's, measured",
+                )
+                .into());
+            }
+            validate_testbed_command(
+                &scenario,
+                &set,
+                &testbed,
+                sharing,
+                out,
+                repeats as usize,
+                quiet,
+            )
+        }
         Command::Report { dirs, out } if is_validation(&dirs) => {
             redraw_validation(&dirs[0], out.as_deref())
         }

@@ -175,3 +175,132 @@ fn probe_spec(plan: &Plan, to: Option<&str>, megabytes: &[f64]) -> Result<ProbeS
         flow_bytes: megabytes.iter().map(|m| (m * 1e6).round() as u64).collect(),
     })
 }
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum ValidateBackend {
+    Threads,
+    Processes,
+}
+
+/// `validate --backend processes`: the points for real on the testbed, simulated on its
+/// measured topology; writes validation.json, the calibrated topology and the figures.
+pub(crate) fn validate_testbed_command(
+    spec: &str,
+    set: &[String],
+    testbed: &str,
+    sharing: TestbedSharing,
+    out: Option<PathBuf>,
+    repeats: usize,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use asgd_sim::testbed::validate::{Request, validate};
+    use asgd_sim::validate::{self as v, Validation};
+    let sharing = match sharing {
+        TestbedSharing::Fair => Sharing::Fair,
+        TestbedSharing::Fifo => Sharing::Fifo,
+    };
+    let on_testbed = asgd_sim::input::Override::new(
+        "machine.topology",
+        toml::Value::String(testbed.to_string()),
+        "--testbed",
+    );
+    let (base, sweep) = crate::validation_points(spec, set, &[on_testbed])?;
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-validate-{}", base.name(), sharing.name()))
+    });
+    asgd_sim::report::output::check_target("--out", &out)?;
+    let points: Vec<(String, Vec<asgd_sim::input::Override>)> = sweep
+        .points()
+        .iter()
+        .map(|p| (p.name.clone(), sweep.overrides(p)))
+        .collect();
+    let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let stop = stop_on_ctrl_c();
+    let program = std::env::current_exe().context("cannot find this program's path")?;
+    let steps = (points.len() * repeats.max(1) + points.len() + 2) as u64;
+    let bar = if quiet {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(steps)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "validate on the testbed [{bar:25}] {pos}/{len} steps, {msg}, {elapsed}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let mut first = true;
+    let say = |what: &str| {
+        if !std::mem::take(&mut first) {
+            bar.inc(1);
+        }
+        bar.set_message(what.to_string());
+    };
+    let req = Request {
+        scenario: spec,
+        points: &points,
+        testbed,
+        sharing,
+        repeats,
+        program: &program,
+    };
+    let done = validate(&req, dir.staging(), &stop, say);
+    bar.finish_and_clear();
+    let done = done?;
+    let recorded = out.join("testbed.toml").to_string_lossy().into_owned();
+    let mut validation = Validation::new(base.name(), &recorded, done.cores, done.points);
+    validation.host_warning =
+        v::host_warning(std::slice::from_ref(&done.calibration), &validation.points);
+    validation.real_on = Some(format!(
+        "the processes backend on the testbed `{testbed}` ({} sharing)",
+        sharing.name()
+    ));
+    let mut probes = serde_json::to_string_pretty(&done.probes).context("cannot encode")?;
+    probes.push('\n');
+    for (name, bytes) in [
+        ("validation.json", validation.to_json().into_bytes()),
+        ("hosts.json", probes.into_bytes()),
+    ] {
+        dir.write(name, &bytes)
+            .with_context(|| format!("cannot write into {}", out.display()))?;
+    }
+    if !validation.points.is_empty() {
+        for f in validation.figures()? {
+            dir.write(&format!("{}.svg", f.name), f.svg.as_bytes())
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+            dir.write(&format!("{}.png", f.name), &f.png)
+                .with_context(|| format!("cannot write into {}", out.display()))?;
+        }
+    }
+    let written = dir
+        .commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if !quiet {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "testbed {testbed} ({} sharing), measured:",
+            sharing.name()
+        );
+        for h in &done.probes {
+            let _ = writeln!(
+                s,
+                "  {:<10} one-way {:>7.1} us, goodput {:>8.2} Mbit/s of {:.1}",
+                h.host, h.one_way_latency_us, h.goodput_mbit_per_s, h.port_mbit_per_s
+            );
+        }
+        s.push_str(&validation.table());
+        let _ = writeln!(s, "wrote {}", written.join("validation.json").display());
+        crate::emit(&s)?;
+    }
+    if let Some(why) = done.stopped {
+        anyhow::bail!(
+            "validation stopped ({why}) with {} of {} points compared; they are in {}",
+            validation.points.len(),
+            points.len(),
+            written.display()
+        );
+    }
+    Ok(())
+}

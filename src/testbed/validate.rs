@@ -1,0 +1,295 @@
+//! `asgd-sim validate --backend processes`: the simulator checked against the processes
+//! backend on the testbed. The testbed is built, measured (each host's latency and goodput to
+//! the server host, and this machine's gradient, copy and update times, by `calibrate`'s own
+//! code), and written as a calibrated copy of its topology; then every point runs for real
+//! with its ranks on the testbed's hosts, `repeats` times with the points taking turns, and is
+//! simulated once on the calibrated topology. The comparison is `validate`'s.
+
+use super::probe::{self, HostProbe};
+use super::ranks::{self, RankHosts};
+use super::{Plan, Sharing, Testbed, TestbedError};
+use crate::calibrate::Calibration;
+use crate::input::Override;
+use crate::machine::topology::{Topology, file as topology_file};
+use crate::report::summary::Summary;
+use crate::scenario::{self, Scenario};
+use crate::validate::{PointValidation, RealRuns};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Longest one real run on the testbed may take before its ranks are killed.
+const RUN_LIMIT: Duration = Duration::from_secs(600);
+
+/// What to validate.
+pub struct Request<'a> {
+    /// The scenario as given (a path or builtin:NAME), and each point's name and overrides.
+    pub scenario: &'a str,
+    pub points: &'a [(String, Vec<Override>)],
+    /// The testbed's topology (a path or builtin:NAME) and how its ports share.
+    pub testbed: &'a str,
+    pub sharing: Sharing,
+    pub repeats: usize,
+    /// This program, which the ranks run.
+    pub program: &'a Path,
+}
+
+/// The validation's results, before they are written.
+pub struct Validated {
+    pub points: Vec<PointValidation>,
+    /// The testbed's topology with the measured rates and latencies.
+    pub calibrated_toml: String,
+    pub probes: Vec<HostProbe>,
+    pub calibration: Calibration,
+    pub cores: usize,
+    /// Why it stopped early, if it did; the points compared are those with every run.
+    pub stopped: Option<String>,
+}
+
+/// Runs the validation; `work` is a directory for the calibrated topology (written there as
+/// `testbed.toml`) and the runs' outputs. `progress` hears what starts.
+pub fn validate(
+    req: &Request,
+    work: &Path,
+    stop: &AtomicBool,
+    mut progress: impl FnMut(&str),
+) -> Result<Validated, TestbedError> {
+    let testbed_topology = topology_file::load(req.testbed)?;
+    let plan = Plan::of(&testbed_topology)
+        .map_err(|m| TestbedError::Unfit(format!("{}: {m}", req.testbed)))?;
+    let on_testbed = Override::new(
+        "machine.topology",
+        toml::Value::String(req.testbed.to_string()),
+        "--testbed",
+    );
+    // Every point is checked, and placed on the testbed's hosts, before anything is built.
+    let mut real: Vec<Scenario> = vec![];
+    for (_, o) in req.points {
+        let mut o = o.clone();
+        o.push(on_testbed.clone());
+        let sc = scenario::load(req.scenario, &o)?;
+        crate::real::processes::World::of(&sc).map_err(|e| TestbedError::Unfit(e.to_string()))?;
+        real.push(sc);
+    }
+    let tb = Testbed::build(plan, req.sharing)?;
+    let placed: Vec<RankHosts> = real
+        .iter()
+        .map(|sc| RankHosts::of(&tb, sc))
+        .collect::<Result<_, _>>()?;
+    let server = placed[0].0[0];
+    progress(&format!(
+        "measuring each host's latency and goodput to {}",
+        tb.plan.hosts[server].name
+    ));
+    let probes = probe::alone(&tb, server, stop)?;
+    progress("timing a gradient, a copy and an update on this machine");
+    let calibration = crate::calibrate::measure(&[&real[0]])?;
+    let calibrated_toml = calibrated(
+        req.testbed,
+        &testbed_topology,
+        &tb.plan,
+        server,
+        &probes,
+        &calibration,
+    )?;
+    let file = work.join("testbed.toml");
+    std::fs::write(&file, &calibrated_toml)
+        .map_err(|e| TestbedError::Probe(format!("cannot write {}: {e}", file.display())))?;
+    let file = std::path::absolute(&file).unwrap_or(file);
+    let mut runs = RealRuns {
+        runs: vec![vec![]; real.len()],
+        calibrations: vec![calibration.clone()],
+        stopped: None,
+    };
+    let args = |o: &[Override]| {
+        let mut a = vec![req.scenario.to_string()];
+        for o in o.iter().chain([&on_testbed]) {
+            a.push("--set".into());
+            a.push(format!("{}={}", o.key, o.value));
+        }
+        a
+    };
+    'rounds: for r in 0..req.repeats.max(1) {
+        for (i, (name, o)) in req.points.iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                runs.stopped = Some("interrupted".into());
+                break 'rounds;
+            }
+            progress(&format!(
+                "{name}: real run {} of {} on the testbed",
+                r + 1,
+                req.repeats
+            ));
+            let out = work.join(format!("run-{i}-{r}"));
+            let ran = match ranks::run(
+                &tb,
+                req.program,
+                &args(o),
+                &out,
+                &placed[i],
+                stop,
+                RUN_LIMIT,
+            ) {
+                Ok(ran) => ran,
+                Err(TestbedError::Interrupted) => {
+                    runs.stopped = Some("interrupted".into());
+                    break 'rounds;
+                }
+                Err(e) => return Err(e),
+            };
+            let text = std::fs::read_to_string(ran.out.join("summary.json")).map_err(|e| {
+                TestbedError::Probe(format!("{name}: no summary.json from rank 0: {e}"))
+            })?;
+            let summary: Summary = serde_json::from_str(&text)
+                .map_err(|e| TestbedError::Probe(format!("{name}: rank 0's summary.json: {e}")))?;
+            let _ = std::fs::remove_dir_all(&out);
+            runs.runs[i].push(summary);
+        }
+    }
+    drop(tb);
+    let done = runs.runs.iter().map(Vec::len).min().unwrap_or(0);
+    for r in &mut runs.runs {
+        r.truncate(done);
+    }
+    // The simulated side: the calibrated testbed, each learner computing for the measured
+    // gradient time on its share of this machine's cores.
+    let mut simulated = vec![];
+    for ((_, o), sc) in req.points.iter().zip(&real) {
+        let gradient = gradient_on_testbed(&calibration, sc.placement.learner_gpus.len());
+        let mut o = o.clone();
+        o.push(Override::new(
+            "machine.topology",
+            toml::Value::String(file.to_string_lossy().into_owned()),
+            "validate",
+        ));
+        o.push(Override::new(
+            "devices.compute_time_s",
+            toml::Value::Float(gradient),
+            "validate",
+        ));
+        simulated.push(scenario::load(req.scenario, &o)?);
+    }
+    let named: Vec<(&str, &Scenario)> = req
+        .points
+        .iter()
+        .zip(&simulated)
+        .map(|((n, _), s)| (n.as_str(), s))
+        .collect();
+    let points = crate::validate::compare(&named, &runs, progress)?;
+    Ok(Validated {
+        points,
+        calibrated_toml,
+        probes,
+        cores: calibration.cores,
+        calibration,
+        stopped: runs.stopped,
+    })
+}
+
+/// One learner's gradient time when `p` learners compute at once on the testbed: the
+/// testbed's hosts are namespaces of one machine, so they share its cores. Alone, the time
+/// measured; with others, that time slowed as measured with every core computing one
+/// (shared caches and memory bandwidth), and stretched by p / cores where the learners
+/// outnumber the cores. In a communication-bound run the learners seldom compute at once, but
+/// their compute is then too short for the difference to show.
+pub fn gradient_on_testbed(cal: &Calibration, p: usize) -> f64 {
+    let alone = cal.gradients.first().map(|g| g.seconds).unwrap_or(0.0);
+    if p <= 1 {
+        return alone;
+    }
+    let cores = cal.cores.max(1);
+    alone * cal.busy_slowdown.max(1.0) * (p as f64 / cores as f64).max(1.0)
+}
+
+/// The testbed's topology file with what was measured in place of its estimates: each
+/// switch port at its host's goodput (the server's at the fastest), with half its host's
+/// one-way latency (the server's: half the mean), the links inside hosts at the measured copy
+/// rate, the shards' cores at the measured update rate.
+fn calibrated(
+    spec: &str,
+    t: &Topology,
+    plan: &Plan,
+    server: usize,
+    probes: &[HostProbe],
+    cal: &Calibration,
+) -> Result<String, TestbedError> {
+    let text = match spec.strip_prefix("builtin:") {
+        Some(name) => crate::input::builtin_text(topology_file::BUILTIN, "topology", name)?,
+        None => std::fs::read_to_string(spec)
+            .map_err(|e| TestbedError::Probe(format!("{spec}: {e}")))?,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| TestbedError::Probe(format!("{spec}: {e}")))?;
+    let gb = |p: &HostProbe| p.goodput_mbit_per_s * 1e6 / 8.0 / 1e9;
+    let round = |x: f64| (x * 1e6).round() / 1e6;
+    let port = |h: usize| -> (f64, i64) {
+        if h == server {
+            let bw = probes.iter().map(gb).fold(0.0, f64::max);
+            let mean = probes.iter().map(|p| p.one_way_latency_us).sum::<f64>()
+                / probes.len().max(1) as f64;
+            (bw, (mean * 1e3 / 2.0).round() as i64)
+        } else {
+            let p = probes.iter().find(|p| p.host == plan.hosts[h].name);
+            p.map(|p| (gb(p), (p.one_way_latency_us * 1e3 / 2.0).round() as i64))
+                .unwrap_or((0.0, 0))
+        }
+    };
+    let cores: Vec<String> = t.cores().iter().map(|&c| t.node(c).id.clone()).collect();
+    if let Some(links) = doc.get_mut("links").and_then(|l| l.as_array_mut()) {
+        for link in links.iter_mut() {
+            let Some(tbl) = link.as_inline_table_mut() else {
+                continue;
+            };
+            let ends: Vec<String> = tbl
+                .get("between")
+                .and_then(|b| b.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let other = ends.iter().find(|e| **e != plan.switch);
+            let (bw, lat) = if ends.contains(&plan.switch) {
+                match other.and_then(|o| plan.host_of(o)) {
+                    Some(h) => port(h),
+                    None => continue,
+                }
+            } else {
+                (cal.copy_gb_per_s(), -1)
+            };
+            tbl.insert("bandwidth_gb_per_s", round(bw).into());
+            if lat >= 0 {
+                tbl.insert("latency_ns", lat.into());
+            }
+        }
+    }
+    if let Some(nodes) = doc.get_mut("nodes").and_then(|n| n.as_array_mut()) {
+        for node in nodes.iter_mut() {
+            let Some(tbl) = node.as_inline_table_mut() else {
+                continue;
+            };
+            if tbl
+                .get("id")
+                .and_then(|v| v.as_str())
+                .is_some_and(|id| cores.iter().any(|c| c == id))
+            {
+                tbl.insert(
+                    "memory_bandwidth_gb_per_s",
+                    round(cal.update_memory_gb_per_s()).into(),
+                );
+            }
+        }
+    }
+    let mut out = format!(
+        "# {} as measured on the testbed by `asgd-sim validate --backend processes` (asgd-sim {}):\n\
+         # each switch port at its host's goodput and half its one-way latency to {}, links in\n\
+         # hosts at one thread's copy rate, cores at the measured update rate.\n",
+        plan.topology,
+        env!("CARGO_PKG_VERSION"),
+        plan.hosts[server].name
+    );
+    out.push_str(&doc.to_string());
+    Ok(out)
+}
