@@ -85,7 +85,10 @@ fn on_the_fair_switch_concurrent_flows_finish_as_max_min_says() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("fair");
-    let child = testbed(&out, &["--megabytes", "1,2,4,8"]).spawn().unwrap();
+    // The last starts while the others run: max-min shares among the flows present.
+    let child = testbed(&out, &["--megabytes", "1,2,4,8", "--start-ms", "0,0,0,100"])
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let o = child.wait_with_output().unwrap();
     succeeded(&o);
@@ -193,6 +196,10 @@ fn a_topology_without_one_switch_is_refused_before_anything_is_built() {
     assert_bad_input(&o, &out, &["bounded to 120 s"]);
     let o = testbed(&out, &["--to", "nowhere"]).output().unwrap();
     assert_bad_input(&o, &out, &["no such host; the hosts are learner0"]);
+    let o = testbed(&out, &["--megabytes", "1,1", "--start-ms", "0"])
+        .output()
+        .unwrap();
+    assert_bad_input(&o, &out, &["1 start times for 2 flows"]);
 }
 
 #[test]

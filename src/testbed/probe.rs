@@ -29,11 +29,13 @@ const PATIENCE: Duration = Duration::from_secs(60);
 const ALONE: Duration = Duration::from_millis(300);
 const BULKS: usize = 3;
 
-/// What to measure: the target host and the flow sizes, one per other host in order.
+/// What to measure: the target host, the flow sizes (one per other host in order) and when
+/// each starts after the first, seconds.
 #[derive(Clone, Debug)]
 pub struct ProbeSpec {
     pub target: usize,
     pub flow_bytes: Vec<u64>,
+    pub start_s: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -52,7 +54,9 @@ pub struct HostProbe {
 pub struct FlowProbe {
     pub from: String,
     pub megabytes: f64,
-    /// From the common start to the target's acknowledgement of the last byte.
+    /// When it started after the first, seconds.
+    pub start_s: f64,
+    /// From the first flow's start to the target's acknowledgement of this one's last byte.
     pub measured_s: f64,
     /// The same flow under max-min sharing at the measured goodputs and latencies.
     pub max_min_s: f64,
@@ -89,6 +93,7 @@ pub fn measure(tb: &Testbed, spec: &ProbeSpec, stop: &AtomicBool) -> Result<Prob
         let (start, t0, sockets) = (Arc::clone(&start), Arc::clone(&t0), Arc::clone(&sockets));
         let h = senders[i];
         let ns = tb.namespace(h);
+        let delay = Duration::from_secs_f64(spec.start_s.get(i).copied().unwrap_or(0.0));
         running.push(std::thread::spawn(move || -> Result<f64, String> {
             let connected = enter(&ns).and_then(|_| connect(to)).and_then(|s| {
                 if let Ok(mut all) = sockets.lock() {
@@ -103,6 +108,7 @@ pub fn measure(tb: &Testbed, spec: &ProbeSpec, stop: &AtomicBool) -> Result<Prob
                 .lock()
                 .map_err(|e| e.to_string())?
                 .unwrap_or_else(Instant::now);
+            std::thread::sleep((began + delay).saturating_duration_since(Instant::now()));
             bulk(&mut s, bytes).map_err(|e| e.to_string())?;
             Ok(began.elapsed().as_secs_f64())
         }));
@@ -143,6 +149,7 @@ pub fn measure(tb: &Testbed, spec: &ProbeSpec, stop: &AtomicBool) -> Result<Prob
         .map(|(i, (&bytes, (&m, &p)))| FlowProbe {
             from: hosts[senders[i]].name.clone(),
             megabytes: bytes as f64 / 1e6,
+            start_s: spec.start_s.get(i).copied().unwrap_or(0.0),
             measured_s: m,
             max_min_s: p,
             error: (p - m) / m,
@@ -214,23 +221,37 @@ fn max_min(hosts: &[HostProbe], spec: &ProbeSpec) -> Vec<f64> {
     capacities.push(capacities.iter().copied().fold(0.0, f64::max));
     let down = ChannelId(hosts.len() as u32);
     let mut net = Network::new(capacities);
-    let mut ids = vec![];
-    for (i, &bytes) in spec.flow_bytes.iter().enumerate() {
-        let latency = SimDuration::from_secs_ceil(hosts[i].one_way_latency_us * 1e-6);
-        let route = Route {
-            channels: vec![ChannelId(i as u32), down],
-            latency,
-        };
-        ids.push(net.start_flow(SimTime::ZERO, &route, bytes));
-    }
+    let mut order: Vec<usize> = (0..n).collect();
+    let start =
+        |i: usize| SimTime::from_nanos((spec.start_s.get(i).copied().unwrap_or(0.0) * 1e9) as u64);
+    order.sort_by_key(|&i| (start(i), i));
+    let mut ids = vec![None; n];
     let mut finish = vec![0.0; n];
     let mut done = vec![];
-    while let Some(t) = net.next_event_time() {
+    let mut next = order.into_iter().peekable();
+    loop {
+        let arrival = next.peek().map(|&i| start(i));
+        let t = match (arrival, net.next_event_time()) {
+            (Some(a), Some(e)) => a.min(e),
+            (a, e) => match a.or(e) {
+                Some(t) => t,
+                None => break,
+            },
+        };
         net.advance(t, &mut done);
         for id in done.drain(..) {
-            if let Some(i) = ids.iter().position(|&x| x == id) {
+            if let Some(i) = ids.iter().position(|&x| x == Some(id)) {
                 finish[i] = t.as_secs_f64() + hosts[i].one_way_latency_us * 1e-6;
             }
+        }
+        while let Some(&i) = next.peek().filter(|&&i| start(i) <= t) {
+            next.next();
+            let latency = SimDuration::from_secs_ceil(hosts[i].one_way_latency_us * 1e-6);
+            let route = Route {
+                channels: vec![ChannelId(i as u32), down],
+                latency,
+            };
+            ids[i] = Some(net.start_flow(t, &route, spec.flow_bytes[i]));
         }
     }
     finish

@@ -149,6 +149,9 @@ enum Command {
         /// Sizes of the concurrent flows, one from each other host in order, MB.
         #[arg(long, value_delimiter = ',', default_value = "2.5,5,10,20")]
         megabytes: Vec<f64>,
+        /// When each flow starts after the first, ms [default: all at once].
+        #[arg(long, value_delimiter = ',')]
+        start_ms: Vec<f64>,
         /// Output directory for probe.json [default: runs/testbed-<sharing>].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -545,9 +548,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             sharing,
             to,
             megabytes,
+            start_ms,
             out,
             quiet,
-        } => testbed_command(&topology, sharing, to.as_deref(), &megabytes, out, quiet),
+        } => testbed_command(
+            &topology,
+            sharing,
+            to.as_deref(),
+            &megabytes,
+            &start_ms,
+            out,
+            quiet,
+        ),
         Command::Calibrate {
             scenarios,
             out,

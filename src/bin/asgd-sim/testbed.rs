@@ -24,6 +24,7 @@ pub(crate) fn testbed_command(
     sharing: TestbedSharing,
     to: Option<&str>,
     megabytes: &[f64],
+    start_ms: &[f64],
     out: Option<PathBuf>,
     quiet: bool,
 ) -> anyhow::Result<()> {
@@ -33,7 +34,7 @@ pub(crate) fn testbed_command(
     };
     let t = topology_file::load(topology)?;
     let plan = Plan::of(&t).map_err(|m| TestbedError::Unfit(format!("{topology}: {m}")))?;
-    let spec = probe_spec(&plan, to, megabytes)?;
+    let spec = probe_spec(&plan, to, megabytes, start_ms)?;
     let out =
         out.unwrap_or_else(|| PathBuf::from("runs").join(format!("testbed-{}", sharing.name())));
     asgd_sim::report::output::check_target("--out", &out)?;
@@ -83,13 +84,17 @@ pub(crate) fn testbed_command(
                 h.host, h.port_mbit_per_s, h.one_way_latency_us, h.goodput_mbit_per_s
             );
         }
-        let _ = writeln!(s, "  flow from        MB  measured s  max-min s   error");
+        let _ = writeln!(
+            s,
+            "  flow from        MB   start s  measured s  max-min s   error"
+        );
         for f in &p.flows {
             let _ = writeln!(
                 s,
-                "  {:<10} {:>8.2} {:>11.3} {:>10.3} {:>+7.1}%",
+                "  {:<10} {:>8.2} {:>9.3} {:>11.3} {:>10.3} {:>+7.1}%",
                 f.from,
                 f.megabytes,
+                f.start_s,
                 f.measured_s,
                 f.max_min_s,
                 f.error * 100.0
@@ -107,7 +112,12 @@ pub(crate) fn testbed_command(
 }
 
 /// The target host and the flows, checked against the plan.
-fn probe_spec(plan: &Plan, to: Option<&str>, megabytes: &[f64]) -> Result<ProbeSpec, TestbedError> {
+fn probe_spec(
+    plan: &Plan,
+    to: Option<&str>,
+    megabytes: &[f64],
+    start_ms: &[f64],
+) -> Result<ProbeSpec, TestbedError> {
     let names = || {
         plan.hosts
             .iter()
@@ -170,9 +180,22 @@ fn probe_spec(plan: &Plan, to: Option<&str>, megabytes: &[f64]) -> Result<ProbeS
             slowest / 1e6
         )));
     }
+    if !start_ms.is_empty() && start_ms.len() != megabytes.len() {
+        return Err(TestbedError::Unfit(format!(
+            "--start-ms: {} start times for {} flows; give one per flow (or none: all at 0)",
+            start_ms.len(),
+            megabytes.len()
+        )));
+    }
+    if let Some(bad) = start_ms.iter().find(|&&t| !(0.0..=10_000.0).contains(&t)) {
+        return Err(TestbedError::Unfit(format!(
+            "--start-ms: {bad} is not a start time; each is 0 to 10000 ms after the first flow"
+        )));
+    }
     Ok(ProbeSpec {
         target,
         flow_bytes: megabytes.iter().map(|m| (m * 1e6).round() as u64).collect(),
+        start_s: start_ms.iter().map(|t| t / 1e3).collect(),
     })
 }
 
