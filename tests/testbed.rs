@@ -200,6 +200,29 @@ fn a_topology_without_one_switch_is_refused_before_anything_is_built() {
         .output()
         .unwrap();
     assert_bad_input(&o, &out, &["1 start times for 2 flows"]);
+    // validate --backend processes refuses, before building anything, what cannot run there.
+    let validate = |extra: &[&str]| {
+        Command::new(BIN)
+            .args([
+                "validate",
+                "scenarios/quick.toml",
+                "--backend",
+                "processes",
+                "-q",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(&out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let o = validate(&["--host", "topologies/power8-k80.toml"]);
+    assert_bad_input(&o, &out, &["a host file is for --backend threads"]);
+    let o = validate(&["--set", "algorithm.kind=hogwild"]);
+    assert_bad_input(&o, &out, &["hogwild"]);
+    let o = validate(&["--set", "cluster.learners=5"]);
+    assert_bad_input(&o, &out, &["cluster.learners"]);
 }
 
 #[test]
