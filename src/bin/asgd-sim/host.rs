@@ -204,16 +204,7 @@ pub(crate) fn validate_command(
     };
     let mut validation = Validation::new(base.name(), &recorded, machine.cores().len(), results);
     validation.host_warning = v::host_warning(&runs.calibrations, &validation.points);
-    dir.write("validation.json", validation.to_json().as_bytes())
-        .with_context(|| format!("cannot write into {}", out.display()))?;
-    if !validation.points.is_empty() {
-        for f in validation.figures()? {
-            dir.write(&format!("{}.svg", f.name), f.svg.as_bytes())
-                .with_context(|| format!("cannot write into {}", out.display()))?;
-            dir.write(&format!("{}.png", f.name), &f.png)
-                .with_context(|| format!("cannot write into {}", out.display()))?;
-        }
-    }
+    write_validation(&dir, &validation, &out)?;
     let written = dir
         .commit()
         .with_context(|| format!("cannot move results into {}", out.display()))?;
@@ -236,6 +227,27 @@ pub(crate) fn validate_command(
             points.len(),
             written.display()
         );
+    }
+    Ok(())
+}
+
+/// Writes validation.json and the comparison figures (SVG and PNG) into `dir`, bound for
+/// `out`.
+pub(crate) fn write_validation(
+    dir: &OutputDir,
+    validation: &asgd_sim::validate::Validation,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let fail = || format!("cannot write into {}", out.display());
+    dir.write("validation.json", validation.to_json().as_bytes())
+        .with_context(fail)?;
+    if !validation.points.is_empty() {
+        for f in validation.figures()? {
+            dir.write(&format!("{}.svg", f.name), f.svg.as_bytes())
+                .with_context(fail)?;
+            dir.write(&format!("{}.png", f.name), &f.png)
+                .with_context(fail)?;
+        }
     }
     Ok(())
 }

@@ -281,21 +281,9 @@ pub(crate) fn validate_testbed_command(
     ));
     let mut probes = serde_json::to_string_pretty(&done.probes).context("cannot encode")?;
     probes.push('\n');
-    for (name, bytes) in [
-        ("validation.json", validation.to_json().into_bytes()),
-        ("hosts.json", probes.into_bytes()),
-    ] {
-        dir.write(name, &bytes)
-            .with_context(|| format!("cannot write into {}", out.display()))?;
-    }
-    if !validation.points.is_empty() {
-        for f in validation.figures()? {
-            dir.write(&format!("{}.svg", f.name), f.svg.as_bytes())
-                .with_context(|| format!("cannot write into {}", out.display()))?;
-            dir.write(&format!("{}.png", f.name), &f.png)
-                .with_context(|| format!("cannot write into {}", out.display()))?;
-        }
-    }
+    dir.write("hosts.json", probes.as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    crate::write_validation(&dir, &validation, &out)?;
     let written = dir
         .commit()
         .with_context(|| format!("cannot move results into {}", out.display()))?;
