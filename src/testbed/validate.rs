@@ -71,6 +71,9 @@ pub fn validate(
         crate::real::processes::World::of(&sc).map_err(|e| TestbedError::Unfit(e.to_string()))?;
         real.push(sc);
     }
+    if real.is_empty() {
+        return Err(TestbedError::Unfit("no point to validate".into()));
+    }
     let tb = Testbed::build(plan, req.sharing)?;
     let placed: Vec<RankHosts> = real
         .iter()
@@ -292,4 +295,67 @@ fn calibrated(
     );
     out.push_str(&doc.to_string());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_learners_gradient_is_stretched_only_where_learners_outnumber_the_cores() {
+        // 3 cores, busy slowdown 1.25, 1 ms alone.
+        let cal = crate::calibrate::fixture(1e-3);
+        let at = |p| gradient_on_testbed(&cal, p);
+        assert_eq!(at(1), 1e-3);
+        assert!((at(2) - 1.25e-3).abs() < 1e-15);
+        assert!((at(3) - 1.25e-3).abs() < 1e-15);
+        assert!((at(6) - 2.5e-3).abs() < 1e-15);
+    }
+
+    #[test]
+    fn the_calibrated_testbed_has_the_measured_ports_and_reads_back() {
+        let t = topology_file::load("builtin:testbed").unwrap();
+        let plan = Plan::of(&t).unwrap();
+        let probe = |host: &str, mbit: f64, us: f64| HostProbe {
+            host: host.into(),
+            port_mbit_per_s: 100.0,
+            one_way_latency_us: us,
+            goodput_mbit_per_s: mbit,
+        };
+        let probes = [
+            probe("learner0", 80.0, 20.0),
+            probe("learner1", 96.0, 40.0),
+            probe("learner2", 88.0, 30.0),
+            probe("learner3", 90.0, 30.0),
+        ];
+        let cal = crate::calibrate::fixture(1e-3);
+        let text = calibrated("builtin:testbed", &t, &plan, 4, &probes, &cal).unwrap();
+        // learner0's port: 80 Mbit/s = 0.01 GB/s, half of 20 us; the server's: the fastest
+        // host's goodput, half the mean latency (30 us).
+        assert!(
+            text.contains(
+                r#"{ between = ["learner0-nic", "switch"], class = "ethernet-100m" , bandwidth_gb_per_s = 0.01, latency_ns = 10000 }"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"{ between = ["server-nic", "switch"], class = "ethernet-100m" , bandwidth_gb_per_s = 0.012, latency_ns = 15000 }"#
+            ),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("testbed.toml");
+        std::fs::write(&file, &text).unwrap();
+        let back = topology_file::load(file.to_str().unwrap()).unwrap();
+        let caps = back.channel_capacities();
+        for gb in [0.01, 0.012, 0.011, 0.01125] {
+            assert!(
+                caps.iter().any(|&c| (c - gb).abs() < 1e-12),
+                "{gb} in {caps:?}"
+            );
+        }
+        let core = back.node(back.find("server-core0").unwrap());
+        assert!(core.core.is_some());
+    }
 }
