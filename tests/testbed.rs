@@ -223,6 +223,14 @@ fn a_topology_without_one_switch_is_refused_before_anything_is_built() {
     assert_bad_input(&o, &out, &["hogwild"]);
     let o = validate(&["--set", "cluster.learners=5"]);
     assert_bad_input(&o, &out, &["cluster.learners"]);
+    // And the testbed's flags are refused without it.
+    let o = Command::new(BIN)
+        .args(["validate", "scenarios/quick.toml", "--sharing", "fifo", "--out"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_bad_input(&o, &out, &["--sharing fifo: is for --backend processes"]);
 }
 
 #[test]

@@ -104,7 +104,8 @@ enum Command {
         #[arg(long)]
         processes: bool,
         /// With --processes: print an sbatch script that runs it under Slurm, one task per
-        /// rank, and exit (creates --out, where Slurm writes the job's log).
+        /// rank, and exit (creates the directory above --out, where Slurm writes the job's
+        /// log).
         #[arg(long, requires = "processes")]
         slurm: bool,
         /// With --slurm: nodes to spread the ranks over.
@@ -183,12 +184,13 @@ enum Command {
         /// namespaces (root), simulated on the testbed's topology as measured.
         #[arg(long, default_value = "threads")]
         backend: ValidateBackend,
-        /// With --backend processes: the testbed's topology.
-        #[arg(long, default_value = "builtin:testbed")]
-        testbed: String,
-        /// With --backend processes: how the testbed's ports share (fair or fifo).
-        #[arg(long, default_value = "fair")]
-        sharing: TestbedSharing,
+        /// With --backend processes: the testbed's topology [default: builtin:testbed].
+        #[arg(long)]
+        testbed: Option<String>,
+        /// With --backend processes: how the testbed's ports share, fair or fifo [default:
+        /// fair].
+        #[arg(long)]
+        sharing: Option<TestbedSharing>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
@@ -573,9 +575,30 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             out,
             repeats,
             backend: ValidateBackend::Threads,
+            testbed,
+            sharing,
             quiet,
-            ..
-        } => validate_command(&scenario, &set, host, out, repeats as usize, quiet),
+        } => {
+            let given = match (&testbed, sharing) {
+                (Some(t), _) => Some(("--testbed", t.clone())),
+                (None, Some(s)) => Some((
+                    "--sharing",
+                    clap::ValueEnum::to_possible_value(&s)
+                        .map(|v| v.get_name().to_string())
+                        .unwrap_or_default(),
+                )),
+                (None, None) => None,
+            };
+            if let Some((flag, value)) = given {
+                return Err(asgd_sim::input::bad_flag(
+                    flag,
+                    &value,
+                    "is for --backend processes (the testbed); --backend threads runs on this host",
+                )
+                .into());
+            }
+            validate_command(&scenario, &set, host, out, repeats as usize, quiet)
+        }
         Command::Validate {
             scenario,
             set,
@@ -599,8 +622,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             validate_testbed_command(
                 &scenario,
                 &set,
-                &testbed,
-                sharing,
+                testbed.as_deref().unwrap_or("builtin:testbed"),
+                sharing.unwrap_or(TestbedSharing::Fair),
                 out,
                 repeats as usize,
                 quiet,
