@@ -225,7 +225,13 @@ fn a_topology_without_one_switch_is_refused_before_anything_is_built() {
     assert_bad_input(&o, &out, &["cluster.learners"]);
     // And the testbed's flags are refused without it.
     let o = Command::new(BIN)
-        .args(["validate", "scenarios/quick.toml", "--sharing", "fifo", "--out"])
+        .args([
+            "validate",
+            "scenarios/quick.toml",
+            "--sharing",
+            "fifo",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
