@@ -27,12 +27,7 @@ impl Slurm {
     /// Starts munged, slurmctld and slurmd, and waits until the node is idle; `Err` says why
     /// it cannot run here.
     fn up() -> Result<Self, String> {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let root = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            == Some("0");
+        let root = common::is_root();
         if !root {
             return Err("slurmd must run as root to start jobs, and this is not root".into());
         }

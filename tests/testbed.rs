@@ -20,12 +20,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Why a testbed cannot be built here, if it cannot.
 fn cannot_build() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("0");
+    let root = common::is_root();
     if !root {
         return Some("not root".into());
     }
@@ -201,41 +196,29 @@ fn a_topology_without_one_switch_is_refused_before_anything_is_built() {
         .unwrap();
     assert_bad_input(&o, &out, &["1 start times for 2 flows"]);
     // validate --backend processes refuses, before building anything, what cannot run there.
-    let validate = |extra: &[&str]| {
+    let validate = |args: &[&str]| {
         Command::new(BIN)
-            .args([
-                "validate",
-                "scenarios/quick.toml",
-                "--backend",
-                "processes",
-                "-q",
-            ])
-            .args(extra)
+            .args(["validate", "scenarios/quick.toml", "-q"])
+            .args(args)
             .arg("--out")
             .arg(&out)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap()
     };
-    let o = validate(&["--host", "topologies/power8-k80.toml"]);
+    let o = validate(&[
+        "--backend",
+        "processes",
+        "--host",
+        "topologies/power8-k80.toml",
+    ]);
     assert_bad_input(&o, &out, &["a host file is for --backend threads"]);
-    let o = validate(&["--set", "algorithm.kind=hogwild"]);
+    let o = validate(&["--backend", "processes", "--set", "algorithm.kind=hogwild"]);
     assert_bad_input(&o, &out, &["hogwild"]);
-    let o = validate(&["--set", "cluster.learners=5"]);
+    let o = validate(&["--backend", "processes", "--set", "cluster.learners=5"]);
     assert_bad_input(&o, &out, &["cluster.learners"]);
     // And the testbed's flags are refused without it.
-    let o = Command::new(BIN)
-        .args([
-            "validate",
-            "scenarios/quick.toml",
-            "--sharing",
-            "fifo",
-            "--out",
-        ])
-        .arg(&out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+    let o = validate(&["--sharing", "fifo"]);
     assert_bad_input(&o, &out, &["--sharing fifo: is for --backend processes"]);
 }
 

@@ -85,3 +85,13 @@ pub fn learning(dir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// Whether this test runs as root (effective uid 0, from /proc/self/status).
+pub fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        == Some("0")
+}

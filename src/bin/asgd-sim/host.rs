@@ -220,15 +220,28 @@ pub(crate) fn validate_command(
         ));
         emit(&text)?;
     }
-    if let Some(why) = stopped {
-        anyhow::bail!(
-            "validation stopped ({why}) with {} of {} points compared; they are in {}",
+    match stopped {
+        Some(why) => Err(stopped_early(
+            &why,
             validation.points.len(),
             points.len(),
-            written.display()
-        );
+            &written,
+        )),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The error of a validation that stopped early, with how far it got and where that is.
+pub(crate) fn stopped_early(
+    why: &str,
+    compared: usize,
+    points: usize,
+    written: &std::path::Path,
+) -> anyhow::Error {
+    anyhow::anyhow!(
+        "validation stopped ({why}) with {compared} of {points} points compared; they are in {}",
+        written.display()
+    )
 }
 
 /// Writes validation.json and the comparison figures (SVG and PNG) into `dir`, bound for

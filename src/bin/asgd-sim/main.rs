@@ -189,60 +189,26 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             host,
             out,
             repeats,
-            backend: ValidateBackend::Threads,
+            backend,
             testbed,
             sharing,
             quiet,
         } => {
-            let given = match (&testbed, sharing) {
-                (Some(t), _) => Some(("--testbed", t.clone())),
-                (None, Some(s)) => Some((
-                    "--sharing",
-                    clap::ValueEnum::to_possible_value(&s)
-                        .map(|v| v.get_name().to_string())
-                        .unwrap_or_default(),
-                )),
-                (None, None) => None,
-            };
-            if let Some((flag, value)) = given {
-                return Err(asgd_sim::input::bad_flag(
-                    flag,
-                    &value,
-                    "is for --backend processes (the testbed); --backend threads runs on this host",
-                )
-                .into());
+            check_backend_flags(backend, host.as_deref(), testbed.as_deref(), sharing)?;
+            match backend {
+                ValidateBackend::Threads => {
+                    validate_command(&scenario, &set, host, out, repeats as usize, quiet)
+                }
+                ValidateBackend::Processes => validate_testbed_command(
+                    &scenario,
+                    &set,
+                    testbed.as_deref().unwrap_or("builtin:testbed"),
+                    sharing.unwrap_or(TestbedSharing::Fair),
+                    out,
+                    repeats as usize,
+                    quiet,
+                ),
             }
-            validate_command(&scenario, &set, host, out, repeats as usize, quiet)
-        }
-        Command::Validate {
-            scenario,
-            set,
-            host,
-            out,
-            repeats,
-            backend: ValidateBackend::Processes,
-            testbed,
-            sharing,
-            quiet,
-        } => {
-            if host.is_some() {
-                return Err(asgd_sim::input::bad_flag(
-                    "--host",
-                    &host.unwrap_or_default().display().to_string(),
-                    "a host file is for --backend threads; on the testbed the topology is \
-                     --testbed's, measured",
-                )
-                .into());
-            }
-            validate_testbed_command(
-                &scenario,
-                &set,
-                testbed.as_deref().unwrap_or("builtin:testbed"),
-                sharing.unwrap_or(TestbedSharing::Fair),
-                out,
-                repeats as usize,
-                quiet,
-            )
         }
         Command::Report { dirs, out } if is_validation(&dirs) => {
             redraw_validation(&dirs[0], out.as_deref())

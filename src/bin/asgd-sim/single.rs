@@ -155,6 +155,29 @@ pub(crate) fn run_command(
     Ok(())
 }
 
+/// What a real run needs before it starts: its output directory (checked), the Ctrl-C flag,
+/// and the iteration bar of a run on `how` (threads, processes).
+type RealStart = (
+    PathBuf,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ProgressBar,
+    IterationBar,
+);
+
+fn real_start(
+    sc: &scenario::Scenario,
+    out: Option<PathBuf>,
+    how: &str,
+    quiet: bool,
+) -> anyhow::Result<RealStart> {
+    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
+    asgd_sim::report::output::check_target("--out", &out)?;
+    let stop = stop_on_ctrl_c();
+    let (bar, ticking) = iteration_bar(sc, format!("{} ({how})", sc.name()), quiet);
+    let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
+    Ok((out, stop, bar, ticking))
+}
+
 pub(crate) fn real_command(
     spec: &str,
     out: Option<PathBuf>,
@@ -162,11 +185,7 @@ pub(crate) fn real_command(
     quiet: bool,
 ) -> anyhow::Result<()> {
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
-    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
-    asgd_sim::report::output::check_target("--out", &out)?;
-    let stop = stop_on_ctrl_c();
-    let (bar, ticking) = iteration_bar(&sc, format!("{} (real)", sc.name()), quiet);
-    let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
+    let (out, stop, bar, ticking) = real_start(&sc, out, "real", quiet)?;
     let res = asgd_sim::real::run(&sc, ticking, &stop)?;
     bar.finish_and_clear();
     let how = "threads";
@@ -203,11 +222,7 @@ pub(crate) fn processes_command(
         processes::run(&sc, (), &idle, &launch)?;
         return Ok(());
     }
-    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
-    asgd_sim::report::output::check_target("--out", &out)?;
-    let stop = stop_on_ctrl_c();
-    let (bar, ticking) = iteration_bar(&sc, format!("{} (processes)", sc.name()), quiet);
-    let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
+    let (out, stop, bar, ticking) = real_start(&sc, out, "processes", quiet)?;
     let res = processes::run(&sc, ticking, &stop, &launch)?;
     bar.finish_and_clear();
     match res {

@@ -19,6 +19,15 @@ pub(crate) enum TestbedSharing {
     Fifo,
 }
 
+impl From<TestbedSharing> for Sharing {
+    fn from(s: TestbedSharing) -> Self {
+        match s {
+            TestbedSharing::Fair => Sharing::Fair,
+            TestbedSharing::Fifo => Sharing::Fifo,
+        }
+    }
+}
+
 pub(crate) fn testbed_command(
     topology: &str,
     sharing: TestbedSharing,
@@ -28,10 +37,7 @@ pub(crate) fn testbed_command(
     out: Option<PathBuf>,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let sharing = match sharing {
-        TestbedSharing::Fair => Sharing::Fair,
-        TestbedSharing::Fifo => Sharing::Fifo,
-    };
+    let sharing = Sharing::from(sharing);
     let t = topology_file::load(topology)?;
     let plan = Plan::of(&t).map_err(|m| TestbedError::Unfit(format!("{topology}: {m}")))?;
     let spec = probe_spec(&plan, to, megabytes, start_ms)?;
@@ -60,13 +66,8 @@ pub(crate) fn testbed_command(
     drop(tb);
     let p = measured?;
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut json = serde_json::to_string_pretty(&p).context("cannot encode the probe")?;
-    json.push('\n');
-    dir.write("probe.json", json.as_bytes())
-        .with_context(|| format!("cannot write into {}", out.display()))?;
-    let written = dir
-        .commit()
-        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    write_json(&dir, "probe.json", &p, &out)?;
+    let written = commit(dir, &out)?;
     if !quiet {
         let mut s = String::new();
         let _ = writeln!(
@@ -109,6 +110,26 @@ pub(crate) fn testbed_command(
         crate::emit(&s)?;
     }
     Ok(())
+}
+
+/// `value` as pretty JSON into `dir`'s file `name`, bound for `out`.
+fn write_json(
+    dir: &OutputDir,
+    name: &str,
+    value: &impl serde::Serialize,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut json =
+        serde_json::to_string_pretty(value).with_context(|| format!("cannot encode {name}"))?;
+    json.push('\n');
+    dir.write(name, json.as_bytes())
+        .with_context(|| format!("cannot write into {}", out.display()))
+}
+
+/// Moves the finished directory into place at `out`.
+fn commit(dir: OutputDir, out: &std::path::Path) -> anyhow::Result<PathBuf> {
+    dir.commit()
+        .with_context(|| format!("cannot move results into {}", out.display()))
 }
 
 /// The target host and the flows, checked against the plan.
@@ -205,6 +226,43 @@ pub(crate) enum ValidateBackend {
     Processes,
 }
 
+/// The flags of one validate backend refused with the other: a host file is the threads
+/// backend's, the testbed and its sharing the processes backend's.
+pub(crate) fn check_backend_flags(
+    backend: ValidateBackend,
+    host: Option<&std::path::Path>,
+    testbed: Option<&str>,
+    sharing: Option<TestbedSharing>,
+) -> Result<(), asgd_sim::input::InputError> {
+    use asgd_sim::input::bad_flag;
+    match backend {
+        ValidateBackend::Threads => {
+            let given = match (testbed, sharing) {
+                (Some(t), _) => Some(("--testbed", t.to_string())),
+                (None, Some(s)) => Some(("--sharing", Sharing::from(s).name().to_string())),
+                (None, None) => None,
+            };
+            match given {
+                Some((flag, value)) => Err(bad_flag(
+                    flag,
+                    &value,
+                    "is for --backend processes (the testbed); --backend threads runs on this host",
+                )),
+                None => Ok(()),
+            }
+        }
+        ValidateBackend::Processes => match host {
+            Some(h) => Err(bad_flag(
+                "--host",
+                &h.display().to_string(),
+                "a host file is for --backend threads; on the testbed the topology is \
+                 --testbed's, measured",
+            )),
+            None => Ok(()),
+        },
+    }
+}
+
 /// `validate --backend processes`: the points for real on the testbed, simulated on its
 /// measured topology; writes validation.json, the calibrated topology and the figures.
 pub(crate) fn validate_testbed_command(
@@ -218,10 +276,7 @@ pub(crate) fn validate_testbed_command(
 ) -> anyhow::Result<()> {
     use asgd_sim::testbed::validate::{Request, validate};
     use asgd_sim::validate::{self as v, Validation};
-    let sharing = match sharing {
-        TestbedSharing::Fair => Sharing::Fair,
-        TestbedSharing::Fifo => Sharing::Fifo,
-    };
+    let sharing = Sharing::from(sharing);
     let on_testbed = asgd_sim::input::Override::new(
         "machine.topology",
         toml::Value::String(testbed.to_string()),
@@ -279,14 +334,9 @@ pub(crate) fn validate_testbed_command(
         "the processes backend on the testbed `{testbed}` ({} sharing)",
         sharing.name()
     ));
-    let mut probes = serde_json::to_string_pretty(&done.probes).context("cannot encode")?;
-    probes.push('\n');
-    dir.write("hosts.json", probes.as_bytes())
-        .with_context(|| format!("cannot write into {}", out.display()))?;
+    write_json(&dir, "hosts.json", &done.probes, &out)?;
     crate::write_validation(&dir, &validation, &out)?;
-    let written = dir
-        .commit()
-        .with_context(|| format!("cannot move results into {}", out.display()))?;
+    let written = commit(dir, &out)?;
     if !quiet {
         let mut s = String::new();
         let _ = writeln!(
@@ -305,13 +355,13 @@ pub(crate) fn validate_testbed_command(
         let _ = writeln!(s, "wrote {}", written.join("validation.json").display());
         crate::emit(&s)?;
     }
-    if let Some(why) = done.stopped {
-        anyhow::bail!(
-            "validation stopped ({why}) with {} of {} points compared; they are in {}",
+    match done.stopped {
+        Some(why) => Err(crate::stopped_early(
+            &why,
             validation.points.len(),
             points.len(),
-            written.display()
-        );
+            &written,
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
