@@ -5,7 +5,8 @@
 //! joins and adds up the threads of every algorithm; `learner` runs a learner's role
 //! (`algorithm::role`) on a thread, reaching the server through the `shard` loop's threads or,
 //! for Hogwild, a shared vector; `sharded` holds each kind's numbers for it. Synchronous SGD
-//! (`ssgd`) still runs threads of its own, in whole rounds.
+//! (`ssgd`) runs in whole rounds, its learners over the same `control::Control` as every
+//! other. `processes` drives the same learners and shards as processes over TCP.
 
 mod control;
 pub mod hogwild;

@@ -120,6 +120,55 @@ fn processes_with_three_learners_apply_every_iteration_once_at_every_shard() {
 }
 
 #[test]
+fn synchronous_sgd_across_processes_learns_what_threads_learn_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every round's step sums the gradients in learner order, whatever the timing: the same
+    // numbers with three learners, through the shards and around the ring.
+    for kind in ["ssgd-ps", "ssgd-allreduce"] {
+        let sets = [
+            "cluster.learners=3",
+            "cluster.shards=2",
+            "algorithm.momentum=0.9",
+            &format!("algorithm.kind={kind}"),
+        ];
+        let threads = tmp.path().join(format!("{kind}-threads"));
+        let procs = tmp.path().join(format!("{kind}-procs"));
+        let o = run(real(&threads, &sets, &[]));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = run(real(&procs, &sets, &["--processes"]));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(learning(&threads), learning(&procs), "{kind}");
+        let (t, p) = (json(&threads), json(&procs));
+        assert_eq!(p["backend"], "processes");
+        assert!(p["cut_short"].is_null(), "{kind}");
+        for key in ["final", "staleness", "bytes_moved", "per_shard"] {
+            let (t, p) = (&t[key], &p[key]);
+            if key == "per_shard" {
+                let updates = |s: &serde_json::Value| -> Vec<serde_json::Value> {
+                    let shards = s.as_array().unwrap();
+                    shards.iter().map(|x| x["updates"].clone()).collect()
+                };
+                assert_eq!(updates(t), updates(p), "{kind}");
+            } else {
+                assert_eq!(t, p, "{kind}: {key}");
+            }
+        }
+        let iterations = |s: &serde_json::Value| -> Vec<u64> {
+            let each = s["per_learner"].as_array().unwrap();
+            each.iter()
+                .map(|l| l["iterations"].as_u64().unwrap())
+                .collect()
+        };
+        // Two epochs of 32 in 22 rounds of three: the last round's second and third batches
+        // do not count.
+        assert_eq!(iterations(&p), vec![22, 21, 21], "{kind}");
+        assert_eq!(iterations(&t), iterations(&p), "{kind}");
+        assert!(p["breakdown"]["compute"].as_f64().unwrap() > 0.0, "{kind}");
+        assert!(p["breakdown"]["push"].as_f64().unwrap() > 0.0, "{kind}");
+    }
+}
+
+#[test]
 fn ranks_started_by_a_launcher_meet_at_the_coordinators_address() {
     let tmp = tempfile::tempdir().unwrap();
     let sets = ["cluster.learners=1", "cluster.shards=2"];
@@ -193,23 +242,26 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Starts a long run across processes (1 coordinator, 2 shards, 2 learners), waits until
-/// every rank is up and the run has gone on a while, then hands over the coordinator and its
-/// ranks' pids by rank.
+/// Starts a long run of `kind` across processes (1 coordinator, 2 learners and, but for the
+/// ring, 2 shards), waits until every rank is up and the run has gone on a while, then hands
+/// over the coordinator and its ranks' pids by rank.
 // The child is handed to the caller, which waits for it (`ended`).
 #[allow(clippy::zombie_processes)]
-fn long_run(out: &Path) -> (Child, Vec<(u32, String)>) {
+fn long_run(out: &Path, kind: &str) -> (Child, Vec<(u32, String)>) {
     let sets = [
         "cluster.learners=2",
         "cluster.shards=2",
         "workload.epochs=400",
+        &format!("algorithm.kind={kind}"),
     ];
+    let ranks = if kind == "ssgd-allreduce" { 2 } else { 4 };
     let mut c = real(out, &sets, &["--processes"]);
     let mut child = c.stderr(Stdio::piped()).spawn().unwrap();
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let ranks = ranks_of(child.id());
-        if ranks.len() == 4 {
+        let got = ranks_of(child.id());
+        if got.len() == ranks {
+            let ranks = got;
             std::thread::sleep(Duration::from_secs(3));
             return (child, ranks);
         }
@@ -245,21 +297,31 @@ fn ended(child: Child, ranks: &[(u32, String)]) -> Output {
 #[test]
 fn a_killed_rank_ends_every_process_and_the_run_says_which_and_what_it_measured() {
     let tmp = tempfile::tempdir().unwrap();
-    // Ranks: 0 coordinator, 1-2 shards, 3-4 learners.
-    for (victim, role) in [("4", "learner 1"), ("2", "shard 1")] {
-        let out = tmp.path().join(victim);
-        let (child, ranks) = long_run(&out);
+    // Ranks: 0 coordinator, 1-2 shards, 3-4 learners; in the ring, 1-2 learners. A learner
+    // killed under synchronous SGD leaves the others waiting at the barrier (the shards') or
+    // for its chunk (the ring's): they too must end.
+    for (kind, victim, role) in [
+        ("downpour", "4", "learner 1"),
+        ("downpour", "2", "shard 1"),
+        ("ssgd-ps", "3", "learner 0"),
+        ("ssgd-allreduce", "2", "learner 1"),
+    ] {
+        let out = tmp.path().join(format!("{kind}-{victim}"));
+        let (child, ranks) = long_run(&out, kind);
         let pid = ranks.iter().find(|(_, r)| r == victim).unwrap().0;
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         let o = ended(child, &ranks);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
-        assert!(err.contains(role) && err.contains("stopped early"), "{err}");
+        assert!(
+            err.contains(role) && err.contains("stopped early"),
+            "{kind}: {err}"
+        );
         let s = json(&out);
         let why = s["cut_short"].as_str().unwrap_or_default();
-        assert!(why.contains(role), "{why}");
+        assert!(why.contains(role), "{kind}: {why}");
         let done = s["completed_epochs"].as_f64().unwrap();
-        assert!(done > 0.0 && done < 400.0, "{done}");
+        assert!(done > 0.0 && done < 400.0, "{kind}: {done}");
     }
 }
 
@@ -268,7 +330,7 @@ fn a_killed_rank_ends_every_process_and_the_run_says_which_and_what_it_measured(
 fn an_interrupt_stops_every_process_and_writes_what_was_measured() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("int");
-    let (child, ranks) = long_run(&out);
+    let (child, ranks) = long_run(&out, "downpour");
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let o = ended(child, &ranks);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -314,6 +376,4 @@ fn launches_that_cannot_work_are_refused_with_what_to_do() {
     assert_bad_input(&o, &out, &["runs as 4 processes", "srun -n 4"]);
     let o = run(real(&out, &["algorithm.kind=hogwild"], &["--processes"]));
     assert_bad_input(&o, &out, &["hogwild", "cannot run across processes"]);
-    let o = run(real(&out, &["algorithm.kind=ssgd-ps"], &["--processes"]));
-    assert_bad_input(&o, &out, &["ssgd-ps", "threads backend"]);
 }

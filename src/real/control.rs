@@ -15,6 +15,8 @@ use std::sync::atomic::Ordering;
 pub(super) trait Control {
     /// Nanoseconds since the run's start, on the run's one clock.
     fn now(&self) -> u64;
+    /// Whether the run must end, as far as this learner knows.
+    fn halted(&self) -> bool;
     /// Records why the run must end; the first fault is the one reported.
     fn fail(&self, why: String);
     /// A loss that is not finite: the run diverged.
@@ -27,6 +29,9 @@ pub(super) trait Control {
     /// Waits until every learner has completed `iterations` (or none is left to start, or the
     /// run halts).
     fn wait_for(&self, iterations: u64);
+    /// Waits until `epochs` epoch ends are handled, so that the next batch is drawn from the
+    /// data as dealt out after them (synchronous SGD's epoch gate); false if the run halted.
+    fn await_epochs(&self, epochs: u64) -> bool;
     /// Learner `l`'s next `m` sample indices; None if the run must end.
     fn next_batch(&self, l: usize, m: usize) -> Option<Vec<usize>>;
     /// Epoch `epoch` ended at `at_ns` with `iterations` done: `params` are the server's
@@ -44,6 +49,10 @@ pub(super) struct Local<'a, O> {
 impl<O: Observer> Control for Local<'_, O> {
     fn now(&self) -> u64 {
         self.shared.now()
+    }
+
+    fn halted(&self) -> bool {
+        self.shared.halted()
     }
 
     fn fail(&self, why: String) {
@@ -69,6 +78,10 @@ impl<O: Observer> Control for Local<'_, O> {
 
     fn wait_for(&self, iterations: u64) {
         self.shared.wait_for(iterations);
+    }
+
+    fn await_epochs(&self, epochs: u64) -> bool {
+        self.shared.await_epochs(epochs)
     }
 
     fn next_batch(&self, l: usize, m: usize) -> Option<Vec<usize>> {

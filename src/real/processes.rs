@@ -6,14 +6,20 @@
 //! ([`learner::Sockets`]), its view of the run ([`super::control::Control`]) is a socket to
 //! the coordinator, which holds the one `runtime::Shared` every learner thread would share.
 //!
+//! Synchronous SGD's learners are the threads backend's too (`super::ssgd`): through the
+//! shards, whose barrier is the same shard loop's; or in a ring, where each learner also
+//! listens for its predecessor and connects to its successor, and there are no shards.
+//!
 //! Ranks: 0 is the coordinator (the rendezvous, the run's clock, the iteration count, the
-//! outputs), 1 to S the shards, S + 1 to S + p the learners. The ranks come from the launcher
+//! outputs), 1 to S the shards, S + 1 to S + p the learners (a ring: 1 to p). The ranks come from the launcher
 //! ([`Launch::from_env`]: Slurm, an MPI launcher, or asgd-sim itself, which starts every rank
 //! on this host) and the coordinator's address from `ASGD_SIM_COORDINATOR` (or
 //! `MASTER_ADDR` and `MASTER_PORT`), as `torch.distributed`'s `env://` rendezvous does.
 //!
 //! A rank that dies ends the run: its links close, whoever was waiting on them tells the
-//! coordinator, the coordinator halts everyone else and writes what was measured. Nothing
+//! coordinator, the coordinator halts everyone else (it tells the shards, which close their
+//! learners' links, so no learner waits at a barrier that cannot open) and writes what was
+//! measured. Nothing
 //! waits for a peer that is gone, and no rank outlives the coordinator.
 
 mod coordinator;
@@ -27,6 +33,7 @@ pub use launch::{Launch, Spawn};
 
 use super::RealResult;
 use super::runtime::Clock;
+use super::ssgd::Plan;
 use crate::algorithm::Server;
 use crate::observe::Observer;
 use crate::outcome::RunError;
@@ -67,11 +74,13 @@ pub enum Role {
     Learner(usize),
 }
 
-/// The processes of a run: one coordinator, `shards` shards, `learners` learners.
+/// The processes of a run: one coordinator, `shards` shards, `learners` learners; in a ring
+/// (all-reduce, no shards) every learner listens for its predecessor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct World {
     pub shards: usize,
     pub learners: usize,
+    pub ring: bool,
 }
 
 impl World {
@@ -79,28 +88,25 @@ impl World {
     /// an error that says why.
     pub fn of(scenario: &Scenario) -> Result<World, ProcessesError> {
         let kind = scenario.algorithm().name();
+        let shards = scenario.placement.shard_ranges.len();
+        let learners = scenario.placement.learner_gpus.len();
         match scenario.spec().server() {
-            Server::Async | Server::Elastic => {}
-            Server::LockFree => {
-                return Err(ProcessesError::Launch(format!(
-                    "{}: algorithm `{kind}` shares one vector in memory and cannot run across \
-                     processes; run it with the threads backend (without --processes)",
-                    scenario.name()
-                )));
-            }
-            Server::Synchronous | Server::Ring => {
-                return Err(ProcessesError::Launch(format!(
-                    "{}: the processes backend runs the asynchronous parameter-server \
-                     algorithms (downpour and its variants, partitioned, ssp, easgd, eamsgd); \
-                     `{kind}` runs with the threads backend (without --processes)",
-                    scenario.name()
-                )));
-            }
+            Server::Async | Server::Elastic | Server::Synchronous => Ok(World {
+                shards,
+                learners,
+                ring: false,
+            }),
+            Server::Ring => Ok(World {
+                shards: 0,
+                learners,
+                ring: true,
+            }),
+            Server::LockFree => Err(ProcessesError::Launch(format!(
+                "{}: algorithm `{kind}` shares one vector in memory and cannot run across \
+                 processes; run it with the threads backend (without --processes)",
+                scenario.name()
+            ))),
         }
-        Ok(World {
-            shards: scenario.placement.shard_ranges.len(),
-            learners: scenario.placement.learner_gpus.len(),
-        })
     }
 
     /// Processes in all.
@@ -189,7 +195,11 @@ pub fn run<O: Observer + Send>(
             let mut joined = join(launch, world, role, &digest)?;
             match role {
                 Role::Shard(k) => shard::run(&mut joined, k, world, &parts)?,
-                Role::Learner(l) => learner::run(&mut joined, l, world, &parts)?,
+                Role::Learner(l) => {
+                    let f = &scenario.file.workload;
+                    let plan = Plan::new(world.learners, scenario.iterations_per_epoch, f.epochs);
+                    learner::run(&mut joined, l, world, &parts, plan)?
+                }
                 Role::Coordinator => {}
             }
             Ok(None)
@@ -215,12 +225,15 @@ impl Clock for RunClock {
 }
 
 /// A rank other than the coordinator, joined to the run: its link to the coordinator, its
-/// listener (a shard's), the shards' addresses (a learner's) and the clock.
+/// listener (a shard's, a ring learner's), the shards' or the ring's addresses (a learner's)
+/// and the clock.
 struct Joined {
     pub rank: usize,
     pub coordinator: Conn,
     pub listener: Option<std::net::TcpListener>,
     pub shards: Vec<std::net::SocketAddr>,
+    /// Every learner's address, in learner order, in a ring.
+    pub ring: Vec<std::net::SocketAddr>,
     pub clock: RunClock,
 }
 
@@ -239,6 +252,30 @@ impl Joined {
     }
 }
 
+/// Takes the next connection to `listener`, waiting at most `patience`.
+fn accept_one(listener: &std::net::TcpListener, patience: Duration) -> std::io::Result<Conn> {
+    listener.set_nonblocking(true)?;
+    let until = Instant::now() + patience;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Conn::new(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= until {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no connection within {} s", patience.as_secs()),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Says hello to the coordinator, times the pings, and takes the shards' addresses.
 fn join(launch: &Launch, world: World, role: Role, digest: &str) -> Result<Joined, ProcessesError> {
     let failed = |what: &str, e: std::io::Error| {
@@ -251,9 +288,14 @@ fn join(launch: &Launch, world: World, role: Role, digest: &str) -> Result<Joine
         Conn::connect(launch.coordinator, RENDEZVOUS).map_err(|e| failed("cannot reach", e))?;
     c.patience(Some(RENDEZVOUS))
         .map_err(|e| failed("cannot talk to", e))?;
-    // A shard listens on the interface that reaches the coordinator.
-    let listener = match role {
-        Role::Shard(_) => {
+    // A shard, or a ring's learner, listens on the interface that reaches the coordinator.
+    let listens = match role {
+        Role::Shard(_) => true,
+        Role::Learner(_) => world.ring,
+        Role::Coordinator => false,
+    };
+    let listener = match listens {
+        true => {
             let ip = c
                 .local_addr()
                 .map_err(|e| failed("cannot talk to", e))?
@@ -266,7 +308,7 @@ fn join(launch: &Launch, world: World, role: Role, digest: &str) -> Result<Joine
             })?;
             Some(l)
         }
-        _ => None,
+        false => None,
     };
     let listen = match &listener {
         Some(l) => Some(l.local_addr().map_err(|e| failed("cannot talk to", e))?),
@@ -302,8 +344,8 @@ fn join(launch: &Launch, world: World, role: Role, digest: &str) -> Result<Joine
         })
     };
     let clock = talk(&mut c).map_err(|e| failed("turned away by", e))?;
-    let shards = match c.recv().map_err(|e| failed("lost", e))? {
-        Msg::Directory { shards } => shards,
+    let (shards, ring) = match c.recv().map_err(|e| failed("lost", e))? {
+        Msg::Directory { shards, ring } => (shards, ring),
         Msg::Refused { why } => return Err(failed("turned away by", std::io::Error::other(why))),
         other => return Err(failed("lost", wire::unexpected("Directory", &other))),
     };
@@ -312,6 +354,7 @@ fn join(launch: &Launch, world: World, role: Role, digest: &str) -> Result<Joine
         coordinator: c,
         listener,
         shards,
+        ring,
         clock,
     })
 }

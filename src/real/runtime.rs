@@ -75,6 +75,9 @@ pub(super) struct Shared<'a> {
     /// the slowest (stale synchronous parallel).
     pub progress: Vec<AtomicU64>,
     gate: (Mutex<()>, Condvar),
+    /// Epoch ends handled (snapshot kept, data dealt out again), and the signal of learners
+    /// that wait for them before drawing their next batch (synchronous SGD's epoch gate).
+    epochs_handled: (Mutex<u64>, Condvar),
 }
 
 /// The run's one clock: nanoseconds since its start.
@@ -154,6 +157,31 @@ impl Shared<'_> {
         }
     }
 
+    /// Waits until `epochs` epoch ends are handled; false if the run halted first.
+    pub fn await_epochs(&self, epochs: u64) -> bool {
+        let Ok(mut done) = self.epochs_handled.0.lock() else {
+            return false;
+        };
+        while *done < epochs {
+            if self.halted() {
+                return false;
+            }
+            match self.epochs_handled.1.wait_timeout(done, POLL) {
+                Ok((d, _)) => done = d,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Epoch `epoch` is handled: learners waiting for it go on.
+    fn epoch_handled(&self, epoch: u64) {
+        if let Ok(mut done) = self.epochs_handled.0.lock() {
+            *done = (*done).max(epoch);
+        }
+        self.epochs_handled.1.notify_all();
+    }
+
     /// Sends `msg` to shard `k`; a shard that is gone is a fault of the run.
     pub fn send_to_shard<T>(&self, to_shards: &[Sender<T>], k: usize, msg: T) -> Option<()> {
         to_shards[k].send(msg).ok().or_else(|| {
@@ -190,6 +218,7 @@ pub(super) fn end_epoch<O: Observer>(
     if let Ok(mut o) = observer.lock() {
         o.epoch_end(epoch, SimTime::from_nanos(at_ns));
     }
+    shared.epoch_handled(epoch);
 }
 
 /// Everything a run sets up before its threads start.
@@ -234,6 +263,7 @@ impl<'a, O> Start<'a, O> {
                 }]),
                 progress: (0..p).map(|_| AtomicU64::new(0)).collect(),
                 gate: (Mutex::new(()), Condvar::new()),
+                epochs_handled: (Mutex::new(0), Condvar::new()),
             },
             init,
             sampler: Mutex::new(Sampler::for_run(dataset.len(Split::Train), p, setup.seed)),

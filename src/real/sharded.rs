@@ -16,6 +16,7 @@ use super::control::{Control, Local};
 use super::learner::{Learner, Reach, Shards, Work};
 use super::runtime::{Clock, Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Start, finish, serve};
 use super::shard::{Apply, FromShard, ToShard, shard_loop};
+use super::ssgd::MeanStep;
 use crate::algorithm::{Algorithm, Rule, Server};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
@@ -65,7 +66,9 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
 }
 
 /// Serves shard `k` of the scenario's algorithm until its queue closes: elastic averaging's
-/// centre absorbs differences, every other kind's slice takes the algorithm's update rule.
+/// centre absorbs differences, synchronous SGD's slice takes one step per round of the
+/// learners' gradients (`replies` has one per learner), every other kind's slice takes the
+/// algorithm's update rule.
 pub(super) fn serve_slice(
     k: usize,
     slice: Vec<f32>,
@@ -74,11 +77,16 @@ pub(super) fn serve_slice(
     clock: &impl Clock,
     setup: &RealSetup,
 ) -> Result<ShardEnd, String> {
-    if setup.algorithm.server() == Server::Elastic {
-        shard_loop(k, slice, rx, replies, clock, Absorb)
-    } else {
-        let rule = RuleApply::new(setup, slice.len());
-        shard_loop(k, slice, rx, replies, clock, rule)
+    match setup.algorithm.server() {
+        Server::Elastic => shard_loop(k, slice, rx, replies, clock, Absorb),
+        Server::Synchronous => {
+            let rule = MeanStep::new(setup, replies.len(), slice.len());
+            shard_loop(k, slice, rx, replies, clock, rule)
+        }
+        _ => {
+            let rule = RuleApply::new(setup, slice.len());
+            shard_loop(k, slice, rx, replies, clock, rule)
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! Synchronous SGD for real on this host, both ways the simulator models it, with the same
-//! thread, snapshot and shutdown machinery (`super::runtime`) as every real run.
+//! Synchronous SGD for real, both ways the simulator models it: learners of a round-based
+//! [`Common`] driven here as threads, with the same snapshot and shutdown machinery
+//! (`super::runtime`) as every real run, and by `super::processes` as processes, through the
+//! same [`ps_learner`] and [`RingLearner`] with other links and another `Control`.
 //!
 //! Both run in whole rounds: every learner computes one mini-batch per round, so a round adds p
 //! iterations, and the learners agree on `ceil(epochs * iterations_per_epoch / p)` rounds. The
@@ -8,8 +10,8 @@
 //! the target are computed but not counted (learner l's in round r counts if `r p + l` is below
 //! the target). The epoch ends falling in round r are handled by learner 0 once its round r is
 //! done: it snapshots the parameters, deals the data out again and reports the epoch; no
-//! learner draws its round r + 1 batch before that (an epoch gate), so the batches do not
-//! depend on the threads' timing. (The simulator's learners draw their next batch as their
+//! learner draws its round r + 1 batch before that (an epoch gate, `Control::await_epochs`), so
+//! the batches do not depend on the threads' timing. (The simulator's learners draw their next batch as their
 //! own round ends, the all-reduce's at once, the parameter server's after their pull, so there
 //! a learner that ends round r before the epoch's last iteration can still draw from the old
 //! partition; over more than one epoch the two backends can therefore train on slightly
@@ -22,19 +24,20 @@ mod allreduce;
 mod ps;
 
 pub use allreduce::run_allreduce;
+pub(super) use allreduce::{Chunk, Neighbours, RingLearner, ring_chunks, ring_parameters};
 pub use ps::run_ps;
+pub(super) use ps::{MeanStep, ps_learner};
 
-use super::runtime::{self, Job, POLL, Shared, end_epoch};
+use super::control::Control;
+use super::learner::Taken;
+use super::runtime::{self, Job};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
-use crate::observe::Observer;
 use crate::outcome::{Activity, Breakdown};
 use crate::stats::Histogram;
 use crate::training::real::RealSetup;
-use crate::training::sampler::{Sampler, gradient_seed};
+use crate::training::sampler::gradient_seed;
 use crate::workload::model::BYTES_PER_PARAM;
-use std::sync::atomic::Ordering;
-use std::sync::{Condvar, Mutex};
 
 /// The run in rounds.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +49,16 @@ pub(super) struct Plan {
 }
 
 impl Plan {
+    /// `p` learners' rounds for `epochs` epochs of `iterations_per_epoch` iterations.
+    pub fn new(p: usize, iterations_per_epoch: u64, epochs: u64) -> Self {
+        Plan {
+            p: p.max(1) as u64,
+            total: iterations_per_epoch * epochs,
+            per_epoch: iterations_per_epoch.max(1),
+            epochs,
+        }
+    }
+
     fn rounds(&self) -> u64 {
         self.total.div_ceil(self.p)
     }
@@ -61,78 +74,37 @@ impl Plan {
     }
 }
 
-/// The epochs whose end has been handled; learners wait on it before drawing a new batch.
-pub(super) struct EpochGate {
-    done: Mutex<u64>,
-    cv: Condvar,
-}
-
-impl EpochGate {
-    fn new() -> Self {
-        Self {
-            done: Mutex::new(0),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn open(&self, epochs: u64) {
-        if let Ok(mut d) = self.done.lock() {
-            *d = (*d).max(epochs);
-        }
-        self.cv.notify_all();
-    }
-
-    /// Waits until `epochs` epoch ends are handled; false if the run halted first.
-    fn wait(&self, epochs: u64, shared: &Shared) -> bool {
-        let Ok(mut d) = self.done.lock() else {
-            return false;
-        };
-        while *d < epochs {
-            if shared.halted() {
-                return false;
-            }
-            match self.cv.wait_timeout(d, POLL) {
-                Ok((g, _)) => d = g,
-                Err(_) => return false,
-            }
-        }
-        true
-    }
-}
-
-/// What a learner thread hands back.
+/// What a learner hands back.
 #[derive(Default)]
 pub(super) struct LearnerEnd {
-    breakdown: Breakdown,
+    pub breakdown: Breakdown,
     /// Mini-batches that count towards the target.
-    iterations: u64,
+    pub iterations: u64,
     /// Gradients computed.
-    gradients: u64,
+    pub gradients: u64,
     /// Bytes this learner copied into messages (a shard's slice copies count for the learner
     /// that pulled).
-    bytes: u64,
+    pub bytes: u64,
     /// Whole rounds done.
-    rounds: u64,
+    pub rounds: u64,
     /// All-reduce: the learner's parameters at the end; empty for the parameter server.
-    params: Vec<f32>,
+    pub params: Vec<f32>,
     /// All-reduce: the zero staleness of its chunk updates.
-    staleness: Histogram,
+    pub staleness: Histogram,
 }
 
-/// What both kinds of learner share.
-pub(super) struct Common<'a, O> {
-    l: usize,
-    setup: &'a RealSetup,
-    plan: Plan,
-    shared: &'a Shared<'a>,
-    gate: &'a EpochGate,
-    sampler: &'a Mutex<Sampler>,
-    observer: &'a Mutex<O>,
-    objective: &'a dyn Objective,
-    dataset: &'a Dataset,
+/// What both kinds of learner share: who it is, the rounds, and the run around it (threads
+/// on this host, or a coordinator across processes).
+pub(super) struct Common<'a, C> {
+    pub l: usize,
+    pub setup: &'a RealSetup,
+    pub plan: Plan,
+    pub control: &'a C,
+    pub objective: &'a dyn Objective,
+    pub dataset: &'a Dataset,
 }
 
-impl<O: Observer> Common<'_, O> {
+impl<C: Control> Common<'_, C> {
     /// Waits at the epoch gate before the batch of `round`, then computes this learner's
     /// gradient on `params` into `grad`. False if the run halted or the loss is not finite.
     fn gradient(
@@ -143,16 +115,15 @@ impl<O: Observer> Common<'_, O> {
         scratch: &mut Scratch,
         end: &mut LearnerEnd,
     ) -> bool {
-        let sh = self.shared;
-        let t0 = sh.now();
-        if !self.gate.wait(self.plan.epochs_after(round), sh) {
+        let c = self.control;
+        let t0 = c.now();
+        if !c.await_epochs(self.plan.epochs_after(round)) {
             return false;
         }
-        let t1 = sh.now();
+        let t1 = c.now();
         end.breakdown.add(Activity::Wait, t1 - t0);
-        let indices = match self.sampler.lock() {
-            Ok(mut s) => s.next_batch(self.l, self.setup.batch_size),
-            Err(_) => return false,
+        let Some(indices) = c.next_batch(self.l, self.setup.batch_size) else {
+            return false;
         };
         let batch = self.dataset.gather(Split::Train, &indices);
         let seed = gradient_seed(self.setup.seed, self.l, end.gradients);
@@ -160,30 +131,28 @@ impl<O: Observer> Common<'_, O> {
             .objective
             .loss_grad(params, &batch, seed, grad, scratch);
         end.gradients += 1;
-        end.breakdown.add(Activity::Compute, sh.now() - t1);
+        end.breakdown.add(Activity::Compute, c.now() - t1);
         if !loss.is_finite() {
-            sh.diverged.store(true, Ordering::Relaxed);
+            c.diverge();
             return false;
         }
         true
     }
 
     /// Round `round` is done for this learner: counts its mini-batch and, on learner 0,
-    /// handles the epoch ends that fall in the round (`snapshot` gives the parameters).
+    /// handles the epoch ends that fall in the round (`snapshot(epoch)` takes the
+    /// parameters), which opens the epoch gate.
     fn round_done(
         &self,
         round: u64,
         end: &mut LearnerEnd,
-        mut snapshot: impl FnMut() -> Option<Vec<f32>>,
+        mut snapshot: impl FnMut(u64) -> Option<Taken>,
     ) {
-        let sh = self.shared;
+        let c = self.control;
         end.rounds += 1;
         if self.plan.counts(round, self.l) {
             end.iterations += 1;
-            let done = sh.completed.fetch_add(1, Ordering::Relaxed) + 1;
-            if let Ok(mut o) = self.observer.lock() {
-                o.iterations(done);
-            }
+            c.complete(self.l, 1);
         }
         if self.l != 0 {
             return;
@@ -193,39 +162,41 @@ impl<O: Observer> Common<'_, O> {
             self.plan.epochs_after(round + 1),
         );
         for epoch in before + 1..=after {
-            let at = sh.now();
-            let Some(params) = snapshot() else {
-                return;
+            let at = c.now();
+            let params = match snapshot(epoch) {
+                Some(Taken::Here(params)) => Some(params),
+                Some(Taken::AtShards) => None,
+                None => return,
             };
-            end_epoch(
-                sh,
-                self.sampler,
-                self.observer,
-                epoch,
-                at,
-                epoch * sh.per_epoch,
-                params,
-            );
+            c.end_epoch(epoch, at, epoch * self.plan.per_epoch, params);
         }
-        self.gate.open(after);
     }
 }
 
-/// The runtime's start of a run, and the rounds it is planned in, with the epoch gate.
-pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> (runtime::Start<'a, O>, Plan, EpochGate) {
+/// The runtime's start of a run, and the rounds it is planned in.
+pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> (runtime::Start<'a, O>, Plan) {
     let run = runtime::Start::new(job, observer);
-    let plan = Plan {
-        p: run.p as u64,
-        total: run.shared.total,
-        per_epoch: run.shared.per_epoch,
-        epochs: job.epochs,
-    };
-    (run, plan, EpochGate::new())
+    let plan = Plan::new(run.p, job.iterations_per_epoch, job.epochs);
+    (run, plan)
+}
+
+impl From<runtime::LearnerEnd> for LearnerEnd {
+    /// An asynchronous learner's end: no rounds, no parameters of its own.
+    fn from(e: runtime::LearnerEnd) -> Self {
+        LearnerEnd {
+            breakdown: e.breakdown,
+            iterations: e.iterations,
+            gradients: e.gradients,
+            bytes: e.bytes,
+            staleness: e.staleness,
+            ..LearnerEnd::default()
+        }
+    }
 }
 
 impl LearnerEnd {
     /// What the runtime adds up.
-    fn into_end(self) -> runtime::LearnerEnd {
+    pub fn into_end(self) -> runtime::LearnerEnd {
         runtime::LearnerEnd {
             breakdown: self.breakdown,
             iterations: self.iterations,

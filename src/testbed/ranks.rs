@@ -21,7 +21,8 @@ pub struct RankHosts(pub Vec<usize>);
 
 impl RankHosts {
     /// Where `sc`'s roles run on `tb`: by the nodes its placement puts them on, which must
-    /// be the testbed topology's; the coordinator beside the first shard.
+    /// be the testbed topology's; the coordinator beside the first shard (in a ring, which has
+    /// none, beside the first learner).
     pub fn of(tb: &Testbed, sc: &Scenario) -> Result<Self, TestbedError> {
         let host = |n: petgraph::graph::NodeIndex, what: &str| {
             let id = &sc.topology.node(n).id;
@@ -33,15 +34,25 @@ impl RankHosts {
                 ))
             })
         };
-        let mut hosts = vec![];
-        for (k, &core) in sc.placement.shard_cores.iter().enumerate() {
-            hosts.push(host(core, &format!("shard {k}"))?);
+        let world = crate::real::processes::World::of(sc)
+            .map_err(|e| TestbedError::Unfit(e.to_string()))?;
+        let mut shards = vec![];
+        for (k, &core) in sc
+            .placement
+            .shard_cores
+            .iter()
+            .enumerate()
+            .take(world.shards)
+        {
+            shards.push(host(core, &format!("shard {k}"))?);
         }
-        hosts.insert(0, hosts.first().copied().unwrap_or(0));
+        let mut learners = vec![];
         for (l, &gpu) in sc.placement.learner_gpus.iter().enumerate() {
-            hosts.push(host(gpu, &format!("learner {l}"))?);
+            learners.push(host(gpu, &format!("learner {l}"))?);
         }
-        Ok(RankHosts(hosts))
+        let coordinator = shards.first().or(learners.first()).copied().unwrap_or(0);
+        let hosts = std::iter::once(coordinator).chain(shards).chain(learners);
+        Ok(RankHosts(hosts.collect()))
     }
 }
 

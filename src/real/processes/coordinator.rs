@@ -8,7 +8,10 @@
 //! is the run's fault, which halts every other rank at its next call.
 
 use super::super::control::{Control, Local};
-use super::super::runtime::{Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Shared, Start, finish};
+use super::super::runtime::{
+    Job, LearnerEnd, POLL, RealRun, ServerEnd, ShardEnd, Shared, Start, finish,
+};
+use super::super::ssgd::{LearnerEnd as HandIn, ring_parameters};
 use super::wire::{Conn, Kept, Msg, unexpected};
 use super::{Launch, PINGS, ProcessesError, RENDEZVOUS, Role, World};
 use crate::observe::Observer;
@@ -72,6 +75,7 @@ impl Coordinator<'_> {
         let n = w.size();
         let mut links: Vec<Option<Conn>> = (0..n).map(|_| None).collect();
         let mut shards: Vec<Option<SocketAddr>> = vec![None; w.shards];
+        let mut ring: Vec<Option<SocketAddr>> = vec![None; if w.ring { w.learners } else { 0 }];
         let until = Instant::now() + RENDEZVOUS;
         let fail = |m: String| ProcessesError::Rendezvous(m);
         listener
@@ -164,8 +168,10 @@ impl Coordinator<'_> {
                 c.send(&Msg::Pong { ns })
                     .map_err(|e| fail(format!("rank {rank}'s pings: {e}")))?;
             }
-            if let Role::Shard(k) = w.role(rank) {
-                shards[k] = listen;
+            match w.role(rank) {
+                Role::Shard(k) => shards[k] = listen,
+                Role::Learner(l) if w.ring => ring[l] = listen,
+                _ => {}
             }
             links[rank] = Some(c);
             met += 1;
@@ -174,12 +180,19 @@ impl Coordinator<'_> {
         if shards.len() != w.shards {
             return Err(fail("a shard said hello without an address".into()));
         }
+        let ring: Vec<SocketAddr> = ring.into_iter().flatten().collect();
+        if w.ring && ring.len() != w.learners {
+            return Err(fail(
+                "a ring's learner said hello without an address".into(),
+            ));
+        }
         let mut links: Vec<Conn> = links.into_iter().skip(1).flatten().collect();
         for (i, c) in links.iter_mut().enumerate() {
             let rank = i + 1;
             let lost = |e: std::io::Error| fail(format!("rank {rank} ({}): {e}", w.role(rank)));
             c.send(&Msg::Directory {
                 shards: shards.clone(),
+                ring: ring.clone(),
             })
             .map_err(lost)?;
         }
@@ -235,7 +248,20 @@ impl Coordinator<'_> {
             observer: &observer,
         };
         let control = &control;
+        let learners_done = AtomicBool::new(false);
         let (ends, hand_ins, end_ns) = std::thread::scope(|s| {
+            // When the learners are done, or the run halts first (a rank lost, Ctrl-C, a
+            // diverged loss), the shards close their learners' links: a learner waiting at a
+            // synchronous shard's barrier for a round that cannot complete wakes and ends.
+            let (done, shared) = (&learners_done, &shared);
+            s.spawn(move || {
+                while !done.load(Ordering::Relaxed) && !shared.halted() {
+                    std::thread::sleep(POLL);
+                }
+                for mut c in shard_writers.into_iter().flatten() {
+                    let _ = c.send(&Msg::Halt);
+                }
+            });
             let watched: Vec<_> = shards
                 .into_iter()
                 .enumerate()
@@ -246,38 +272,42 @@ impl Coordinator<'_> {
                 .enumerate()
                 .map(|(l, c)| s.spawn(move || answer(l, w, c, control)))
                 .collect();
-            let ends: Vec<LearnerEnd> = answered
+            let ends: Vec<HandIn> = answered
                 .into_iter()
                 .map(|h| h.join().ok().flatten().unwrap_or_default())
                 .collect();
             let end_ns = shared.now();
-            for mut c in shard_writers.into_iter().flatten() {
-                let _ = c.send(&Msg::Halt);
-            }
+            learners_done.store(true, Ordering::Relaxed);
             let hand_ins: Vec<ShardHandIn> = watched
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|_| Err("lost".into())))
                 .collect();
             (ends, hand_ins, end_ns)
         });
-        let ranges = &parts.setup.shard_ranges;
-        let mut slices = vec![];
-        let mut kept = vec![];
-        for h in hand_ins {
-            match h {
-                Ok((end, snaps)) => {
-                    slices.push(Ok(end));
-                    kept.push(Some(snaps));
-                }
-                Err(why) => {
-                    slices.push(Err(why));
-                    kept.push(None);
+        let (parameters, server) = if w.ring {
+            (ring_parameters(&ends, init), ServerEnd::default())
+        } else {
+            let ranges = &parts.setup.shard_ranges;
+            let mut slices = vec![];
+            let mut kept = vec![];
+            for h in hand_ins {
+                match h {
+                    Ok((end, snaps)) => {
+                        slices.push(Ok(end));
+                        kept.push(Some(snaps));
+                    }
+                    Err(why) => {
+                        slices.push(Err(why));
+                        kept.push(None);
+                    }
                 }
             }
-        }
-        fill_snapshots(&shared, ranges, &kept);
-        let mut parameters = init;
-        let server = ServerEnd::of_shards(ranges, &slices, &mut parameters);
+            fill_snapshots(&shared, ranges, &kept);
+            let mut parameters = init;
+            let server = ServerEnd::of_shards(ranges, &slices, &mut parameters);
+            (parameters, server)
+        };
+        let ends: Vec<LearnerEnd> = ends.into_iter().map(HandIn::into_end).collect();
         let (setup, objective, dataset) = (&parts.setup, &parts.objective, &parts.dataset);
         finish(
             setup, objective, dataset, shared, observer, end_ns, parameters, &ends, server,
@@ -293,12 +323,7 @@ fn epochs(shared: &Shared) -> u64 {
 
 /// Answers learner `l`'s calls until it hands in what it measured; a link that breaks first is
 /// the run's fault.
-fn answer<O: Observer>(
-    l: usize,
-    w: World,
-    mut c: Conn,
-    control: &Local<'_, O>,
-) -> Option<LearnerEnd> {
+fn answer<O: Observer>(l: usize, w: World, mut c: Conn, control: &Local<'_, O>) -> Option<HandIn> {
     let rank = w.rank(Role::Learner(l));
     let lost = |why: String| {
         control.fail(format!("learner {l} (rank {rank}) was lost: {why}"));
@@ -330,8 +355,12 @@ fn answer<O: Observer>(
                     epochs: epochs(control.shared),
                 }
             }
+            // Once the run has halted, a learner's complaint is what the halt did to it (the
+            // shards closed its links), not the reason to report.
             Msg::Fail { why } => {
-                control.fail(why);
+                if !control.halted() {
+                    control.fail(why);
+                }
                 continue;
             }
             Msg::Diverged => {
@@ -342,8 +371,10 @@ fn answer<O: Observer>(
                 epoch,
                 at_ns,
                 iterations,
+                params,
             } => {
-                control.end_epoch(epoch, at_ns, iterations, None);
+                let params = (!params.is_empty()).then_some(params);
+                control.end_epoch(epoch, at_ns, iterations, params);
                 continue;
             }
             Msg::LearnerDone {
@@ -352,12 +383,16 @@ fn answer<O: Observer>(
                 gradients,
                 bytes,
                 staleness,
+                rounds,
+                params,
             } => {
-                return Some(LearnerEnd {
+                return Some(HandIn {
                     breakdown,
                     iterations,
                     gradients,
                     bytes,
+                    rounds,
+                    params,
                     staleness,
                 });
             }

@@ -8,9 +8,13 @@ use super::super::control::Control;
 use super::super::learner::{Learner, Reach, Taken, Work};
 use super::super::runtime::{Clock, LearnerEnd};
 use super::super::sharded::learn;
+use super::super::ssgd::{
+    Chunk, Common, LearnerEnd as HandIn, Neighbours, Plan, RingLearner, ps_learner, ring_chunks,
+};
 use super::super::timeline::{ShardSpan, classify};
-use super::wire::{Conn, Msg};
-use super::{Joined, ProcessesError, RENDEZVOUS, RunClock, World};
+use super::wire::{Conn, Msg, unexpected};
+use super::{Joined, ProcessesError, RENDEZVOUS, RunClock, World, accept_one};
+use crate::algorithm::Server;
 use crate::data::Split;
 use crate::outcome::Activity;
 use crate::setup::RealParts;
@@ -18,24 +22,34 @@ use crate::training::sampler::Sampler;
 use crate::workload::model::BYTES_PER_PARAM;
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
+use std::sync::mpsc::{Sender, channel};
+use std::time::Duration;
 
 pub(super) fn run(
     j: &mut Joined,
     l: usize,
     w: World,
     parts: &RealParts,
+    plan: Plan,
 ) -> Result<(), ProcessesError> {
     let who = format!("rank {} (learner {l})", j.rank);
-    let mut links = vec![];
-    for (k, &addr) in j.shards.iter().enumerate() {
-        let link = Conn::connect(addr, RENDEZVOUS).and_then(|mut c| {
-            c.send(&Msg::Learner { learner: l as u32 })?;
-            Ok(c)
-        });
-        links.push(link.map_err(|e| {
-            ProcessesError::Rendezvous(format!("{who}: cannot reach shard {k} at {addr}: {e}"))
-        })?);
-    }
+    let links = if w.ring {
+        let (next, prev) = ring_links(j, l, w)
+            .map_err(|e| ProcessesError::Rendezvous(format!("{who}: cannot join the ring: {e}")))?;
+        Links::Ring(next, prev)
+    } else {
+        let mut links = vec![];
+        for (k, &addr) in j.shards.iter().enumerate() {
+            let link = Conn::connect(addr, RENDEZVOUS).and_then(|mut c| {
+                c.send(&Msg::Learner { learner: l as u32 })?;
+                Ok(c)
+            });
+            links.push(link.map_err(|e| {
+                ProcessesError::Rendezvous(format!("{who}: cannot reach shard {k} at {addr}: {e}"))
+            })?);
+        }
+        Links::Shards(links)
+    };
     j.ready()
         .map_err(|e| ProcessesError::Rendezvous(format!("{who}: the coordinator: {e}")))?;
     let setup = &parts.setup;
@@ -49,25 +63,44 @@ pub(super) fn run(
         sampler: RefCell::new(Sampler::for_run(samples, w.learners, setup.seed)),
         lost: RefCell::new(None),
     };
-    let reach = Sockets {
-        ranges: &setup.shard_ranges,
-        links,
-        read: vec![0; setup.shard_ranges.len()],
-        spare: vec![],
-        control: &remote,
-    };
-    let learner = Learner {
+    let init = parts.objective.init_params(setup.seed);
+    let common = Common {
         l,
         setup,
+        plan,
         control: &remote,
+        objective: &*parts.objective,
+        dataset: &parts.dataset,
     };
-    let init = parts.objective.init_params(setup.seed);
-    let end = learn(&learner, reach, &*parts.objective, &parts.dataset, &init);
-    let LearnerEnd {
+    let end = match links {
+        Links::Ring(next, prev) => run_ring(common, w.learners, next, prev, init),
+        Links::Shards(links) => {
+            let reach = Sockets {
+                ranges: &setup.shard_ranges,
+                links,
+                read: vec![0; setup.shard_ranges.len()],
+                spare: vec![],
+                control: &remote,
+            };
+            if setup.algorithm.server() == Server::Synchronous {
+                ps_learner(&common, reach)
+            } else {
+                let learner = Learner {
+                    l,
+                    setup,
+                    control: &remote,
+                };
+                learn(&learner, reach, &*parts.objective, &parts.dataset, &init).into()
+            }
+        }
+    };
+    let HandIn {
         breakdown,
         iterations,
         gradients,
         bytes,
+        rounds,
+        params,
         staleness,
     } = end;
     remote.tell(&Msg::LearnerDone {
@@ -76,12 +109,95 @@ pub(super) fn run(
         gradients,
         bytes,
         staleness,
+        rounds,
+        params,
     });
     let lost = remote.lost.borrow().clone();
     match lost {
         Some(why) => Err(ProcessesError::Lost(format!("{who}: {why}"))),
         None => Ok(()),
     }
+}
+
+/// A learner's links: one to every shard, or in a ring the one to its successor and the one
+/// from its predecessor.
+enum Links {
+    Shards(Vec<Conn>),
+    Ring(Conn, Conn),
+}
+
+/// Links learner `l` into the ring: connects to its successor's listener, then takes its
+/// predecessor's connection (with one learner, both are its own).
+fn ring_links(j: &mut Joined, l: usize, w: World) -> std::io::Result<(Conn, Conn)> {
+    let p = w.learners;
+    let (succ, pred) = ((l + 1) % p, (l + p - 1) % p);
+    let addr = *j
+        .ring
+        .get(succ)
+        .ok_or_else(|| std::io::Error::other("the directory has no ring"))?;
+    let mut next = Conn::connect(addr, RENDEZVOUS)
+        .map_err(|e| std::io::Error::other(format!("learner {succ} at {addr}: {e}")))?;
+    next.send(&Msg::Learner { learner: l as u32 })?;
+    let listener = j
+        .listener
+        .take()
+        .ok_or_else(|| std::io::Error::other("no listener"))?;
+    let mut prev = accept_one(&listener, RENDEZVOUS)?;
+    prev.patience(Some(Duration::from_secs(10)))?;
+    match prev.recv()? {
+        Msg::Learner { learner } if learner as usize == pred => {}
+        Msg::Learner { learner } => {
+            return Err(std::io::Error::other(format!(
+                "learner {learner} connected, but learner {pred} comes before {l}"
+            )));
+        }
+        other => return Err(unexpected("Learner", &other)),
+    }
+    prev.patience(None)?;
+    Ok((next, prev))
+}
+
+/// Runs the ring's peer with its links: chunks to the successor go out through a writer
+/// thread (a peer never blocks on a send, so a ring of full sockets cannot deadlock), chunks
+/// from the predecessor are read as the schedule waits for them.
+fn run_ring(c: Common<Remote>, p: usize, next: Conn, prev: Conn, init: Vec<f32>) -> HandIn {
+    let chunks = ring_chunks(c.setup, p, init.len());
+    let (pred, control) = ((c.l + p - 1) % p, c.control);
+    let peer = RingLearner {
+        c,
+        p,
+        chunks: &chunks,
+    };
+    let (out, queue) = channel::<Chunk>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut next = next;
+            for chunk in queue {
+                let Chunk {
+                    round,
+                    step,
+                    data,
+                    sent,
+                } = chunk;
+                let msg = Msg::Chunk {
+                    round,
+                    step,
+                    sent,
+                    data,
+                };
+                if next.send(&msg).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut links = RingSockets {
+            out,
+            prev,
+            pred,
+            control,
+        };
+        peer.run(&mut links, init)
+    })
 }
 
 /// The run as a learner's process sees it: every call is a message to the coordinator and
@@ -140,6 +256,10 @@ impl Control for Remote<'_> {
         self.clock.now()
     }
 
+    fn halted(&self) -> bool {
+        self.halted.get()
+    }
+
     fn fail(&self, why: String) {
         self.tell(&Msg::Fail { why });
         self.halted.set(true);
@@ -184,6 +304,15 @@ impl Control for Remote<'_> {
         }
     }
 
+    /// Nothing to wait for: this process deals its own copy of the data, and a synchronous
+    /// learner asks for the epochs ended by the rounds it has seen done (every learner's
+    /// gradients of them applied), so it deals out again exactly as often as the shared
+    /// sampler would have been.
+    fn await_epochs(&self, epochs: u64) -> bool {
+        self.heard(epochs, false);
+        !self.halted.get()
+    }
+
     fn next_batch(&self, l: usize, m: usize) -> Option<Vec<usize>> {
         let mut sampler = self.sampler.borrow_mut();
         while self.repartitioned.get() < self.epochs.get() {
@@ -193,11 +322,12 @@ impl Control for Remote<'_> {
         Some(sampler.next_batch(l, m))
     }
 
-    fn end_epoch(&self, epoch: u64, at_ns: u64, iterations: u64, _params: Option<Vec<f32>>) {
+    fn end_epoch(&self, epoch: u64, at_ns: u64, iterations: u64, params: Option<Vec<f32>>) {
         self.tell(&Msg::EpochEnd {
             epoch,
             at_ns,
             iterations,
+            params: params.unwrap_or_default(),
         });
     }
 }
@@ -313,5 +443,47 @@ impl Reach for Sockets<'_> {
             self.send(k, &Msg::Snapshot { epoch })?;
         }
         Some(Taken::AtShards)
+    }
+}
+
+/// A ring peer's neighbours across processes: a queue to the writer of its successor's link,
+/// and the link from its predecessor.
+struct RingSockets<'a, 'b> {
+    out: Sender<Chunk>,
+    prev: Conn,
+    pred: usize,
+    control: &'a Remote<'b>,
+}
+
+impl Neighbours for RingSockets<'_, '_> {
+    fn send(&mut self, chunk: Chunk) -> bool {
+        self.out.send(chunk).is_ok()
+    }
+
+    fn receive(&mut self) -> Option<Chunk> {
+        let why = match self.prev.recv() {
+            Ok(Msg::Chunk {
+                round,
+                step,
+                sent,
+                data,
+            }) => {
+                return Some(Chunk {
+                    round,
+                    step,
+                    data,
+                    sent,
+                });
+            }
+            Ok(other) => unexpected("Chunk", &other).to_string(),
+            Err(e) => e.to_string(),
+        };
+        if !self.control.halted() {
+            let pred = self.pred;
+            self.control.fail(format!(
+                "learner {pred}, before this one in the ring, was lost: {why}"
+            ));
+        }
+        None
     }
 }

@@ -78,6 +78,7 @@ mod tests {
         let world = World {
             shards: 2,
             learners: 4,
+            ring: false,
         };
         let sets = ["cluster.learners=4".to_string(), "name=a b's".to_string()];
         let s = script(
@@ -114,6 +115,7 @@ mod tests {
             World {
                 shards: 1,
                 learners: 1,
+                ring: false,
             },
             &SbatchOptions {
                 scenario: "builtin:quick",

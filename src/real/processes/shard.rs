@@ -8,11 +8,11 @@
 use super::super::shard::{FromShard, ToShard};
 use super::super::sharded::serve_slice;
 use super::wire::{Conn, Kept, Msg, unexpected};
-use super::{Joined, ProcessesError, RENDEZVOUS, World};
+use super::{Joined, ProcessesError, RENDEZVOUS, World, accept_one};
 use crate::setup::RealParts;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Epoch snapshots asked for, each answered by the shard loop when it reaches it.
 type Pending = Mutex<Vec<(u64, Receiver<(usize, Vec<f32>)>)>>;
@@ -90,27 +90,10 @@ fn accept(j: &mut Joined, learners: usize) -> std::io::Result<Vec<Conn>> {
         .listener
         .take()
         .ok_or_else(|| std::io::Error::other("no listener"))?;
-    listener.set_nonblocking(true)?;
-    let until = Instant::now() + RENDEZVOUS;
     let mut links: Vec<Option<Conn>> = (0..learners).map(|_| None).collect();
-    let mut got = 0;
-    while got < learners {
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= until {
-                    return Err(std::io::Error::other(format!(
-                        "{got} of {learners} within {} s",
-                        RENDEZVOUS.as_secs()
-                    )));
-                }
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        stream.set_nonblocking(false)?;
-        let mut c = Conn::new(stream)?;
+    for got in 0..learners {
+        let mut c = accept_one(&listener, RENDEZVOUS)
+            .map_err(|e| std::io::Error::other(format!("{got} of {learners}: {e}")))?;
         c.patience(Some(Duration::from_secs(10)))?;
         let l = match c.recv()? {
             Msg::Learner { learner } => learner as usize,
@@ -125,7 +108,6 @@ fn accept(j: &mut Joined, learners: usize) -> std::io::Result<Vec<Conn>> {
                 )));
             }
         }
-        got += 1;
     }
     Ok(links.into_iter().flatten().collect())
 }

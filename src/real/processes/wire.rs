@@ -42,9 +42,10 @@ pub(super) enum Msg {
     Refused {
         why: String,
     },
-    /// Every shard's address, in shard order.
+    /// Every shard's address, in shard order; in a ring, every learner's, in learner order.
     Directory {
         shards: Vec<SocketAddr>,
+        ring: Vec<SocketAddr>,
     },
     Ready,
     /// The run starts at `start_ns` on the coordinator's clock.
@@ -74,6 +75,15 @@ pub(super) enum Msg {
         arrived: u64,
         started: u64,
         finished: u64,
+    },
+    /// A ring peer's chunk to its successor: of step `step` of round `round`, handed to the
+    /// link at `sent` on the run's clock.
+    Chunk {
+        round: u64,
+        step: u32,
+        sent: u64,
+        #[serde(with = "floats")]
+        data: Vec<f32>,
     },
     /// Keep the slice as it is now as epoch `epoch`'s.
     Snapshot {
@@ -108,6 +118,10 @@ pub(super) enum Msg {
         epoch: u64,
         at_ns: u64,
         iterations: u64,
+        /// The parameters then, where the learner holds them (a ring's); empty where the
+        /// shards keep them.
+        #[serde(with = "floats")]
+        params: Vec<f32>,
     },
     LearnerDone {
         breakdown: Breakdown,
@@ -115,6 +129,11 @@ pub(super) enum Msg {
         gradients: u64,
         bytes: u64,
         staleness: Histogram,
+        /// Whole rounds done (synchronous SGD; 0 otherwise).
+        rounds: u64,
+        /// A ring learner's parameters at the end; empty otherwise.
+        #[serde(with = "floats")]
+        params: Vec<f32>,
     },
     /// The run is over (or must end): a shard closes its learners' links and hands in.
     Halt,
@@ -195,6 +214,7 @@ impl Msg {
             Msg::Ready => "Ready",
             Msg::Go { .. } => "Go",
             Msg::Learner { .. } => "Learner",
+            Msg::Chunk { .. } => "Chunk",
             Msg::Pull => "Pull",
             Msg::Slice { .. } => "Slice",
             Msg::Push { .. } => "Push",

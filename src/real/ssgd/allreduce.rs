@@ -19,20 +19,49 @@ use crate::algorithm::ssgd::{Carries, RingAct, RingPeer, RingState};
 use crate::numerics::Scratch;
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::runtime::{Job, RealRun, ServerEnd, finish, guarded, join};
+use crate::real::control::{Control, Local};
+use crate::real::runtime::{Job, RealRun, ServerEnd, Shared, finish, guarded, join};
+use crate::training::real::RealSetup;
 use crate::training::update;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 /// A chunk on its way to the successor.
-struct Message {
-    round: u64,
+pub(in crate::real) struct Chunk {
+    pub round: u64,
     /// 0..p-1: reduce-scatter; p-1..2(p-1): all-gather.
-    step: u32,
-    data: Vec<f32>,
-    /// When it was handed to the channel, ns since the run's start.
-    sent: u64,
+    pub step: u32,
+    pub data: Vec<f32>,
+    /// When it was handed to the link, ns since the run's start.
+    pub sent: u64,
+}
+
+/// How a ring peer reaches its neighbours: a channel between threads, or a socket.
+pub(in crate::real) trait Neighbours {
+    /// Hands `chunk` to the link to the successor without waiting for it to be taken; false
+    /// if the successor is gone.
+    fn send(&mut self, chunk: Chunk) -> bool;
+    /// The predecessor's next chunk; None if the run halted or the predecessor is gone.
+    fn receive(&mut self) -> Option<Chunk>;
+}
+
+/// Neighbours on this host: a channel into the successor's thread, one out of the
+/// predecessor's.
+struct Channels<'a> {
+    next: Sender<Chunk>,
+    prev: Receiver<Chunk>,
+    shared: &'a Shared<'a>,
+}
+
+impl Neighbours for Channels<'_> {
+    fn send(&mut self, chunk: Chunk) -> bool {
+        self.next.send(chunk).is_ok()
+    }
+
+    fn receive(&mut self) -> Option<Chunk> {
+        self.shared.receive(&self.prev)
+    }
 }
 
 /// Runs synchronous SGD by ring all-reduce: `setup.learners` learner threads in a ring, one
@@ -40,17 +69,11 @@ struct Message {
 /// (whole rounds) or the run is stopped.
 pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
-    let (run, plan, gate) = start(job, observer);
+    let (run, plan) = start(job, observer);
     let (p, init, shared, sampler, observer) = run.parts();
-    // One chunk per learner; the simulator cuts it the same way.
-    let chunks = if setup.shard_ranges.len() == p {
-        setup.shard_ranges.clone()
-    } else {
-        crate::cluster::split_even(init.len(), p)
-    };
-    let chunks = &chunks;
-    // Channel l carries the messages into learner l.
-    let (tx, rx): (Vec<Sender<Message>>, Vec<_>) = (0..p).map(|_| channel()).unzip();
+    let chunks = &ring_chunks(setup, p, init.len());
+    // Channel l carries the chunks into learner l.
+    let (tx, rx): (Vec<Sender<Chunk>>, Vec<_>) = (0..p).map(|_| channel()).unzip();
 
     let learners: Vec<LearnerEnd> = std::thread::scope(|s| {
         let handles: Vec<_> = rx
@@ -58,29 +81,34 @@ pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O)
             .enumerate()
             .map(|(l, prev)| {
                 let next = tx[(l + 1) % p].clone();
-                let (shared, gate, sampler, observer) = (&shared, &gate, &sampler, &observer);
+                let (shared, sampler, observer) = (&shared, &sampler, &observer);
                 let (objective, dataset) = (Arc::clone(objective), Arc::clone(dataset));
                 let params = init.clone();
                 s.spawn(move || {
+                    let control = Local {
+                        shared,
+                        sampler,
+                        observer,
+                    };
                     let ctx = RingLearner {
                         c: Common {
                             l,
                             setup,
                             plan,
-                            shared,
-                            gate,
-                            sampler,
-                            observer,
+                            control: &control,
                             objective: &*objective,
                             dataset: &dataset,
                         },
                         p,
                         chunks,
-                        next: &next,
-                        prev: &prev,
                     };
-                    guarded(shared, || format!("learner {l}"), || ctx.run(params))
-                        .unwrap_or_default()
+                    let mut links = Channels { next, prev, shared };
+                    guarded(
+                        shared,
+                        || format!("learner {l}"),
+                        || ctx.run(&mut links, params),
+                    )
+                    .unwrap_or_default()
                 })
             })
             .collect();
@@ -88,12 +116,7 @@ pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O)
         join(handles)
     });
     let end_ns = shared.now();
-    // Every learner that finished the most rounds holds the same vector; the first of them.
-    let most = learners.iter().map(|e| e.rounds).max().unwrap_or(0);
-    let parameters = learners
-        .iter()
-        .find(|e| e.rounds == most && e.params.len() == init.len())
-        .map_or(init, |e| e.params.clone());
+    let parameters = ring_parameters(&learners, init);
     let learners: Vec<_> = learners.into_iter().map(LearnerEnd::into_end).collect();
     finish(
         setup,
@@ -108,19 +131,38 @@ pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O)
     )
 }
 
-struct RingLearner<'a, O> {
-    c: Common<'a, O>,
-    p: usize,
-    chunks: &'a [Range<usize>],
-    next: &'a Sender<Message>,
-    prev: &'a Receiver<Message>,
+/// Learner `c.l` of a ring of `p`, with the chunks the vector is cut into.
+pub(in crate::real) struct RingLearner<'a, C> {
+    pub c: Common<'a, C>,
+    pub p: usize,
+    pub chunks: &'a [Range<usize>],
 }
 
-impl<O: Observer> RingLearner<'_, O> {
-    /// Copies `data` into a message (in a spare buffer) and sends it to the successor; the
+/// The chunks a ring of `p` cuts `n` parameters into: one per learner, the simulator's cut.
+pub(in crate::real) fn ring_chunks(setup: &RealSetup, p: usize, n: usize) -> Vec<Range<usize>> {
+    if setup.shard_ranges.len() == p {
+        setup.shard_ranges.clone()
+    } else {
+        crate::cluster::split_even(n, p)
+    }
+}
+
+/// The run's parameters from what the ring's learners handed back: every learner that
+/// finished the most rounds holds the same vector; the first of them (`init` if none has one).
+pub(in crate::real) fn ring_parameters(ends: &[LearnerEnd], init: Vec<f32>) -> Vec<f32> {
+    let most = ends.iter().map(|e| e.rounds).max().unwrap_or(0);
+    ends.iter()
+        .find(|e| e.rounds == most && e.params.len() == init.len())
+        .map_or(init, |e| e.params.clone())
+}
+
+impl<C: Control> RingLearner<'_, C> {
+    /// Copies `data` into a chunk (in a spare buffer) and sends it to the successor; the
     /// time goes to `activity`. False if the successor is gone.
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &self,
+        links: &mut impl Neighbours,
         round: u64,
         step: u32,
         data: &[f32],
@@ -128,51 +170,52 @@ impl<O: Observer> RingLearner<'_, O> {
         end: &mut LearnerEnd,
         activity: Activity,
     ) -> bool {
-        let sh = self.c.shared;
-        let t = sh.now();
+        let c = self.c.control;
+        let t = c.now();
         let mut buf = spares.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(data);
         end.bytes += bytes_of(buf.len());
-        let sent = sh.now();
-        let msg = Message {
+        let sent = c.now();
+        let chunk = Chunk {
             round,
             step,
             data: buf,
             sent,
         };
-        if self.next.send(msg).is_err() {
-            if !sh.halted() {
-                sh.fail(format!(
+        if !links.send(chunk) {
+            if !c.halted() {
+                c.fail(format!(
                     "learner {} stopped answering",
                     (self.c.l + 1) % self.p
                 ));
             }
             return false;
         }
-        end.breakdown.add(activity, sh.now() - t);
+        end.breakdown.add(activity, c.now() - t);
         true
     }
 
-    /// Waits for the predecessor's message of `(round, step)`, `want` values long: the time
+    /// Waits for the predecessor's chunk of `(round, step)`, `want` values long: the time
     /// before it was sent is wait, after it `activity`. None if the run halted.
     fn receive(
         &self,
+        links: &mut impl Neighbours,
         round: u64,
         step: u32,
         want: usize,
         end: &mut LearnerEnd,
         activity: Activity,
     ) -> Option<Vec<f32>> {
-        let sh = self.c.shared;
-        let t = sh.now();
-        let msg = sh.receive(self.prev)?;
-        let got = sh.now();
+        let c = self.c.control;
+        let t = c.now();
+        let msg = links.receive()?;
+        let got = c.now();
         let sent = msg.sent.clamp(t, got);
         end.breakdown.add(Activity::Wait, sent - t);
         end.breakdown.add(activity, got - sent);
         if msg.round != round || msg.step != step || msg.data.len() != want {
-            sh.fail(format!(
+            c.fail(format!(
                 "learner {}: expected round {round} step {step} ({want} values), got round {} \
                  step {} ({} values)",
                 self.c.l,
@@ -185,8 +228,10 @@ impl<O: Observer> RingLearner<'_, O> {
         Some(msg.data)
     }
 
-    fn run(&self, mut params: Vec<f32>) -> LearnerEnd {
-        let sh = self.c.shared;
+    /// Runs the peer's schedule for the plan's rounds, starting from `params`, reaching its
+    /// neighbours through `links`.
+    pub fn run(&self, links: &mut impl Neighbours, mut params: Vec<f32>) -> LearnerEnd {
+        let control = self.c.control;
         let setup = self.c.setup;
         let peer = RingPeer {
             l: self.c.l,
@@ -202,7 +247,7 @@ impl<O: Observer> RingLearner<'_, O> {
         let mut scratch = Scratch::default();
         let mut end = LearnerEnd::default();
         'rounds: for round in 0..self.c.plan.rounds() {
-            if sh.halted() {
+            if control.halted() {
                 break;
             }
             if !self
@@ -223,7 +268,7 @@ impl<O: Observer> RingLearner<'_, O> {
                             Carries::Parameters => &params[chunk],
                         };
                         let activity = transfer(carries);
-                        if !self.send(round, step, data, &mut spares, &mut end, activity) {
+                        if !self.send(links, round, step, data, &mut spares, &mut end, activity) {
                             break 'rounds;
                         }
                         r.sent += 1;
@@ -233,30 +278,31 @@ impl<O: Observer> RingLearner<'_, O> {
                         let step = r.got;
                         let chunk = self.chunks[peer.receives(step)].clone();
                         let carries = peer.carries(step);
+                        let activity = transfer(carries);
                         let Some(mut got) =
-                            self.receive(round, step, chunk.len(), &mut end, transfer(carries))
+                            self.receive(links, round, step, chunk.len(), &mut end, activity)
                         else {
                             break 'rounds;
                         };
-                        let t = sh.now();
+                        let t = control.now();
                         match carries {
                             // What arrived plus its own: the sum keeps the ring's order.
                             Carries::GradientSum => {
                                 update::sum_into(&mut got, &grad[chunk]);
                                 spares.push(std::mem::replace(&mut acc, got));
-                                end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
+                                end.breakdown.add(Activity::ServerUpdate, control.now() - t);
                             }
                             Carries::Parameters => {
                                 params[chunk].copy_from_slice(&got);
                                 spares.push(got);
-                                end.breakdown.add(Activity::Pull, sh.now() - t);
+                                end.breakdown.add(Activity::Pull, control.now() - t);
                             }
                         }
                         r.got += 1;
                     }
                     // The step on the owned chunk by the mean gradient.
                     RingAct::Update => {
-                        let t = sh.now();
+                        let t = control.now();
                         if self.p == 1 {
                             acc.clear();
                             acc.extend_from_slice(&grad[own.clone()]);
@@ -273,13 +319,15 @@ impl<O: Observer> RingLearner<'_, O> {
                         for _ in 0..self.p {
                             end.staleness.record(0);
                         }
-                        end.breakdown.add(Activity::ServerUpdate, sh.now() - t);
+                        end.breakdown.add(Activity::ServerUpdate, control.now() - t);
                         r.updated = true;
                     }
                     RingAct::RoundDone => break,
                 }
             }
-            self.c.round_done(round, &mut end, || Some(params.clone()));
+            self.c.round_done(round, &mut end, |_| {
+                Some(crate::real::learner::Taken::Here(params.clone()))
+            });
         }
         end.params = params;
         end

@@ -11,21 +11,20 @@ use super::{Common, LearnerEnd, start};
 use crate::algorithm::role::{Act, Happened};
 use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::learner::{Reach, Shards, Taken};
+use crate::real::control::{Control, Local};
+use crate::real::learner::{Reach, Shards};
 use crate::real::runtime::{self, Job, RealRun, ServerEnd, finish, serve};
-use crate::real::shard::{Apply, FromShard, Push, ToShard, shard_loop};
-use crate::real::sharded::Gradient;
+use crate::real::shard::{Apply, Push};
+use crate::real::sharded::{Gradient, serve_slice};
 use crate::training::real::RealSetup;
 use crate::training::update;
-use std::ops::Range;
-use std::sync::mpsc::{Receiver, Sender};
 
 /// Runs synchronous SGD through a sharded parameter server: `setup.learners` learner threads
 /// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
 /// (whole rounds) or the run is stopped.
 pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
-    let (run, plan, gate) = start(job, observer);
+    let (run, plan) = start(job, observer);
     let (p, init, shared, sampler, observer) = run.parts();
     let ranges = &setup.shard_ranges;
     let (learners, shards) = serve(
@@ -33,28 +32,23 @@ pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         p,
         &init,
         ranges,
-        |k, slice, rx, replies| {
-            let rule = MeanStep::new(setup, replies.len(), slice.len());
-            shard_loop(k, slice, rx, replies, &shared, rule)
-        },
+        |k, slice, rx, replies| serve_slice(k, slice, rx, replies, &shared, setup),
         |l, to_shards, replies| {
-            let ctx = PsLearner {
-                c: Common {
-                    l,
-                    setup,
-                    plan,
-                    shared: &shared,
-                    gate: &gate,
-                    sampler: &sampler,
-                    observer: &observer,
-                    objective: &**objective,
-                    dataset,
-                },
-                ranges,
-                to_shards,
-                replies,
+            let control = Local {
+                shared: &shared,
+                sampler: &sampler,
+                observer: &observer,
             };
-            ctx.run()
+            let c = Common {
+                l,
+                setup,
+                plan,
+                control: &control,
+                objective: &**objective,
+                dataset,
+            };
+            let n = objective.num_params();
+            ps_learner(&c, Shards::new(l, ranges, &shared, to_shards, replies, n))
         },
     );
     let end_ns = shared.now();
@@ -69,7 +63,7 @@ pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
 
 /// A synchronous shard's round: one step by the mean of the p gradients, summed in learner
 /// order (`mean_in_order`, then `update::apply`, exactly the simulator's `apply_round`).
-struct MeanStep<'a> {
+pub(in crate::real) struct MeanStep<'a> {
     setup: &'a RealSetup,
     learners: usize,
     velocity: Vec<f32>,
@@ -77,7 +71,7 @@ struct MeanStep<'a> {
 }
 
 impl<'a> MeanStep<'a> {
-    fn new(setup: &'a RealSetup, learners: usize, len: usize) -> Self {
+    pub fn new(setup: &'a RealSetup, learners: usize, len: usize) -> Self {
         MeanStep {
             setup,
             learners,
@@ -111,61 +105,48 @@ impl Apply for MeanStep<'_> {
     }
 }
 
-struct PsLearner<'a, O> {
-    c: Common<'a, O>,
-    ranges: &'a [Range<usize>],
-    to_shards: &'a [Sender<ToShard>],
-    replies: &'a Receiver<FromShard>,
-}
-
-impl<O: Observer> PsLearner<'_, O> {
-    /// Runs the learner's role (Downpour's cycle) for the plan's rounds: its pulls and pushes
-    /// through the shards, its gradient after the epoch gate, and the round's end counted.
-    fn run(&self) -> LearnerEnd {
-        let c = &self.c;
-        let sh = c.shared;
-        let n = c.objective.num_params();
-        let mut reach = Shards::new(c.l, self.ranges, sh, self.to_shards, self.replies, n);
-        let mut work = Gradient::new(c.objective, c.dataset);
-        // What the reach measures: the pulls' and pushes' time and bytes.
-        let mut moved = runtime::LearnerEnd::default();
-        let mut end = LearnerEnd::default();
-        let mut role = c.setup.algorithm.learner(c.l, self.ranges.len());
-        let mut then = role.on(Happened::Start).then;
-        let mut round = 0;
-        while round < c.plan.rounds() && !sh.halted() {
-            let mark = sh.now();
-            let happened = match &then {
-                Act::Pull => reach.pull(&mut work, &mut moved).map(|()| {
-                    moved.breakdown.add(Activity::Pull, sh.now() - mark);
-                    Happened::Pulled
-                }),
-                Act::Compute => {
-                    let (params, grad, scratch) = work.parts();
-                    c.gradient(round, params, grad, scratch, &mut end)
-                        .then_some(Happened::Computed)
-                }
-                Act::Push { targets } => reach
-                    .push(&mut work, targets.clone(), mark, &mut moved)
-                    .map(|()| Happened::Pushed),
-                // A round's barrier is the shards'; its learners never wait for each other.
-                Act::WaitFor { .. } => Some(Happened::Released),
-            };
-            let Some(happened) = happened else { break };
-            let step = role.on(happened);
-            if step.completed > 0 {
-                c.round_done(round, &mut end, || match reach.snapshot(round) {
-                    Some(Taken::Here(params)) => Some(params),
-                    _ => None,
-                });
-                round += 1;
+/// Runs learner `c.l`'s role (Downpour's cycle) for the plan's rounds: its pulls and pushes
+/// through the shards by `reach` (the barrier is theirs), its gradient after the epoch gate,
+/// and the round's end counted.
+pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Reach) -> LearnerEnd {
+    let control = c.control;
+    let shards = c.setup.shard_ranges.len();
+    let mut work = Gradient::new(c.objective, c.dataset);
+    // What the reach measures: the pulls' and pushes' time and bytes.
+    let mut moved = runtime::LearnerEnd::default();
+    let mut end = LearnerEnd::default();
+    let mut role = c.setup.algorithm.learner(c.l, shards);
+    let mut then = role.on(Happened::Start).then;
+    let mut round = 0;
+    while round < c.plan.rounds() && !control.halted() {
+        let mark = control.now();
+        let happened = match &then {
+            Act::Pull => reach.pull(&mut work, &mut moved).map(|()| {
+                moved.breakdown.add(Activity::Pull, control.now() - mark);
+                Happened::Pulled
+            }),
+            Act::Compute => {
+                let (params, grad, scratch) = work.parts();
+                c.gradient(round, params, grad, scratch, &mut end)
+                    .then_some(Happened::Computed)
             }
-            then = step.then;
+            Act::Push { targets } => reach
+                .push(&mut work, targets.clone(), mark, &mut moved)
+                .map(|()| Happened::Pushed),
+            // A round's barrier is the shards'; its learners never wait for each other.
+            Act::WaitFor { .. } => Some(Happened::Released),
+        };
+        let Some(happened) = happened else { break };
+        let step = role.on(happened);
+        if step.completed > 0 {
+            c.round_done(round, &mut end, |epoch| reach.snapshot(epoch));
+            round += 1;
         }
-        for a in Activity::ALL {
-            end.breakdown.add(a, moved.breakdown.get(a));
-        }
-        end.bytes += moved.bytes;
-        end
+        then = step.then;
     }
+    for a in Activity::ALL {
+        end.breakdown.add(a, moved.breakdown.get(a));
+    }
+    end.bytes += moved.bytes;
+    end
 }
