@@ -272,11 +272,22 @@ impl Coordinator<'_> {
                 .enumerate()
                 .map(|(l, c)| s.spawn(move || answer(l, w, c, control)))
                 .collect();
-            let ends: Vec<HandIn> = answered
+            let ends: Vec<Option<(HandIn, u64)>> = answered
                 .into_iter()
-                .map(|h| h.join().ok().flatten().unwrap_or_default())
+                .map(|h| h.join().ok().flatten())
                 .collect();
-            let end_ns = shared.now();
+            // The run ends when its last learner is done; a learner lost ends it now.
+            let end_ns = ends
+                .iter()
+                .map(|e| e.as_ref().map(|(_, at)| *at))
+                .collect::<Option<Vec<u64>>>()
+                .and_then(|at| at.into_iter().max())
+                .unwrap_or_else(|| shared.now())
+                .min(shared.now());
+            let ends: Vec<HandIn> = ends
+                .into_iter()
+                .map(|e| e.map(|(end, _)| end).unwrap_or_default())
+                .collect();
             learners_done.store(true, Ordering::Relaxed);
             let hand_ins: Vec<ShardHandIn> = watched
                 .into_iter()
@@ -321,9 +332,14 @@ fn epochs(shared: &Shared) -> u64 {
     (done / shared.per_epoch).min(shared.total / shared.per_epoch)
 }
 
-/// Answers learner `l`'s calls until it hands in what it measured; a link that breaks first is
-/// the run's fault.
-fn answer<O: Observer>(l: usize, w: World, mut c: Conn, control: &Local<'_, O>) -> Option<HandIn> {
+/// Answers learner `l`'s calls until it hands in what it measured (returned, with when it
+/// finished on the run's clock); a link that breaks first is the run's fault.
+fn answer<O: Observer>(
+    l: usize,
+    w: World,
+    mut c: Conn,
+    control: &Local<'_, O>,
+) -> Option<(HandIn, u64)> {
     let rank = w.rank(Role::Learner(l));
     let lost = |why: String| {
         control.fail(format!("learner {l} (rank {rank}) was lost: {why}"));
@@ -385,8 +401,9 @@ fn answer<O: Observer>(l: usize, w: World, mut c: Conn, control: &Local<'_, O>) 
                 staleness,
                 rounds,
                 params,
+                finished_ns,
             } => {
-                return Some(HandIn {
+                let end = HandIn {
                     breakdown,
                     iterations,
                     gradients,
@@ -394,7 +411,8 @@ fn answer<O: Observer>(l: usize, w: World, mut c: Conn, control: &Local<'_, O>) 
                     rounds,
                     params,
                     staleness,
-                });
+                };
+                return Some((end, finished_ns));
             }
             other => return lost(unexpected("a learner's call", &other).to_string()),
         };

@@ -111,6 +111,7 @@ pub(super) fn run(
         staleness,
         rounds,
         params,
+        finished_ns: remote.now(),
     });
     let lost = remote.lost.borrow().clone();
     match lost {

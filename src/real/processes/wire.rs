@@ -134,6 +134,9 @@ pub(super) enum Msg {
         /// A ring learner's parameters at the end; empty otherwise.
         #[serde(with = "floats")]
         params: Vec<f32>,
+        /// When the learner's last act ended, on the run's clock (the hand-in's own transfer,
+        /// parameters and all, is no part of the run).
+        finished_ns: u64,
     },
     /// The run is over (or must end): a shard closes its learners' links and hands in.
     Halt,
