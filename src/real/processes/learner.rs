@@ -1,8 +1,11 @@
 //! A learner's process: it links to every shard, then runs the same learner loop as the
-//! threads backend (`real::learner::Learner`), with the same numbers (`real::sharded::learn`).
-//! Its reach is a socket per shard ([`Sockets`]); its view of the run ([`Remote`]) is its link
-//! to the coordinator, which answers each call from the run's one shared state. A shard that
-//! stops answering is told to the coordinator, which halts the run.
+//! threads backend (`real::learner::Learner`), with the same numbers (`real::sharded::learn`),
+//! or synchronous SGD's (`real::ssgd::ps_learner`). Its reach is a socket per shard
+//! ([`Sockets`]); in a ring (`ssgd-allreduce`) it links to its neighbours instead and runs the
+//! threads backend's ring peer (`real::ssgd::RingLearner`) over them ([`RingSockets`]). Its
+//! view of the run ([`Remote`]) is its link to the coordinator, which answers each call from
+//! the run's one shared state. A shard or a neighbour that stops answering is told to the
+//! coordinator, which halts the run.
 
 use super::super::control::Control;
 use super::super::learner::{Learner, Reach, Taken, Work};
