@@ -9,8 +9,9 @@
 //!   update `x <- x - gamma g` of its slice (written as the memory bandwidth a core draws on
 //!   when it streams the slice's three passes: read x, read g, write x), both measured in place:
 //!   a learner thread pulls the slice from a shard thread and pushes gradients to it, as in a
-//!   real run, so the data moves between the cores' caches as it does there; the message
-//!   latencies are taken off and the rest split into copies and the update;
+//!   real run, so the data moves between the cores' caches as it does there; the copy out of
+//!   each pull is timed alone, and the update is what is left of a push once the message
+//!   latencies and the copy are taken off;
 //! - the scheduler's time slice: how long a busy thread runs before a waiting one gets its core,
 //!   from the uninterrupted stretches of one more spinning thread than there are cores;
 //! - for each scenario, one thread's mini-batch gradient time (sampling and gathering the batch
@@ -229,10 +230,10 @@ fn shard_thread(mut x: Vec<f32>, lr: f32) -> (Sender<Ask>, Receiver<Vec<f32>>, J
 
 /// One learner's loop as the real backend runs it, against one shard thread holding the
 /// scenario's first slice and training it: pull the slice, compute a gradient, push the
-/// gradient's slice, each timed. The gradient is timed where it really runs, between copies and wake-ups. A pull is two
-/// messages and two copies (the shard's into the reply, the learner's out of it), a push two
-/// messages, a copy and an update; with the latency taken off, they give one copy's and one
-/// update's time.
+/// gradient's slice, each timed. The gradient is timed where it really runs, between copies
+/// and wake-ups. The learner's copy of the pulled slice out of the reply is one copy, timed
+/// alone; a push is two messages, a copy and an update, which with the latency and the copy
+/// taken off gives the update's time.
 fn time_learner_loop(
     scenario: &Scenario,
     latency_s: f64,
@@ -251,11 +252,11 @@ fn time_learner_loop(
     let mut scratch = Scratch::default();
     let mut sampler = Sampler::for_run(dataset.len(Split::Train), 1, setup.seed);
     let mut spare: Vec<f32> = Vec::with_capacity(range.len());
-    let (mut pull, mut compute, mut push) = (0.0, 0.0, 0.0);
+    let (mut copy, mut compute, mut push) = (0.0, 0.0, 0.0);
     let mut step = |i: u64| -> Option<()> {
-        let t0 = Instant::now();
         to_shard.send(Ask::Pull(std::mem::take(&mut spare))).ok()?;
         let data = replies.recv_timeout(Duration::from_secs(5)).ok()?;
+        let tc = Instant::now();
         params[range.clone()].copy_from_slice(&data);
         let t1 = Instant::now();
         let indices = sampler.next_batch(0, setup.batch_size);
@@ -270,7 +271,7 @@ fn time_learner_loop(
         spare = replies.recv_timeout(Duration::from_secs(5)).ok()?;
         let t3 = Instant::now();
         if i >= 3 {
-            pull += (t1 - t0).as_secs_f64();
+            copy += (t1 - tc).as_secs_f64();
             compute += (t2 - t1).as_secs_f64();
             push += (t3 - t2).as_secs_f64();
         }
@@ -286,8 +287,9 @@ fn time_learner_loop(
     drop(to_shard);
     let _ = shard.join();
     let n = timed.max(1) as f64;
-    // Never below a nanosecond: noise must not make a copy free.
-    let copy = ((pull / n - 2.0 * latency_s) / 2.0).max(1e-9);
+    // The copy is timed itself: a small slice's pull is mostly the two messages' latency, and
+    // what is left of it after subtracting them is noise. Never below a nanosecond.
+    let copy = (copy / n).max(1e-9);
     let update = (push / n - 2.0 * latency_s - copy).max(1e-9);
     let f = &scenario.file;
     let gradient = GradientTime {
