@@ -232,35 +232,7 @@ fn validate_on_the_testbed_runs_processes_across_namespaces_and_simulates_the_me
     let out = tmp.path().join("validate");
     // Communication-bound: a softmax model's 123 kB of parameters take about 10 ms each way
     // through the server's 100 Mbit/s port; its gradient takes well under a millisecond.
-    let mut c = Command::new(BIN);
-    c.args(["validate", "scenarios/quick.toml", "--backend", "processes"])
-        .args([
-            "--set",
-            "cluster.learners=1,2",
-            "--repeats",
-            "1",
-            "-q",
-            "--out",
-        ])
-        .arg(&out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    for s in [
-        "workload.model=softmax",
-        "workload.epochs=1",
-        "workload.dataset.train_samples=1024",
-        "workload.dataset.test_samples=64",
-        "workload.eval_train_samples=64",
-    ] {
-        c.args(["--set", s]);
-    }
-    let child = c.spawn().unwrap();
-    let pid = child.id();
-    let o = child.wait_with_output().unwrap();
-    succeeded(&o);
-    assert_eq!(left_by(pid), Vec::<String>::new(), "torn down");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap())
-            .unwrap();
+    let v = validate_on_testbed(&out, &["cluster.learners=1,2"]);
     assert!(
         v["real_on"]
             .as_str()
@@ -286,4 +258,57 @@ fn validate_on_the_testbed_runs_processes_across_namespaces_and_simulates_the_me
     let hosts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("hosts.json")).unwrap()).unwrap();
     assert_eq!(hosts.as_array().unwrap().len(), 4);
+}
+
+/// `validate quick.toml --backend processes` on the default testbed, shrunk to one epoch of a
+/// softmax model on 1,024 samples, with `sets`, into `out`: checks that it succeeded and tore
+/// the testbed down, and returns its validation.json.
+fn validate_on_testbed(out: &Path, sets: &[&str]) -> serde_json::Value {
+    let mut c = Command::new(BIN);
+    c.args(["validate", "scenarios/quick.toml", "--backend", "processes"])
+        .args(["--repeats", "1", "-q", "--out"])
+        .arg(out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for s in [
+        "workload.model=softmax",
+        "workload.epochs=1",
+        "workload.dataset.train_samples=1024",
+        "workload.dataset.test_samples=64",
+        "workload.eval_train_samples=64",
+    ]
+    .iter()
+    .chain(sets)
+    {
+        c.args(["--set", s]);
+    }
+    let child = c.spawn().unwrap();
+    let pid = child.id();
+    let o = child.wait_with_output().unwrap();
+    succeeded(&o);
+    assert_eq!(left_by(pid), Vec::<String>::new(), "torn down");
+    serde_json::from_str(&std::fs::read_to_string(out.join("validation.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn validate_on_the_testbed_runs_a_ring_of_learners_without_shards() {
+    if !can_build("validate_on_the_testbed_runs_a_ring_of_learners_without_shards") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = validate_on_testbed(
+        &tmp.path().join("ring"),
+        &["algorithm.kind=ssgd-allreduce", "cluster.learners=2"],
+    );
+    let p = &v["points"][0];
+    assert_eq!(p["shards"], 0, "{p}");
+    // 16 rounds, each two steps of half the 123 kB vector from one learner host to the other
+    // through 100 Mbit/s ports: at least 0.157 s.
+    let real = p["real"]["epoch_time_s"].as_f64().unwrap();
+    assert!(real > 0.15, "{p}");
+    // Both learners move in step, so the model holds closely (5-11 % here: the calibrated
+    // gradient is short, and the model has no per-round control message).
+    let e = p["epoch_time_error"].as_f64().unwrap();
+    assert!(e.abs() < 0.25, "p = 2 epoch-time error {:.1}%", e * 100.0);
+    assert_eq!(p["staleness_ks"]["statistic"], 0.0, "{p}");
 }
