@@ -3,6 +3,7 @@
 //! must not influence the run: it gets copies of facts, never the simulation state.
 
 pub mod bar;
+pub mod progress_file;
 
 use crate::cluster::learner::Segment;
 use crate::time::SimTime;
@@ -74,6 +75,35 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn iterations(&mut self, done: u64) {
         (**self).iterations(done)
+    }
+}
+
+/// An observer that may be absent.
+impl<O: Observer> Observer for Option<O> {
+    fn learner_activity(&mut self, learner: usize, segment: Segment) {
+        if let Some(o) = self {
+            o.learner_activity(learner, segment);
+        }
+    }
+    fn shard_update(&mut self, shard: usize, learner: usize, start: SimTime, end: SimTime) {
+        if let Some(o) = self {
+            o.shard_update(shard, learner, start, end);
+        }
+    }
+    fn message(&mut self, record: MessageRecord) {
+        if let Some(o) = self {
+            o.message(record);
+        }
+    }
+    fn epoch_end(&mut self, epoch: u64, time: SimTime) {
+        if let Some(o) = self {
+            o.epoch_end(epoch, time);
+        }
+    }
+    fn iterations(&mut self, done: u64) {
+        if let Some(o) = self {
+            o.iterations(done);
+        }
     }
 }
 

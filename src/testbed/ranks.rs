@@ -6,6 +6,7 @@
 
 use super::net::address;
 use super::{Testbed, TestbedError};
+use crate::observe::progress_file::{self, ProgressFile};
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -64,7 +65,9 @@ pub struct Ranked {
 
 /// Runs `program real ARGS --processes --out OUT -q` with its ranks on `hosts`. Waits at most
 /// `limit`; on a stop request rank 0 is interrupted (it stops every rank and writes what it
-/// measured), and on a rank's failure or the limit every rank is killed.
+/// measured), and on a rank's failure or the limit every rank is killed. `done` hears the
+/// iterations completed as rank 0 reports them (in a progress file beside OUT).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     tb: &Testbed,
     program: &Path,
@@ -73,8 +76,11 @@ pub fn run(
     hosts: &RankHosts,
     stop: &AtomicBool,
     limit: Duration,
+    done: &mut dyn FnMut(u64),
 ) -> Result<Ranked, TestbedError> {
     let world = hosts.0.len();
+    let progress = out.with_extension("progress");
+    let _ = std::fs::remove_file(&progress);
     let coordinator = format!("{}:{COORDINATOR_PORT}", address(hosts.0[0]));
     let mut ranks = Ranks(vec![]);
     let mut said = vec![];
@@ -92,6 +98,9 @@ pub fn run(
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        if rank == 0 {
+            c.env(progress_file::ENV, &progress);
+        }
         for k in [
             "SLURM_PROCID",
             "SLURM_NTASKS",
@@ -115,6 +124,7 @@ pub fn run(
         }));
     }
     let start = Instant::now();
+    let mut heard = start;
     let mut interrupted = false;
     let mut status = vec![None; world];
     while status.iter().any(Option::is_none) {
@@ -130,8 +140,13 @@ pub fn run(
         if start.elapsed() > limit {
             break;
         }
+        if heard.elapsed() >= progress_file::EVERY {
+            heard = Instant::now();
+            done(ProgressFile::read(&progress));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = std::fs::remove_file(&progress);
     if status.iter().any(Option::is_none) {
         drop(ranks);
         drop(said);

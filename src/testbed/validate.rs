@@ -47,12 +47,14 @@ pub struct Validated {
 }
 
 /// Runs the validation; `work` is a directory for the calibrated topology (written there as
-/// `testbed.toml`) and the runs' outputs. `progress` hears what starts.
+/// `testbed.toml`) and the runs' outputs. `progress` hears what starts, `iterations` the real
+/// iterations done of all the runs' (done, total) as they complete.
 pub fn validate(
     req: &Request,
     work: &Path,
     stop: &AtomicBool,
     mut progress: impl FnMut(&str),
+    mut iterations: impl FnMut(u64, u64),
 ) -> Result<Validated, TestbedError> {
     let testbed_topology = topology_file::load(req.testbed)?;
     let plan = Plan::of(&testbed_topology)
@@ -112,6 +114,13 @@ pub fn validate(
         }
         a
     };
+    let each: Vec<u64> = real
+        .iter()
+        .map(|sc| sc.file.workload.epochs * sc.iterations_per_epoch)
+        .collect();
+    let total = each.iter().sum::<u64>() * req.repeats.max(1) as u64;
+    let mut before = 0;
+    iterations(0, total);
     'rounds: for r in 0..req.repeats.max(1) {
         for (i, (name, o)) in req.points.iter().enumerate() {
             if stop.load(Ordering::Relaxed) {
@@ -132,6 +141,7 @@ pub fn validate(
                 &placed[i],
                 stop,
                 RUN_LIMIT,
+                &mut |done| iterations(before + done.min(each[i]), total),
             ) {
                 Ok(ran) => ran,
                 Err(TestbedError::Interrupted) => {
@@ -147,6 +157,8 @@ pub fn validate(
                 .map_err(|e| TestbedError::Probe(format!("{name}: rank 0's summary.json: {e}")))?;
             let _ = std::fs::remove_dir_all(&out);
             runs.runs[i].push(summary);
+            before += each[i];
+            iterations(before, total);
         }
     }
     drop(tb);

@@ -223,7 +223,9 @@ pub(crate) fn processes_command(
         return Ok(());
     }
     let (out, stop, bar, ticking) = real_start(&sc, out, "processes", quiet)?;
-    let res = processes::run(&sc, ticking, &stop, &launch)?;
+    // Where a watcher (the testbed's validation) asks for it, the progress goes to a file too.
+    let file = asgd_sim::observe::progress_file::ProgressFile::from_env();
+    let res = processes::run(&sc, (ticking, file), &stop, &launch)?;
     bar.finish_and_clear();
     match res {
         Some(res) => write_real(&res, &out, quiet, "processes"),

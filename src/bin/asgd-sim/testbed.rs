@@ -295,25 +295,30 @@ pub(crate) fn validate_testbed_command(
     let dir = OutputDir::begin(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let stop = stop_on_ctrl_c();
     let program = std::env::current_exe().context("cannot find this program's path")?;
-    let steps = (points.len() * repeats.max(1) + points.len() + 2) as u64;
+    // One bar over every real iteration of every run, moved as rank 0 reports them; its
+    // message says what runs now (the probes and the calibration before the first run).
     let bar = if quiet {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(steps)
+        // Its length is known once the points are loaded; until then it stands at 0 %.
+        indicatif::ProgressBar::new(1)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "validate on the testbed [{bar:25}] {pos}/{len} steps, {msg}, {elapsed}, ETA {eta}",
+            "validate on the testbed [{bar:25}] {percent:>3}% of the real iterations, {msg}, \
+             {elapsed}, ETA {eta}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_secs(1));
-    let mut first = true;
-    let say = |what: &str| {
-        if !std::mem::take(&mut first) {
-            bar.inc(1);
+    let say = |what: &str| bar.set_message(what.to_string());
+    let moved = |done: u64, total: u64| {
+        if done == 0 {
+            // The ETA counts from the first run, not from the probes before it.
+            bar.reset_eta();
         }
-        bar.set_message(what.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
     };
     let req = Request {
         scenario: spec,
@@ -323,7 +328,7 @@ pub(crate) fn validate_testbed_command(
         repeats,
         program: &program,
     };
-    let done = validate(&req, dir.staging(), &stop, say);
+    let done = validate(&req, dir.staging(), &stop, say, moved);
     bar.finish_and_clear();
     let done = done?;
     let recorded = out.join("testbed.toml").to_string_lossy().into_owned();
