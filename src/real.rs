@@ -53,8 +53,7 @@ pub fn run<O: Observer + Send>(
     let parts = real_parts(scenario, learners)?;
     let f = &scenario.file;
     let go = match scenario.spec().server() {
-        Server::Async | Server::Elastic => sharded::run::<O>,
-        Server::Synchronous => ssgd::run_ps::<O>,
+        Server::Async | Server::Elastic | Server::Synchronous => sharded::run::<O>,
         Server::Ring => ssgd::run_allreduce::<O>,
         Server::LockFree => hogwild::run::<O>,
     };

@@ -16,7 +16,7 @@ use super::control::{Control, Local};
 use super::learner::{Learner, Reach, Shards, Work};
 use super::runtime::{Clock, Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Start, finish, serve};
 use super::shard::{Apply, FromShard, ToShard, shard_loop};
-use super::ssgd::MeanStep;
+use super::ssgd::{Common, MeanStep, Plan, ps_learner};
 use crate::algorithm::{Algorithm, Rule, Server};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
@@ -30,7 +30,8 @@ use std::sync::mpsc::{Receiver, Sender};
 /// Runs the scenario's algorithm with `setup.learners` learner threads and one thread per
 /// shard range until `epochs * iterations_per_epoch` mini-batches are done (or the run is
 /// stopped). Elastic learners count each local step as it ends, so the run ends on the
-/// epoch's last step, as the simulator's does.
+/// epoch's last step, as the simulator's does; synchronous SGD's learners run in whole rounds
+/// (`super::ssgd::ps_learner`), the barrier the shards'.
 pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
     let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
     let (p, init, shared, sampler, observer) = Start::new(job, observer).parts();
@@ -47,13 +48,24 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
                 sampler: &sampler,
                 observer: &observer,
             };
+            let n = objective.num_params();
+            let reach = Shards::new(l, ranges, &shared, to_shards, replies, n);
+            if setup.algorithm.server() == Server::Synchronous {
+                let c = Common {
+                    l,
+                    setup,
+                    plan: Plan::new(p, job.iterations_per_epoch, job.epochs),
+                    control: &control,
+                    objective: &**objective,
+                    dataset,
+                };
+                return ps_learner(&c, reach).into_end();
+            }
             let learner = Learner {
                 l,
                 setup,
                 control: &control,
             };
-            let n = objective.num_params();
-            let reach = Shards::new(l, ranges, &shared, to_shards, replies, n);
             learn(&learner, reach, &**objective, dataset, &init)
         },
     );

@@ -25,7 +25,6 @@ mod ps;
 
 pub use allreduce::run_allreduce;
 pub(super) use allreduce::{Chunk, Neighbours, RingLearner, ring_chunks, ring_parameters};
-pub use ps::run_ps;
 pub(super) use ps::{MeanStep, ps_learner};
 
 use super::control::Control;

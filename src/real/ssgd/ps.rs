@@ -1,4 +1,5 @@
-//! `ssgd-ps`: the learners loop pull every shard slice -> compute -> push every gradient slice
+//! `ssgd-ps`, run by the threads backend's `super::super::sharded::run` and by the processes
+//! backend's learners: the learners loop pull every shard slice -> compute -> push every gradient slice
 //! -> wait for every shard's ack. A shard thread keeps the round's gradients per learner; with
 //! the p-th it takes one step by their mean summed in learner order (`mean_in_order`, then
 //! `update::apply`, exactly the simulator's `apply_round`), moves to its next version, records
@@ -7,59 +8,16 @@
 //! the arrival: until then (and while the ack is on its way back) push, from then to the step
 //! wait (the barrier), the step itself server update.
 
-use super::{Common, LearnerEnd, start};
+use super::{Common, LearnerEnd};
 use crate::algorithm::role::{Act, Happened};
-use crate::observe::Observer;
 use crate::outcome::Activity;
-use crate::real::control::{Control, Local};
-use crate::real::learner::{Reach, Shards};
-use crate::real::runtime::{self, Job, RealRun, ServerEnd, finish, serve};
+use crate::real::control::Control;
+use crate::real::learner::Reach;
+use crate::real::runtime;
 use crate::real::shard::{Apply, Push};
-use crate::real::sharded::{Gradient, serve_slice};
+use crate::real::sharded::Gradient;
 use crate::training::real::RealSetup;
 use crate::training::update;
-
-/// Runs synchronous SGD through a sharded parameter server: `setup.learners` learner threads
-/// and one thread per shard range, until `epochs * iterations_per_epoch` iterations are done
-/// (whole rounds) or the run is stopped.
-pub fn run_ps<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
-    let (setup, objective, dataset) = (job.setup, job.objective, job.dataset);
-    let (run, plan) = start(job, observer);
-    let (p, init, shared, sampler, observer) = run.parts();
-    let ranges = &setup.shard_ranges;
-    let (learners, shards) = serve(
-        &shared,
-        p,
-        &init,
-        ranges,
-        |k, slice, rx, replies| serve_slice(k, slice, rx, replies, &shared, setup),
-        |l, to_shards, replies| {
-            let control = Local {
-                shared: &shared,
-                sampler: &sampler,
-                observer: &observer,
-            };
-            let c = Common {
-                l,
-                setup,
-                plan,
-                control: &control,
-                objective: &**objective,
-                dataset,
-            };
-            let n = objective.num_params();
-            ps_learner(&c, Shards::new(l, ranges, &shared, to_shards, replies, n))
-        },
-    );
-    let end_ns = shared.now();
-
-    let mut parameters = init;
-    let server = ServerEnd::of_shards(ranges, &shards, &mut parameters);
-    let learners: Vec<_> = learners.into_iter().map(LearnerEnd::into_end).collect();
-    finish(
-        setup, objective, dataset, shared, observer, end_ns, parameters, &learners, server,
-    )
-}
 
 /// A synchronous shard's round: one step by the mean of the p gradients, summed in learner
 /// order (`mean_in_order`, then `update::apply`, exactly the simulator's `apply_round`).
