@@ -374,8 +374,8 @@ pub(super) fn join_shards(
         .collect()
 }
 
-/// What a learner thread hands back.
-#[derive(Default)]
+/// What a learner thread (or process) hands back.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct LearnerEnd {
     pub breakdown: Breakdown,
     /// Mini-batches that count towards the target.

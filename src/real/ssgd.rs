@@ -32,8 +32,7 @@ use super::learner::Taken;
 use super::runtime::{self, Job};
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
-use crate::outcome::{Activity, Breakdown};
-use crate::stats::Histogram;
+use crate::outcome::Activity;
 use crate::training::real::RealSetup;
 use crate::training::sampler::gradient_seed;
 use crate::workload::model::BYTES_PER_PARAM;
@@ -73,23 +72,17 @@ impl Plan {
     }
 }
 
-/// What a learner hands back.
+/// What a learner hands back: what every learner measures, and the rounds it did.
 #[derive(Default)]
 pub(super) struct LearnerEnd {
-    pub breakdown: Breakdown,
-    /// Mini-batches that count towards the target.
-    pub iterations: u64,
-    /// Gradients computed.
-    pub gradients: u64,
-    /// Bytes this learner copied into messages (a shard's slice copies count for the learner
-    /// that pulled).
-    pub bytes: u64,
+    /// Its time, iterations (those that count towards the target), gradients, the bytes it
+    /// copied into messages (a shard's slice copies count for the learner that pulled) and,
+    /// all-reduce, the zero staleness of its chunk updates.
+    pub measured: runtime::LearnerEnd,
     /// Whole rounds done.
     pub rounds: u64,
     /// All-reduce: the learner's parameters at the end; empty for the parameter server.
     pub params: Vec<f32>,
-    /// All-reduce: the zero staleness of its chunk updates.
-    pub staleness: Histogram,
 }
 
 /// What both kinds of learner share: who it is, the rounds, and the run around it (threads
@@ -120,17 +113,17 @@ impl<C: Control> Common<'_, C> {
             return false;
         }
         let t1 = c.now();
-        end.breakdown.add(Activity::Wait, t1 - t0);
+        end.measured.breakdown.add(Activity::Wait, t1 - t0);
         let Some(indices) = c.next_batch(self.l, self.setup.batch_size) else {
             return false;
         };
         let batch = self.dataset.gather(Split::Train, &indices);
-        let seed = gradient_seed(self.setup.seed, self.l, end.gradients);
+        let seed = gradient_seed(self.setup.seed, self.l, end.measured.gradients);
         let loss = self
             .objective
             .loss_grad(params, &batch, seed, grad, scratch);
-        end.gradients += 1;
-        end.breakdown.add(Activity::Compute, c.now() - t1);
+        end.measured.gradients += 1;
+        end.measured.breakdown.add(Activity::Compute, c.now() - t1);
         if !loss.is_finite() {
             c.diverge();
             return false;
@@ -150,7 +143,7 @@ impl<C: Control> Common<'_, C> {
         let c = self.control;
         end.rounds += 1;
         if self.plan.counts(round, self.l) {
-            end.iterations += 1;
+            end.measured.iterations += 1;
             c.complete(self.l, 1);
         }
         if self.l != 0 {
@@ -181,13 +174,9 @@ pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> (runtime::Start<'a, O>
 
 impl From<runtime::LearnerEnd> for LearnerEnd {
     /// An asynchronous learner's end: no rounds, no parameters of its own.
-    fn from(e: runtime::LearnerEnd) -> Self {
+    fn from(measured: runtime::LearnerEnd) -> Self {
         LearnerEnd {
-            breakdown: e.breakdown,
-            iterations: e.iterations,
-            gradients: e.gradients,
-            bytes: e.bytes,
-            staleness: e.staleness,
+            measured,
             ..LearnerEnd::default()
         }
     }
@@ -196,13 +185,7 @@ impl From<runtime::LearnerEnd> for LearnerEnd {
 impl LearnerEnd {
     /// What the runtime adds up.
     pub fn into_end(self) -> runtime::LearnerEnd {
-        runtime::LearnerEnd {
-            breakdown: self.breakdown,
-            iterations: self.iterations,
-            gradients: self.gradients,
-            bytes: self.bytes,
-            staleness: self.staleness,
-        }
+        self.measured
     }
 }
 

@@ -394,23 +394,15 @@ fn answer<O: Observer>(
                 continue;
             }
             Msg::LearnerDone {
-                breakdown,
-                iterations,
-                gradients,
-                bytes,
-                staleness,
+                measured,
                 rounds,
                 params,
                 finished_ns,
             } => {
                 let end = HandIn {
-                    breakdown,
-                    iterations,
-                    gradients,
-                    bytes,
+                    measured,
                     rounds,
                     params,
-                    staleness,
                 };
                 return Some((end, finished_ns));
             }

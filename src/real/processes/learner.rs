@@ -98,20 +98,12 @@ pub(super) fn run(
         }
     };
     let HandIn {
-        breakdown,
-        iterations,
-        gradients,
-        bytes,
+        measured,
         rounds,
         params,
-        staleness,
     } = end;
     remote.tell(&Msg::LearnerDone {
-        breakdown,
-        iterations,
-        gradients,
-        bytes,
-        staleness,
+        measured,
         rounds,
         params,
         finished_ns: remote.now(),

@@ -6,9 +6,8 @@
 //! gradient vectors travel as one run of little-endian bytes ([`floats`]), copied in and out
 //! whole rather than one float at a time.
 
+use super::super::runtime::LearnerEnd;
 use crate::cluster::shard::Ledger;
-use crate::outcome::Breakdown;
-use crate::stats::Histogram;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -124,11 +123,7 @@ pub(super) enum Msg {
         params: Vec<f32>,
     },
     LearnerDone {
-        breakdown: Breakdown,
-        iterations: u64,
-        gradients: u64,
-        bytes: u64,
-        staleness: Histogram,
+        measured: LearnerEnd,
         /// Whole rounds done (synchronous SGD; 0 otherwise).
         rounds: u64,
         /// A ring learner's parameters at the end; empty otherwise.

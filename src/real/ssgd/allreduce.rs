@@ -175,7 +175,7 @@ impl<C: Control> RingLearner<'_, C> {
         let mut buf = spares.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(data);
-        end.bytes += bytes_of(buf.len());
+        end.measured.bytes += bytes_of(buf.len());
         let sent = c.now();
         let chunk = Chunk {
             round,
@@ -192,7 +192,7 @@ impl<C: Control> RingLearner<'_, C> {
             }
             return false;
         }
-        end.breakdown.add(activity, c.now() - t);
+        end.measured.breakdown.add(activity, c.now() - t);
         true
     }
 
@@ -212,8 +212,8 @@ impl<C: Control> RingLearner<'_, C> {
         let msg = links.receive()?;
         let got = c.now();
         let sent = msg.sent.clamp(t, got);
-        end.breakdown.add(Activity::Wait, sent - t);
-        end.breakdown.add(activity, got - sent);
+        end.measured.breakdown.add(Activity::Wait, sent - t);
+        end.measured.breakdown.add(activity, got - sent);
         if msg.round != round || msg.step != step || msg.data.len() != want {
             c.fail(format!(
                 "learner {}: expected round {round} step {step} ({want} values), got round {} \
@@ -290,12 +290,16 @@ impl<C: Control> RingLearner<'_, C> {
                             Carries::GradientSum => {
                                 update::sum_into(&mut got, &grad[chunk]);
                                 spares.push(std::mem::replace(&mut acc, got));
-                                end.breakdown.add(Activity::ServerUpdate, control.now() - t);
+                                end.measured
+                                    .breakdown
+                                    .add(Activity::ServerUpdate, control.now() - t);
                             }
                             Carries::Parameters => {
                                 params[chunk].copy_from_slice(&got);
                                 spares.push(got);
-                                end.breakdown.add(Activity::Pull, control.now() - t);
+                                end.measured
+                                    .breakdown
+                                    .add(Activity::Pull, control.now() - t);
                             }
                         }
                         r.got += 1;
@@ -317,9 +321,11 @@ impl<C: Control> RingLearner<'_, C> {
                             setup.weight_decay,
                         );
                         for _ in 0..self.p {
-                            end.staleness.record(0);
+                            end.measured.staleness.record(0);
                         }
-                        end.breakdown.add(Activity::ServerUpdate, control.now() - t);
+                        end.measured
+                            .breakdown
+                            .add(Activity::ServerUpdate, control.now() - t);
                         r.updated = true;
                     }
                     RingAct::RoundDone => break,

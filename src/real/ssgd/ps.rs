@@ -13,7 +13,6 @@ use crate::algorithm::role::{Act, Happened};
 use crate::outcome::Activity;
 use crate::real::control::Control;
 use crate::real::learner::Reach;
-use crate::real::runtime;
 use crate::real::shard::{Apply, Push};
 use crate::real::sharded::Gradient;
 use crate::training::real::RealSetup;
@@ -70,8 +69,6 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
     let control = c.control;
     let shards = c.setup.shard_ranges.len();
     let mut work = Gradient::new(c.objective, c.dataset);
-    // What the reach measures: the pulls' and pushes' time and bytes.
-    let mut moved = runtime::LearnerEnd::default();
     let mut end = LearnerEnd::default();
     let mut role = c.setup.algorithm.learner(c.l, shards);
     let mut then = role.on(Happened::Start).then;
@@ -79,8 +76,10 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
     while round < c.plan.rounds() && !control.halted() {
         let mark = control.now();
         let happened = match &then {
-            Act::Pull => reach.pull(&mut work, &mut moved).map(|()| {
-                moved.breakdown.add(Activity::Pull, control.now() - mark);
+            Act::Pull => reach.pull(&mut work, &mut end.measured).map(|()| {
+                end.measured
+                    .breakdown
+                    .add(Activity::Pull, control.now() - mark);
                 Happened::Pulled
             }),
             Act::Compute => {
@@ -89,7 +88,7 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
                     .then_some(Happened::Computed)
             }
             Act::Push { targets } => reach
-                .push(&mut work, targets.clone(), mark, &mut moved)
+                .push(&mut work, targets.clone(), mark, &mut end.measured)
                 .map(|()| Happened::Pushed),
             // A round's barrier is the shards'; its learners never wait for each other.
             Act::WaitFor { .. } => Some(Happened::Released),
@@ -102,9 +101,5 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
         }
         then = step.then;
     }
-    for a in Activity::ALL {
-        end.breakdown.add(a, moved.breakdown.get(a));
-    }
-    end.bytes += moved.bytes;
     end
 }
