@@ -3,7 +3,6 @@
 //! must not influence the run: it gets copies of facts, never the simulation state.
 
 pub mod bar;
-pub mod progress_file;
 
 use crate::cluster::learner::Segment;
 use crate::time::SimTime;

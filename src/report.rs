@@ -6,6 +6,7 @@ pub mod curve;
 pub mod figures;
 pub mod html;
 pub mod output;
+pub mod progress_file;
 pub mod record;
 pub mod results;
 pub mod summary;

@@ -6,7 +6,7 @@
 
 use super::net::address;
 use super::{Testbed, TestbedError};
-use crate::observe::progress_file::{self, ProgressFile};
+use crate::report::progress_file::{self, ProgressFile};
 use crate::scenario::Scenario;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};

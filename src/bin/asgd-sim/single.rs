@@ -224,7 +224,7 @@ pub(crate) fn processes_command(
     }
     let (out, stop, bar, ticking) = real_start(&sc, out, "processes", quiet)?;
     // Where a watcher (the testbed's validation) asks for it, the progress goes to a file too.
-    let file = asgd_sim::observe::progress_file::ProgressFile::from_env();
+    let file = asgd_sim::report::progress_file::ProgressFile::from_env();
     let res = processes::run(&sc, (ticking, file), &stop, &launch)?;
     bar.finish_and_clear();
     match res {

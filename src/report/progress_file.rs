@@ -1,9 +1,9 @@
 //! A run's progress for another process to watch: the iterations completed, written to a file
-//! at most every [`EVERY`] (to a neighbour first, then renamed over it, so a reader never
-//! sees half a number). The testbed's validation starts rank 0 with [`ENV`] naming such a
+//! at most every [`EVERY`] (atomically, so a reader never sees half a number). The testbed's validation starts rank 0 with [`ENV`] naming such a
 //! file and moves its own bar as the number grows.
 
-use super::Observer;
+use super::output::write_atomic;
+use crate::observe::Observer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -15,17 +15,13 @@ pub const EVERY: Duration = Duration::from_millis(250);
 /// Keeps the iterations completed in a file.
 pub struct ProgressFile {
     path: PathBuf,
-    next: PathBuf,
     written: Option<Instant>,
 }
 
 impl ProgressFile {
     pub fn new(path: &Path) -> Self {
-        let mut next = path.as_os_str().to_owned();
-        next.push(".next");
         ProgressFile {
             path: path.to_path_buf(),
-            next: PathBuf::from(next),
             written: None,
         }
     }
@@ -51,9 +47,7 @@ impl Observer for ProgressFile {
         }
         self.written = Some(Instant::now());
         // Progress is a courtesy: a file that cannot be written leaves the bar where it was.
-        if std::fs::write(&self.next, done.to_string()).is_ok() {
-            let _ = std::fs::rename(&self.next, &self.path);
-        }
+        let _ = write_atomic(&self.path, done.to_string().as_bytes());
     }
 }
 
@@ -75,6 +69,7 @@ mod tests {
         std::thread::sleep(EVERY + Duration::from_millis(20));
         f.iterations(9);
         assert_eq!(ProgressFile::read(&path), 9);
-        assert!(!dir.path().join("progress.next").exists());
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "nothing but the progress file is left");
     }
 }
