@@ -103,7 +103,8 @@ impl World {
             }),
             Server::LockFree => Err(ProcessesError::Launch(format!(
                 "{}: algorithm `{kind}` shares one vector in memory and cannot run across \
-                 processes; run it with the threads backend (without --processes)",
+                 processes; run it with the threads backend (`real` without --processes, \
+                 `validate --backend threads`)",
                 scenario.name()
             ))),
         }
