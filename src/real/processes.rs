@@ -11,9 +11,9 @@
 //! listens for its predecessor and connects to its successor, and there are no shards.
 //!
 //! Ranks: 0 is the coordinator (the rendezvous, the run's clock, the iteration count, the
-//! outputs), 1 to S the shards, S + 1 to S + p the learners (a ring: 1 to p). The ranks come from the launcher
-//! ([`Launch::from_env`]: Slurm, an MPI launcher, or asgd-sim itself, which starts every rank
-//! on this host) and the coordinator's address from `ASGD_SIM_COORDINATOR` (or
+//! outputs), 1 to S the shards, S + 1 to S + p the learners (a ring: 1 to p). The ranks come
+//! from the launcher ([`Launch::from_env`]: Slurm, an MPI launcher, or asgd-sim itself, which
+//! starts every rank on this host) and the coordinator's address from `ASGD_SIM_COORDINATOR` (or
 //! `MASTER_ADDR` and `MASTER_PORT`), as `torch.distributed`'s `env://` rendezvous does.
 //!
 //! A rank that dies ends the run: its links close, whoever was waiting on them tells the

@@ -11,11 +11,12 @@
 //! the target). The epoch ends falling in round r are handled by learner 0 once its round r is
 //! done: it snapshots the parameters, deals the data out again and reports the epoch; no
 //! learner draws its round r + 1 batch before that (an epoch gate, `Control::await_epochs`), so
-//! the batches do not depend on the threads' timing. (The simulator's learners draw their next batch as their
-//! own round ends, the all-reduce's at once, the parameter server's after their pull, so there
-//! a learner that ends round r before the epoch's last iteration can still draw from the old
-//! partition; over more than one epoch the two backends can therefore train on slightly
-//! different batches: bit-for-bit agreement is guaranteed over one epoch only.)
+//! the batches do not depend on the threads' timing. (The simulator's learners draw their
+//! next batch as their own round ends, the all-reduce's at once, the parameter server's after
+//! their pull, so there a learner that ends round r before the epoch's last iteration can
+//! still draw from the old partition; over more than one epoch the two backends can therefore
+//! train on slightly different batches: bit-for-bit agreement is guaranteed over one epoch
+//! only.)
 //!
 //! `Outcome.bytes_moved` counts the bytes copied into messages (slices, gradients, chunks);
 //! epoch-end snapshots are not counted.

@@ -1,6 +1,6 @@
 //! `ssgd-ps`, run by the threads backend's `super::super::sharded::run` and by the processes
-//! backend's learners: the learners loop pull every shard slice -> compute -> push every gradient slice
-//! -> wait for every shard's ack. A shard thread keeps the round's gradients per learner; with
+//! backend's learners: the learners loop pull every shard slice -> compute -> push every
+//! gradient slice -> wait for every shard's ack. A shard thread keeps the round's gradients per learner; with
 //! the p-th it takes one step by their mean summed in learner order (`mean_in_order`, then
 //! `update::apply`, exactly the simulator's `apply_round`), moves to its next version, records
 //! staleness 0 for each of the p gradients and acknowledges them all. A learner's time after its
