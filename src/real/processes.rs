@@ -295,21 +295,20 @@ fn join(launch: &Launch, world: World, role: Role, digest: &str) -> Result<Joine
         Role::Learner(_) => world.ring,
         Role::Coordinator => false,
     };
-    let listener = match listens {
-        true => {
-            let ip = c
-                .local_addr()
-                .map_err(|e| failed("cannot talk to", e))?
-                .ip();
-            let l = std::net::TcpListener::bind((ip, 0)).map_err(|e| {
-                ProcessesError::Rendezvous(format!(
-                    "rank {} ({role}): cannot listen on {ip}: {e}",
-                    launch.rank
-                ))
-            })?;
-            Some(l)
-        }
-        false => None,
+    let listener = if listens {
+        let ip = c
+            .local_addr()
+            .map_err(|e| failed("cannot talk to", e))?
+            .ip();
+        let l = std::net::TcpListener::bind((ip, 0)).map_err(|e| {
+            ProcessesError::Rendezvous(format!(
+                "rank {} ({role}): cannot listen on {ip}: {e}",
+                launch.rank
+            ))
+        })?;
+        Some(l)
+    } else {
+        None
     };
     let listen = match &listener {
         Some(l) => Some(l.local_addr().map_err(|e| failed("cannot talk to", e))?),
