@@ -46,6 +46,20 @@ pub(super) struct Local<'a, O> {
     pub observer: &'a Mutex<O>,
 }
 
+impl<'a, O> Local<'a, O> {
+    pub fn new(
+        shared: &'a Shared<'a>,
+        sampler: &'a Mutex<Sampler>,
+        observer: &'a Mutex<O>,
+    ) -> Self {
+        Local {
+            shared,
+            sampler,
+            observer,
+        }
+    }
+}
+
 impl<O: Observer> Control for Local<'_, O> {
     fn now(&self) -> u64 {
         self.shared.now()

@@ -65,11 +65,7 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
                 let (shared, sampler, observer, vector) = (&shared, &sampler, &observer, &vector);
                 let (objective, dataset) = (&**objective, &**dataset);
                 s.spawn(move || {
-                    let control = Local {
-                        shared,
-                        sampler,
-                        observer,
-                    };
+                    let control = Local::new(shared, sampler, observer);
                     let learner = Learner {
                         l,
                         setup,

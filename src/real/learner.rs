@@ -14,7 +14,6 @@
 use super::control::Control;
 use super::runtime::{LearnerEnd, Shared};
 use super::shard::{FromShard, ToShard};
-use super::timeline::classify;
 use crate::algorithm::role::{Act, Happened};
 use crate::outcome::Activity;
 use crate::training::real::RealSetup;
@@ -261,10 +260,7 @@ impl Reach for Shards<'_> {
             spans.push(span);
             self.spares.push(spare);
         }
-        let (push, server, wait) = classify(began, sh.now(), &spans);
-        end.breakdown.add(Activity::Push, push);
-        end.breakdown.add(Activity::ServerUpdate, server);
-        end.breakdown.add(Activity::Wait, wait);
+        end.charge_push(began, sh.now(), &spans);
         Some(())
     }
 

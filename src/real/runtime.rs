@@ -7,11 +7,12 @@
 //! It knows no algorithm: what a learner or shard thread does is the caller's; this module
 //! only starts, stops, joins and adds up.
 
+use super::timeline::{ShardSpan, classify};
 use crate::cluster::shard::Ledger;
 use crate::data::{Dataset, Split};
 use crate::numerics::Objective;
 use crate::observe::Observer;
-use crate::outcome::{Breakdown, CurvePoint, Outcome};
+use crate::outcome::{Activity, Breakdown, CurvePoint, Outcome};
 use crate::stats::Histogram;
 use crate::time::SimTime;
 use crate::training::pool::Pool;
@@ -386,6 +387,17 @@ pub(super) struct LearnerEnd {
     pub bytes: u64,
     /// Staleness of updates the learner applied itself (none where shards apply them).
     pub staleness: Histogram,
+}
+
+impl LearnerEnd {
+    /// A push begun at `began` and acknowledged by `now`: its time is push, server update or
+    /// wait by what the shards did meanwhile (`spans`), on the run's clock.
+    pub fn charge_push(&mut self, began: u64, now: u64, spans: &[ShardSpan]) {
+        let (push, server, wait) = classify(began, now, spans);
+        self.breakdown.add(Activity::Push, push);
+        self.breakdown.add(Activity::ServerUpdate, server);
+        self.breakdown.add(Activity::Wait, wait);
+    }
 }
 
 /// What a shard thread hands back when it stops.

@@ -43,11 +43,7 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
         ranges,
         |k, slice, rx, replies| serve_slice(k, slice, rx, replies, &shared, setup),
         |l, to_shards, replies| {
-            let control = Local {
-                shared: &shared,
-                sampler: &sampler,
-                observer: &observer,
-            };
+            let control = Local::new(&shared, &sampler, &observer);
             let n = objective.num_params();
             let reach = Shards::new(l, ranges, &shared, to_shards, replies, n);
             if setup.algorithm.server() == Server::Synchronous {

@@ -242,11 +242,7 @@ impl Coordinator<'_> {
         }
         let w = self.world;
         let shard_writers: Vec<Option<Conn>> = shards.iter().map(|c| c.split().ok()).collect();
-        let control = Local {
-            shared: &shared,
-            sampler: &sampler,
-            observer: &observer,
-        };
+        let control = Local::new(&shared, &sampler, &observer);
         let control = &control;
         let learners_done = AtomicBool::new(false);
         let (ends, hand_ins, end_ns) = std::thread::scope(|s| {

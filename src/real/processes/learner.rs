@@ -14,12 +14,11 @@ use super::super::sharded::learn;
 use super::super::ssgd::{
     Chunk, Common, LearnerEnd as HandIn, Neighbours, Plan, RingLearner, ps_learner, ring_chunks,
 };
-use super::super::timeline::{ShardSpan, classify};
+use super::super::timeline::ShardSpan;
 use super::wire::{Conn, Msg, unexpected};
 use super::{Joined, ProcessesError, RENDEZVOUS, RunClock, World, accept_one};
 use crate::algorithm::Server;
 use crate::data::Split;
-use crate::outcome::Activity;
 use crate::setup::RealParts;
 use crate::training::sampler::Sampler;
 use crate::workload::model::BYTES_PER_PARAM;
@@ -426,10 +425,7 @@ impl Reach for Sockets<'_> {
                 }
             }
         }
-        let (push, server, wait) = classify(began, clock.now(), &spans);
-        end.breakdown.add(Activity::Push, push);
-        end.breakdown.add(Activity::ServerUpdate, server);
-        end.breakdown.add(Activity::Wait, wait);
+        end.charge_push(began, clock.now(), &spans);
         Some(())
     }
 

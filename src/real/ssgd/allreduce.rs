@@ -85,11 +85,7 @@ pub fn run_allreduce<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O)
                 let (objective, dataset) = (Arc::clone(objective), Arc::clone(dataset));
                 let params = init.clone();
                 s.spawn(move || {
-                    let control = Local {
-                        shared,
-                        sampler,
-                        observer,
-                    };
+                    let control = Local::new(shared, sampler, observer);
                     let ctx = RingLearner {
                         c: Common {
                             l,
