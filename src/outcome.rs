@@ -9,7 +9,7 @@ use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 
 /// What a learner is doing at an instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     Compute,

@@ -372,3 +372,69 @@ fn launches_that_cannot_work_are_refused_with_what_to_do() {
     let o = run(real(&out, &["algorithm.kind=hogwild"], &["--processes"]));
     assert_bad_input(&o, &out, &["hogwild", "cannot run across processes"]);
 }
+
+/// The learners' timeline of a real run (`--trace`), for both backends: every gradient is
+/// one compute span, each learner's spans follow one another without overlap, and each
+/// activity's spans add up to the summary's breakdown of it.
+#[test]
+fn a_real_runs_trace_holds_every_learners_acts_in_order_and_adds_up_to_its_breakdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sets = ["cluster.learners=2", "cluster.shards=2"];
+    for (how, extra) in [("threads", vec![]), ("processes", vec!["--processes"])] {
+        let (out, trace) = (tmp.path().join(how), tmp.path().join(format!("{how}.json")));
+        let mut args = extra.clone();
+        args.extend(["--trace", trace.to_str().unwrap()]);
+        let o = run(real(&out, &sets, &args));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s = json(&out);
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+        let spans: Vec<&serde_json::Value> = t["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["cat"] == "learner")
+            .collect();
+        let computes = spans.iter().filter(|e| e["name"] == "compute").count();
+        assert_eq!(computes, 64, "{how}: one compute span per gradient");
+        let epochs = s["epochs"].as_f64().unwrap();
+        let learners = s["learners"].as_f64().unwrap();
+        for activity in ["pull", "compute", "push"] {
+            let traced: f64 = spans
+                .iter()
+                .filter(|e| e["name"] == activity)
+                .map(|e| e["dur"].as_f64().unwrap() * 1e-6)
+                .sum();
+            // The breakdown is per epoch, the mean over learners; a push's span also holds
+            // its server update and wait.
+            let mut booked = s["breakdown"][activity].as_f64().unwrap() * epochs * learners;
+            if activity == "push" {
+                for more in ["server_update", "wait"] {
+                    booked += s["breakdown"][more].as_f64().unwrap() * epochs * learners;
+                }
+            }
+            assert!(
+                (traced - booked).abs() <= 1e-6 * booked.max(1.0),
+                "{how} {activity}: traced {traced} s, breakdown {booked} s"
+            );
+        }
+        for l in 0..2u64 {
+            let mut mine: Vec<(f64, f64)> = spans
+                .iter()
+                .filter(|e| e["tid"].as_u64() == Some(l))
+                .map(|e| {
+                    let ts = e["ts"].as_f64().unwrap();
+                    (ts, ts + e["dur"].as_f64().unwrap())
+                })
+                .collect();
+            mine.sort_by(|a, b| a.0.total_cmp(&b.0));
+            assert!(!mine.is_empty(), "{how}: learner {l} has no spans");
+            for w in mine.windows(2) {
+                assert!(
+                    w[1].0 >= w[0].1 - 1e-3,
+                    "{how}: learner {l} overlaps: {w:?}"
+                );
+            }
+        }
+    }
+}

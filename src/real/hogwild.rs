@@ -129,8 +129,9 @@ impl Reach for Own<'_> {
         self.write(work.gradient());
         let before = self.vector.updates.fetch_add(1, Ordering::SeqCst);
         end.staleness.record(staleness(before, self.read));
-        let took = self.shared.now() - began;
-        end.breakdown.add(Activity::ServerUpdate, took);
+        let now = self.shared.now();
+        let took = now.saturating_sub(began);
+        end.did(Activity::ServerUpdate, began, now);
         self.vector.busy_ns.fetch_add(took, Ordering::Relaxed);
         Some(())
     }

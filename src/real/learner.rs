@@ -103,9 +103,9 @@ impl<C: Control> Learner<'_, C> {
             let Some(happened) = happened else { break };
             let now = sh.now();
             match then {
-                Act::Pull => end.breakdown.add(Activity::Pull, now - mark),
-                Act::Compute => end.breakdown.add(Activity::Compute, now - mark),
-                Act::WaitFor { .. } => end.breakdown.add(Activity::Wait, now - mark),
+                Act::Pull => end.did(Activity::Pull, mark, now),
+                Act::Compute => end.did(Activity::Compute, mark, now),
+                Act::WaitFor { .. } => end.did(Activity::Wait, mark, now),
                 // Split by what the shards did meanwhile, in `push`.
                 Act::Push { .. } => {}
             }

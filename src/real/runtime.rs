@@ -8,6 +8,7 @@
 //! only starts, stops, joins and adds up.
 
 use super::timeline::{ShardSpan, classify};
+use crate::cluster::learner::Segment;
 use crate::cluster::shard::Ledger;
 use crate::data::{Dataset, Split};
 use crate::numerics::Objective;
@@ -387,16 +388,47 @@ pub(super) struct LearnerEnd {
     pub bytes: u64,
     /// Staleness of updates the learner applied itself (none where shards apply them).
     pub staleness: Histogram,
+    /// What the learner did when, in order, on the run's clock: the real run's timeline.
+    pub spans: Vec<Span>,
+}
+
+/// One stretch of one activity, in nanoseconds since the run's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Span {
+    pub activity: Activity,
+    pub start: u64,
+    pub end: u64,
 }
 
 impl LearnerEnd {
+    /// The learner spent `[from, to)` in `activity`: its breakdown and its timeline.
+    pub fn did(&mut self, activity: Activity, from: u64, to: u64) {
+        let to = to.max(from);
+        self.breakdown.add(activity, to - from);
+        if to > from {
+            self.spans.push(Span {
+                activity,
+                start: from,
+                end: to,
+            });
+        }
+    }
+
     /// A push begun at `began` and acknowledged by `now`: its time is push, server update or
-    /// wait by what the shards did meanwhile (`spans`), on the run's clock.
+    /// wait by what the shards did meanwhile (`spans`), on the run's clock. The timeline has
+    /// it as one push, from the first byte sent to the last acknowledgement.
     pub fn charge_push(&mut self, began: u64, now: u64, spans: &[ShardSpan]) {
         let (push, server, wait) = classify(began, now, spans);
         self.breakdown.add(Activity::Push, push);
         self.breakdown.add(Activity::ServerUpdate, server);
         self.breakdown.add(Activity::Wait, wait);
+        if now > began {
+            self.spans.push(Span {
+                activity: Activity::Push,
+                start: began,
+                end: now,
+            });
+        }
     }
 }
 
@@ -449,7 +481,7 @@ impl ServerEnd {
 /// run; an exchange can carry the count past an epoch's end, so a snapshot's iteration count
 /// need not be a multiple of the epoch's.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn finish<O>(
+pub(super) fn finish<O: Observer>(
     setup: &RealSetup,
     objective: &Arc<dyn Objective>,
     dataset: &Arc<Dataset>,
@@ -502,7 +534,19 @@ pub(super) fn finish<O>(
         bytes_moved: learners.iter().map(|e| e.bytes).sum(),
         diverged: diverged || curve.iter().any(|c| !c.train_loss.is_finite()),
     };
-    let observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
+    for (l, e) in learners.iter().enumerate() {
+        for s in &e.spans {
+            observer.learner_activity(
+                l,
+                Segment {
+                    activity: s.activity,
+                    start: SimTime::from_nanos(s.start),
+                    end: SimTime::from_nanos(s.end),
+                },
+            );
+        }
+    }
     (
         RealRun {
             outcome,

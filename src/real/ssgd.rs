@@ -114,7 +114,7 @@ impl<C: Control> Common<'_, C> {
             return false;
         }
         let t1 = c.now();
-        end.measured.breakdown.add(Activity::Wait, t1 - t0);
+        end.measured.did(Activity::Wait, t0, t1);
         let Some(indices) = c.next_batch(self.l, self.setup.batch_size) else {
             return false;
         };
@@ -124,7 +124,7 @@ impl<C: Control> Common<'_, C> {
             .objective
             .loss_grad(params, &batch, seed, grad, scratch);
         end.measured.gradients += 1;
-        end.measured.breakdown.add(Activity::Compute, c.now() - t1);
+        end.measured.did(Activity::Compute, t1, c.now());
         if !loss.is_finite() {
             c.diverge();
             return false;

@@ -71,6 +71,10 @@ pub(crate) enum Command {
         /// Override a scenario key (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Also write the learners' timeline as Chrome Trace Event JSON (open in Perfetto),
+        /// on the run's clock, as `run --trace` writes the simulated one.
+        #[arg(long, value_name = "FILE", conflicts_with = "slurm")]
+        trace: Option<PathBuf>,
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,

@@ -146,6 +146,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             scenario,
             out,
             set,
+            trace,
             quiet,
             processes,
             slurm,
@@ -155,9 +156,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             if slurm {
                 sbatch_command(&scenario, out, &set, slurm_nodes, slurm_cpus)
             } else if processes {
-                processes_command(&scenario, out, &set, quiet)
+                processes_command(&scenario, out, &set, trace, quiet)
             } else {
-                real_command(&scenario, out, &set, quiet)
+                real_command(&scenario, out, &set, trace, quiet)
             }
         }
         Command::Testbed {

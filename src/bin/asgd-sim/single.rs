@@ -95,18 +95,7 @@ pub(crate) fn run_command(
         real_gradients.then_some("evaluating the starting point"),
         None,
     );
-    let recorder = trace.as_ref().map(|_| {
-        let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
-            nodes
-                .iter()
-                .map(|&n| sc.topology.node(n).id.clone())
-                .collect()
-        };
-        TraceRecorder::new(
-            &ids(&sc.placement.learner_gpus),
-            &ids(&sc.placement.shard_cores),
-        )
-    });
+    let recorder = trace.as_ref().map(|_| recorder_for(&sc));
     let started = Instant::now();
     let result = match recorder {
         Some(r) => {
@@ -155,6 +144,20 @@ pub(crate) fn run_command(
     Ok(())
 }
 
+/// A trace of `sc`'s run, its tracks named by the learners' devices and the shards' cores.
+fn recorder_for(sc: &scenario::Scenario) -> TraceRecorder {
+    let ids = |nodes: &[petgraph::graph::NodeIndex]| -> Vec<String> {
+        nodes
+            .iter()
+            .map(|&n| sc.topology.node(n).id.clone())
+            .collect()
+    };
+    TraceRecorder::new(
+        &ids(&sc.placement.learner_gpus),
+        &ids(&sc.placement.shard_cores),
+    )
+}
+
 /// What a real run needs before it starts: its output directory (checked), the Ctrl-C flag,
 /// and the iteration bar of a run on `how` (threads, processes).
 type RealStart = (
@@ -182,14 +185,15 @@ pub(crate) fn real_command(
     spec: &str,
     out: Option<PathBuf>,
     set: &[String],
+    trace: Option<PathBuf>,
     quiet: bool,
 ) -> anyhow::Result<()> {
     let sc = scenario::load(spec, &parse_overrides(set)?)?;
     let (out, stop, bar, ticking) = real_start(&sc, out, "real", quiet)?;
-    let res = asgd_sim::real::run(&sc, ticking, &stop)?;
+    let recorder = trace.as_ref().map(|_| recorder_for(&sc));
+    let res = asgd_sim::real::run(&sc, (ticking, recorder), &stop)?;
     bar.finish_and_clear();
-    let how = "threads";
-    write_real(&res, &out, quiet, how)
+    write_real(&res, &out, trace.as_deref(), quiet, "threads")
 }
 
 /// `real --processes`: this process's rank of a run across processes. Rank 0 (the
@@ -199,6 +203,7 @@ pub(crate) fn processes_command(
     spec: &str,
     out: Option<PathBuf>,
     set: &[String],
+    trace: Option<PathBuf>,
     quiet: bool,
 ) -> anyhow::Result<()> {
     use asgd_sim::real::processes::{self, Launch};
@@ -225,10 +230,11 @@ pub(crate) fn processes_command(
     let (out, stop, bar, ticking) = real_start(&sc, out, "processes", quiet)?;
     // Where a watcher (the testbed's validation) asks for it, the progress goes to a file too.
     let file = asgd_sim::report::progress_file::ProgressFile::from_env();
-    let res = processes::run(&sc, (ticking, file), &stop, &launch)?;
+    let recorder = trace.as_ref().map(|_| recorder_for(&sc));
+    let res = processes::run(&sc, ((ticking, file), recorder), &stop, &launch)?;
     bar.finish_and_clear();
     match res {
-        Some(res) => write_real(&res, &out, quiet, "processes"),
+        Some(res) => write_real(&res, &out, trace.as_deref(), quiet, "processes"),
         None => Ok(()),
     }
 }
@@ -271,8 +277,9 @@ pub(crate) fn sbatch_command(
 /// Writes a real run's summary.json and curve.csv into `out` and prints its table; a run
 /// that stopped early is an error that says where what it measured is.
 fn write_real<O>(
-    res: &asgd_sim::real::RealResult<O>,
+    res: &asgd_sim::real::RealResult<(O, Option<TraceRecorder>)>,
     out: &std::path::Path,
+    trace: Option<&std::path::Path>,
     quiet: bool,
     how: &str,
 ) -> anyhow::Result<()> {
@@ -286,6 +293,10 @@ fn write_real<O>(
     let written = dir
         .commit()
         .with_context(|| format!("cannot move results into {}", out.display()))?;
+    if let (Some(path), Some(r)) = (trace, &res.observer.1) {
+        write_atomic(path, r.to_json().as_bytes())
+            .with_context(|| format!("cannot write trace {}", path.display()))?;
+    }
     if !quiet {
         let mut text = table::render(&res.summary);
         text.push_str(&format!(
@@ -295,6 +306,9 @@ fn write_real<O>(
             res.summary.shards,
             written.join("summary.json").display()
         ));
+        if let Some(path) = trace {
+            text.push_str(&format!("trace: {}\n", path.display()));
+        }
         emit(&text)?;
     }
     if let Some(why) = &res.stopped {

@@ -188,7 +188,7 @@ impl<C: Control> RingLearner<'_, C> {
             }
             return false;
         }
-        end.measured.breakdown.add(activity, c.now() - t);
+        end.measured.did(activity, t, c.now());
         true
     }
 
@@ -208,8 +208,8 @@ impl<C: Control> RingLearner<'_, C> {
         let msg = links.receive()?;
         let got = c.now();
         let sent = msg.sent.clamp(t, got);
-        end.measured.breakdown.add(Activity::Wait, sent - t);
-        end.measured.breakdown.add(activity, got - sent);
+        end.measured.did(Activity::Wait, t, sent);
+        end.measured.did(activity, sent, got);
         if msg.round != round || msg.step != step || msg.data.len() != want {
             c.fail(format!(
                 "learner {}: expected round {round} step {step} ({want} values), got round {} \
