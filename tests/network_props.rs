@@ -796,3 +796,117 @@ fn a_quiet_instant_does_not_move_completions() {
         "flow on channel 1 at 4"
     );
 }
+
+/// Runs weighted flows `(start, bytes, path, weight)` (no latency) event by event, checking
+/// after every step that the rates are the weighted progressive filling of the flows then
+/// transferring and that no channel is over capacity; returns each flow's completion time.
+fn run_weighted(caps: &[f64], flows: &[(u64, u64, Vec<u32>, f64)]) -> Vec<u64> {
+    let mut net = Network::new(caps.to_vec());
+    let mut order: Vec<usize> = (0..flows.len()).collect();
+    order.sort_by_key(|&i| flows[i].0);
+    let mut ids: Vec<Option<FlowId>> = vec![None; flows.len()];
+    let mut done_at = vec![u64::MAX; flows.len()];
+    let mut done = vec![];
+    let check = |net: &Network, ids: &[Option<FlowId>], done_at: &[u64]| {
+        let live: Vec<usize> = (0..flows.len())
+            .filter(|&i| ids[i].is_some() && done_at[i] == u64::MAX && flows[i].1 > 0)
+            .collect();
+        let paths: Vec<&[u32]> = live.iter().map(|&i| flows[i].2.as_slice()).collect();
+        let weights: Vec<f64> = live.iter().map(|&i| flows[i].3).collect();
+        let mut want = vec![0.0; live.len()];
+        MaxMin::default().fill(caps, &paths, Some(&weights), &mut want, None);
+        for (k, &i) in live.iter().enumerate() {
+            let got = net.rate(ids[i].unwrap()).unwrap();
+            assert!(
+                (got - want[k]).abs() <= 1e-9 * want[k],
+                "flow {i}: rate {got}, weighted filling {}",
+                want[k]
+            );
+        }
+        for (c, &load) in net.channel_loads().iter().enumerate() {
+            assert!(load <= caps[c] * (1.0 + 1e-9), "channel {c} over capacity");
+        }
+    };
+    let mut settle = |net: &mut Network, until: u64, ids: &[Option<FlowId>], at: &mut [u64]| {
+        while let Some(t) = net.next_event_time().filter(|t| t.as_nanos() <= until) {
+            net.advance(t, &mut done);
+            for id in done.drain(..) {
+                let i = ids.iter().position(|x| *x == Some(id)).unwrap();
+                at[i] = t.as_nanos();
+            }
+            check(net, ids, at);
+        }
+    };
+    for &i in &order {
+        let (start, bytes, path, w) = &flows[i];
+        settle(&mut net, *start, &ids, &mut done_at);
+        let route = Route {
+            channels: path.iter().map(|&c| ChannelId(c)).collect(),
+            latency: SimDuration::ZERO,
+        };
+        ids[i] = Some(net.start_weighted(SimTime::from_nanos(*start), &route, *bytes, *w));
+    }
+    settle(&mut net, u64::MAX, &ids, &mut done_at);
+    assert_eq!(net.flow_count(), 0);
+    let (started, delivered) = net.byte_totals();
+    assert_eq!(started, delivered);
+    done_at
+}
+
+/// Two flows of 6,000 bytes on one 1 byte/ns channel, weights 1 and 2: the second gets two
+/// thirds and is through at 9,000 ns; the first has 3,000 bytes left and is through alone at
+/// 12,000 ns, the time all 12,000 bytes take at the full rate.
+#[test]
+fn weighted_flows_finish_when_processor_sharing_by_weight_says() {
+    let flows = [(0, 6000, vec![0], 1.0), (0, 6000, vec![0], 2.0)];
+    assert_eq!(run_weighted(&[1.0], &flows), vec![12_000, 9000]);
+}
+
+/// Weights of 1 everywhere are plain max-min: the same completions as unweighted starts.
+#[test]
+fn unit_weights_finish_as_unweighted_flows() {
+    let flows = [
+        (0, 5000, vec![0, 1], 1.0),
+        (100, 3000, vec![0], 1.0),
+        (200, 4000, vec![1], 1.0),
+    ];
+    let weighted = run_weighted(&[1.0, 2.0], &flows);
+    let mut net = Network::new(vec![1.0, 2.0]);
+    let mut at = HashMap::new();
+    let mut done = vec![];
+    for (start, bytes, path, _) in &flows {
+        while let Some(t) = net.next_event_time().filter(|t| t.as_nanos() <= *start) {
+            net.advance(t, &mut done);
+            at.extend(done.drain(..).map(|id| (id, t.as_nanos())));
+        }
+        let route = Route {
+            channels: path.iter().map(|&c| ChannelId(c)).collect(),
+            latency: SimDuration::ZERO,
+        };
+        net.start_flow(SimTime::from_nanos(*start), &route, *bytes);
+    }
+    while let Some(t) = net.next_event_time() {
+        net.advance(t, &mut done);
+        at.extend(done.drain(..).map(|id| (id, t.as_nanos())));
+    }
+    let plain: Vec<u64> = (0..3).map(|i| at[&FlowId(i)]).collect();
+    assert_eq!(weighted, plain);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Random weighted flows: at every step the rates are the weighted progressive filling
+    /// of the flows transferring, no channel is over capacity, and every byte arrives.
+    #[test]
+    fn weighted_flows_share_by_weighted_filling_at_every_step(
+        (caps, flows) in capacities().prop_flat_map(|caps| {
+            let n = caps.len();
+            let f = (0u64..2_000_000, 1u64..1_000_000, path(n), 0.25f64..4.0);
+            (Just(caps), prop::collection::vec(f, 1..=16))
+        })
+    ) {
+        let done_at = run_weighted(&caps, &flows);
+        prop_assert!(done_at.iter().all(|&t| t != u64::MAX));
+    }
+}

@@ -22,6 +22,13 @@
 //! back to progressive filling over every flow, which also says whether the result can be kept
 //! again. On a parameter server's shared port or a learner's own link, the usual regimes, every
 //! start and end costs O(path x log flows) instead of O(flows x filling rounds).
+//!
+//! # Weighted flows
+//!
+//! A flow started with [`Network::start_weighted`] shares in proportion to its weight
+//! (weighted max-min: every flow's rate grows with its weight until a channel saturates). While
+//! any flow of a weight other than 1 transfers, nothing is kept: every change refills, and each
+//! flow is a group of its own, since flows frozen at one channel no longer share one rate.
 
 mod group;
 pub mod maxmin;
@@ -64,6 +71,8 @@ struct Flow {
     group: u32,
     /// The group's service at which it is through (bytes left while ungrouped).
     tag: f64,
+    /// Its weight in sharing (1: plain max-min).
+    weight: f64,
 }
 
 /// The flows in progress on a machine's channels.
@@ -131,6 +140,24 @@ impl Network {
     /// Starts a transfer of `bytes` along `route` at `now` (which must not be before the last
     /// call). Returns its id; the owner learns of its end from [`Network::advance`].
     pub fn start_flow(&mut self, now: SimTime, route: &Route, bytes: u64) -> FlowId {
+        self.start_weighted(now, route, bytes, 1.0)
+    }
+
+    /// [`Network::start_flow`] for a flow that shares in proportion to `weight` (positive
+    /// and finite; anything else counts as 1): where flows of unequal weights meet, the
+    /// sharing is weighted max-min ([`MaxMin::fill`]) and every change refills.
+    pub fn start_weighted(
+        &mut self,
+        now: SimTime,
+        route: &Route,
+        bytes: u64,
+        weight: f64,
+    ) -> FlowId {
+        let weight = if weight.is_finite() && weight > 0.0 {
+            weight
+        } else {
+            1.0
+        };
         self.last = self.last.max(now);
         let id = FlowId(self.next_id);
         let active_at = now + route.latency;
@@ -140,6 +167,7 @@ impl Network {
             bytes,
             group: LATENT,
             tag: bytes as f64,
+            weight,
         };
         let slot = match self.free_slots.pop() {
             Some(s) => {
@@ -310,7 +338,9 @@ impl Network {
         for &c in &path {
             self.on[c as usize] += 1;
         }
-        let joined = self.keeping() && self.try_join(slot, &path, t);
+        // A weighted flow's rate is no channel's equal share: it always refills.
+        let unweighted = flow.weight == 1.0;
+        let joined = self.keeping() && unweighted && self.try_join(slot, &path, t);
         if let Some(flow) = self.flows[slot as usize].as_mut() {
             flow.channels = path;
             if !joined {
@@ -459,10 +489,20 @@ impl Network {
                     .map_or(&[][..], |f| &f.channels)
             })
             .collect();
+        let weights: Vec<f64> = active
+            .iter()
+            .map(|a| self.flows[a.1 as usize].as_ref().map_or(1.0, |f| f.weight))
+            .collect();
+        let weighted = weights.iter().any(|&w| w != 1.0);
         let mut rates = vec![0.0; n];
         let mut frozen_at = vec![NONE; n];
-        self.fill
-            .fill(&self.capacities, &paths, &mut rates, Some(&mut frozen_at));
+        self.fill.fill(
+            &self.capacities,
+            &paths,
+            weighted.then_some(&weights[..]),
+            &mut rates,
+            Some(&mut frozen_at),
+        );
         let channels = self.capacities.len();
         // Per channel a flow froze at: how many did, and the one old group they all came from.
         let mut count = vec![0u32; channels];
@@ -502,7 +542,7 @@ impl Network {
         for i in 0..n {
             let k = frozen_at[i] as usize;
             let g = from[k];
-            if group_at[k] != NONE || mixed[k] || g == NONE || split[g as usize] {
+            if weighted || group_at[k] != NONE || mixed[k] || g == NONE || split[g as usize] {
                 continue;
             }
             if self.groups[g as usize].rate == rates[i] {
@@ -521,6 +561,15 @@ impl Network {
         for i in 0..n {
             let k = frozen_at[i] as usize;
             let (_, slot, left, _) = active[i];
+            if weighted {
+                // Weighted flows frozen at one channel differ in rate: a group each.
+                let g = self.open_group(k as u32, rates[i], t);
+                if let Some(f) = self.flows[slot as usize].as_mut() {
+                    f.group = g;
+                    f.tag = self.groups[g as usize].join(f.id, slot, left, t);
+                }
+                continue;
+            }
             if group_at[k] == NONE {
                 group_at[k] = self.open_group(k as u32, rates[i], t);
             } else if continued[k] {
@@ -541,7 +590,7 @@ impl Network {
         let fair = (0..channels).all(|c| {
             self.on[c] == 0 || self.capacities[c] / self.on[c] as f64 >= max_rate[c] * (1.0 - TIE)
         });
-        self.kept = frozen_whole && fair;
+        self.kept = !weighted && frozen_whole && fair;
         self.rebuild_tracking();
         for g in 0..self.groups.len() {
             if self.groups[g].live {

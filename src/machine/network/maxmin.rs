@@ -18,6 +18,8 @@ pub struct MaxMin {
     channels: Vec<u32>,
     remaining: Vec<f64>,
     unfrozen_on: Vec<u32>,
+    /// Weight of the unfrozen flows on each slot (their count where flows are unweighted).
+    weight_on: Vec<f64>,
     /// Flows crossing each slot, in compressed rows: `flows[row_start[s]..row_start[s + 1]]`.
     row_start: Vec<u32>,
     flows: Vec<u32>,
@@ -30,7 +32,7 @@ const UNUSED: u32 = u32::MAX;
 
 impl SharingPolicy for MaxMin {
     fn share(&mut self, capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
-        self.fill(capacities, paths, rates, None);
+        self.fill(capacities, paths, None, rates, None);
     }
 }
 
@@ -38,19 +40,26 @@ impl SharingPolicy for MaxMin {
 /// `capacities`, in bytes per ns); rates are written to `rates[f]`. A flow with an empty path is
 /// unconstrained and gets `f64::INFINITY`.
 pub fn max_min_rates(capacities: &[f64], paths: &[&[u32]], rates: &mut [f64]) {
-    MaxMin::default().fill(capacities, paths, rates, None);
+    MaxMin::default().fill(capacities, paths, None, rates, None);
 }
 
 impl MaxMin {
     /// Progressive filling; with `bottlenecks`, also writes the channel each flow froze at
     /// (`u32::MAX` for an empty path): the flows frozen at one channel share one rate.
+    ///
+    /// With `weights`, the filling is weighted: every unfrozen flow's rate grows in
+    /// proportion to its weight, so the flows frozen at one channel share one rate per unit
+    /// of weight (weighted max-min, as SimGrid's CM02 weights flows). Weights must be
+    /// positive and finite.
     pub fn fill(
         &mut self,
         capacities: &[f64],
         paths: &[&[u32]],
+        weights: Option<&[f64]>,
         rates: &mut [f64],
         mut bottlenecks: Option<&mut [u32]>,
     ) {
+        let weight = |f: usize| weights.map_or(1.0, |w| w[f]);
         let n = paths.len();
         debug_assert_eq!(rates.len(), n);
         if self.slot_of.len() < capacities.len() {
@@ -72,6 +81,8 @@ impl MaxMin {
             .extend(self.channels.iter().map(|&c| capacities[c as usize]));
         self.unfrozen_on.clear();
         self.unfrozen_on.resize(slots, 0);
+        self.weight_on.clear();
+        self.weight_on.resize(slots, 0.0);
         self.frozen.clear();
         self.frozen.resize(n, false);
         for (f, p) in paths.iter().enumerate() {
@@ -83,7 +94,9 @@ impl MaxMin {
                 }
             }
             for &c in p.iter() {
-                self.unfrozen_on[self.slot_of[c as usize] as usize] += 1;
+                let s = self.slot_of[c as usize] as usize;
+                self.unfrozen_on[s] += 1;
+                self.weight_on[s] += weight(f);
             }
         }
         // Compressed rows of the flows on each slot.
@@ -113,7 +126,10 @@ impl MaxMin {
                 if self.unfrozen_on[s] == 0 {
                     continue;
                 }
-                let share = self.remaining[s].max(0.0) / self.unfrozen_on[s] as f64;
+                let share = match weights {
+                    None => self.remaining[s].max(0.0) / self.unfrozen_on[s] as f64,
+                    Some(_) => self.remaining[s].max(0.0) / self.weight_on[s],
+                };
                 if best.is_none_or(|(b, _)| share < b) {
                     best = Some((share, s));
                 }
@@ -126,14 +142,19 @@ impl MaxMin {
                 }
                 self.frozen[f] = true;
                 left -= 1;
-                rates[f] = share;
+                let (w, rate) = match weights {
+                    None => (1.0, share),
+                    Some(ws) => (ws[f], share * ws[f]),
+                };
+                rates[f] = rate;
                 if let Some(b) = bottlenecks.as_deref_mut() {
                     b[f] = self.channels[s];
                 }
                 for &c in paths[f].iter() {
                     let t = self.slot_of[c as usize] as usize;
-                    self.remaining[t] -= share;
+                    self.remaining[t] -= rate;
                     self.unfrozen_on[t] -= 1;
+                    self.weight_on[t] -= w;
                 }
             }
         }
@@ -172,6 +193,34 @@ mod tests {
         assert_eq!(
             rates(&[1.0, 2.0], &[&[0, 1], &[0], &[1]]),
             vec![0.5, 0.5, 1.5]
+        );
+    }
+
+    fn weighted(caps: &[f64], paths: &[&[u32]], w: &[f64]) -> Vec<f64> {
+        let mut r = vec![0.0; paths.len()];
+        MaxMin::default().fill(caps, paths, Some(w), &mut r, None);
+        r
+    }
+
+    #[test]
+    fn weighted_flows_share_a_link_in_proportion_to_their_weights() {
+        assert_eq!(weighted(&[8.0], &[&[0], &[0]], &[1.0, 3.0]), vec![2.0, 6.0]);
+    }
+
+    #[test]
+    fn weighted_filling_gives_what_one_bottleneck_leaves_to_the_rest() {
+        // Flow 0 (weight 2) is held to 1 by channel 1; flows 1 and 2 (weights 1 and 2) share
+        // the 10 - 1 = 9 left on channel 0 as 3 and 6.
+        let r = weighted(&[10.0, 1.0], &[&[0, 1], &[0], &[0]], &[2.0, 1.0, 2.0]);
+        assert_eq!(r, vec![1.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn unit_weights_are_the_unweighted_filling() {
+        let paths: [&[u32]; 3] = [&[0, 1], &[0], &[1]];
+        assert_eq!(
+            weighted(&[1.0, 2.0], &paths, &[1.0; 3]),
+            rates(&[1.0, 2.0], &paths)
         );
     }
 
