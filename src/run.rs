@@ -132,6 +132,7 @@ fn drive<O: Observer, G: Gradients>(
                 params: scenario.model.params() as usize,
                 iterations_per_epoch: scenario.iterations_per_epoch,
                 epochs: scenario.file.workload.epochs,
+                flow_share_cv: scenario.file.machine.flow_share_cv,
             };
             let model = AllReduce::new(&scenario.topology, setup, observer, gradients)
                 .map_err(unroutable)?;
@@ -145,6 +146,7 @@ fn drive<O: Observer, G: Gradients>(
         update_passes: spec.memory_passes(),
         epochs: scenario.file.workload.epochs,
         algorithm: spec,
+        flow_share_cv: scenario.file.machine.flow_share_cv,
     };
     let model =
         Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;

@@ -72,6 +72,12 @@ pub struct MachineSection {
     /// Path relative to the scenario file, or `builtin:power8-k80`.
     pub topology: Option<String>,
     pub generator: Option<Generator>,
+    /// How far flows that meet on a channel stray from equal shares: every message's weight
+    /// in the sharing is drawn log-normal with mean 1 and this coefficient of variation (0:
+    /// exact max-min). TCP flows through one port do not share it exactly, and the flow that
+    /// gets ahead keeps its lead; `validate --backend processes` measures it on the testbed.
+    #[serde(default)]
+    pub flow_share_cv: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -253,8 +259,9 @@ impl ScenarioFile {
         let mut problems: Vec<(String, String)> = vec![];
         let (c, a) = (&self.cluster, &self.algorithm);
         let (w, d) = (&self.workload, &self.devices);
+        let share_cv = self.machine.flow_share_cv;
         // Each key's range: (whether it holds, the key, what is wrong otherwise).
-        let ranges: [(bool, &str, String); 10] = [
+        let ranges: [(bool, &str, String); 11] = [
             (
                 c.learners >= 1,
                 "cluster.learners",
@@ -287,6 +294,14 @@ impl ScenarioFile {
                 format!(
                     "must be a non-negative number of seconds, got {}",
                     d.compute_overhead_s
+                ),
+            ),
+            (
+                share_cv.is_finite() && (0.0..=1.0).contains(&share_cv),
+                "machine.flow_share_cv",
+                format!(
+                    "must be in [0, 1] (a coefficient of variation; 0 is exact max-min), got {}",
+                    share_cv
                 ),
             ),
             (

@@ -128,11 +128,11 @@ pub struct PointValidation {
 
 impl PointValidation {
     /// Compares real runs of a point (at least one) with the simulation of it.
-    pub fn compare(point: &str, reals: &[Summary], sim: &Summary) -> Self {
-        let (r, s) = (
-            Side::of_runs(reals),
-            Side::of_runs(std::slice::from_ref(sim)),
-        );
+    /// Compares the real runs with the simulated ones (one, or one per seed where the
+    /// simulation draws its sharing), each side averaged.
+    pub fn compare(point: &str, reals: &[Summary], sims: &[Summary]) -> Self {
+        let (r, s) = (Side::of_runs(reals), Side::of_runs(sims));
+        let sim = &sims[0];
         let epochs: Vec<f64> = reals.iter().map(|r| r.epoch_time_s).collect();
         let spread = (epochs.iter().copied().fold(f64::MIN, f64::max)
             - epochs.iter().copied().fold(f64::MAX, f64::min))
@@ -516,12 +516,27 @@ pub fn compare(
         if runs.is_empty() {
             break;
         }
-        progress(&format!("{name}: simulation"));
-        let sim = crate::run::simulate(host, ())?;
-        out.push(PointValidation::compare(name, runs, &sim.summary));
+        // Where messages share links with drawn weights, one run is one draw of how the
+        // learners fall out of step: average several seeds, as the real side averages runs.
+        let seeds = if host.file.machine.flow_share_cv > 0.0 {
+            NOISY_SIMULATIONS
+        } else {
+            1
+        };
+        let mut sims = vec![];
+        for k in 0..seeds {
+            progress(&format!("{name}: simulation {} of {seeds}", k + 1));
+            let mut sc = (*host).clone();
+            sc.file.seed = host.file.seed.wrapping_add(k as u64);
+            sims.push(crate::run::simulate(&sc, ())?.summary);
+        }
+        out.push(PointValidation::compare(name, runs, &sims));
     }
     Ok(out)
 }
+
+/// Seeds simulated for a point whose sharing is drawn (`machine.flow_share_cv` > 0).
+pub const NOISY_SIMULATIONS: usize = 4;
 
 /// The overrides that put a scenario on a calibrated host file, with real gradients.
 pub fn host_overrides(host_file: &str) -> Vec<Override> {

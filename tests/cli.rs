@@ -753,3 +753,55 @@ fn corrupt_data_file_is_named_with_its_byte_offset() {
     let o = run_scenario(&scenario, &out, &[]);
     assert_bad_input(&o, &out, &["data_batch_1.bin", "byte offset 0", "label 11"]);
 }
+
+#[test]
+fn flow_share_cv_outside_zero_to_one_is_rejected_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["-0.1", "1.5", "nan"] {
+        let out = dir.path().join("out");
+        let set = format!("machine.flow_share_cv={bad}");
+        let o = run_scenario(&repo("scenarios/quick.toml"), &out, &["--set", &set]);
+        assert_bad_input(
+            &o,
+            &out,
+            &["key `machine.flow_share_cv`", "must be in [0, 1]"],
+        );
+    }
+}
+
+/// Drawn shares are the run's: the same seed gives the same summary, a share spread of 0
+/// draws nothing (the summary of a scenario without the key), and a spread lets four
+/// learners on one shared port fall out of step sooner than exact max-min does.
+#[test]
+fn flow_share_cv_is_deterministic_zero_draws_nothing_and_a_spread_breaks_lockstep() {
+    let dir = tempfile::tempdir().unwrap();
+    let testbed = repo("topologies/testbed.toml");
+    let base = [
+        "--set",
+        "workload.gradients=timing-only",
+        "--set",
+        "workload.epochs=1",
+        "--set",
+        "workload.dataset.train_samples=2000",
+        "--set",
+        "devices.compute_time_s=0.003",
+        "--set",
+        "devices.jitter.std_s=0",
+    ];
+    let topo = format!("machine.topology={}", testbed.display());
+    let run = |tag: &str, extra: &[&str]| -> Value {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(["--set", &topo]);
+        args.extend(extra);
+        summary_of("scenarios/quick.toml", &dir.path().join(tag), &args)
+    };
+    let exact = run("exact", &[]);
+    let zero = run("zero", &["--set", "machine.flow_share_cv=0"]);
+    assert_eq!(exact, zero);
+    let a = run("a", &["--set", "machine.flow_share_cv=0.2"]);
+    let b = run("b", &["--set", "machine.flow_share_cv=0.2"]);
+    assert_eq!(a, b);
+    // In lockstep the port's two directions take turns: every pull waits for four.
+    let (e, s) = (f64_at(&exact, "epoch_time_s"), f64_at(&a, "epoch_time_s"));
+    assert!(s < 0.95 * e, "spread {s} s, exact {e} s");
+}

@@ -48,6 +48,8 @@ pub struct AllReduceSetup {
     pub params: usize,
     pub iterations_per_epoch: u64,
     pub epochs: u64,
+    /// `machine.flow_share_cv`: how far chunks meeting on a link stray from equal shares.
+    pub flow_share_cv: f64,
 }
 
 /// The model's events: a closed set.
@@ -177,7 +179,10 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
             None => {
                 let pairs = crate::cluster::ring_pairs(&setup.learner_gpus);
                 Fabric::Links {
-                    wires: Wires::new(Network::new(topology.channel_capacities())),
+                    wires: Wires::new(
+                        Network::new(topology.channel_capacities()),
+                        setup.flow_share_cv,
+                    ),
                     routes: topology.routes(pairs, "the ring all-reduce")?,
                 }
             }
@@ -324,7 +329,8 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
         };
         match &mut self.fabric {
             Fabric::Links { wires, routes } => {
-                wires.start(ctx.now(), &routes[l], bytes, chunk);
+                let now = ctx.now();
+                wires.start(now, &routes[l], bytes, chunk, ctx.rng());
                 self.sync_wake(ctx);
             }
             Fabric::Host { copy_gb_per_s, .. } => {

@@ -59,6 +59,8 @@ pub struct DownpourSetup {
     pub update_passes: f64,
     pub epochs: u64,
     pub algorithm: Algorithm,
+    /// `machine.flow_share_cv`: how far messages meeting on a link stray from equal shares.
+    pub flow_share_cv: f64,
 }
 
 /// The model's events: a closed set.
@@ -138,7 +140,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let (nl, ns) = (p.learner_gpus.len(), p.shard_cores.len());
         let fabric = match topology.host() {
             Some(h) => Fabric::Host(Host::new(h, topology.cores().len(), nl, ns)),
-            None => Self::links(topology, p)?,
+            None => Self::links(topology, p, setup.flow_share_cv)?,
         };
         let shards = p
             .shard_cores
@@ -184,10 +186,14 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     }
 
     /// Routes between every learner and shard over the topology's links.
-    fn links(topology: &Topology, p: &Placement) -> Result<Fabric, Vec<(String, String)>> {
+    fn links(
+        topology: &Topology,
+        p: &Placement,
+        share_cv: f64,
+    ) -> Result<Fabric, Vec<(String, String)>> {
         let (down, up) = p.server_routes(topology)?;
         Ok(Fabric::Links {
-            wires: Wires::new(Network::new(topology.channel_capacities())),
+            wires: Wires::new(Network::new(topology.channel_capacities()), share_cv),
             down,
             up,
         })
@@ -234,7 +240,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                         ctx.schedule_in(route.latency, Event::Deliver(msg));
                     }
                     MessageKind::Parameters | MessageKind::Gradient => {
-                        wires.start(ctx.now(), route, bytes, msg);
+                        let now = ctx.now();
+                        wires.start(now, route, bytes, msg, ctx.rng());
                         self.sync_wake(ctx);
                     }
                 }

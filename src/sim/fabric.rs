@@ -3,9 +3,11 @@
 //! thread's task ending), and the links' side of a fabric, messages riding on network flows.
 //! Written once for every algorithm's model; it decides nothing about any protocol.
 
+use crate::engine::SimRng;
 use crate::machine::network::{FlowId, Network};
 use crate::machine::topology::Route;
 use crate::time::SimTime;
+use rand_distr::{Distribution, LogNormal};
 use std::collections::HashMap;
 
 /// The wake-up a model keeps scheduled for its fabric: at most one, at the earliest change.
@@ -42,21 +44,38 @@ pub struct Wires<M> {
     flows: HashMap<FlowId, M>,
     pub wake: Wake,
     done: Vec<FlowId>,
+    /// Each message's weight in the sharing, where flows do not share exactly
+    /// (`machine.flow_share_cv`).
+    weights: Option<LogNormal<f64>>,
 }
 
 impl<M> Wires<M> {
-    pub fn new(network: Network) -> Self {
+    /// Wires over `network` whose messages share it with weights of coefficient of variation
+    /// `share_cv` (0: exact max-min, and no draws from the run's RNG).
+    pub fn new(network: Network, share_cv: f64) -> Self {
+        // Log-normal with mean 1: sigma^2 = ln(1 + cv^2), mu = -sigma^2 / 2.
+        let weights = (share_cv > 0.0).then(|| {
+            let var = (1.0 + share_cv * share_cv).ln();
+            LogNormal::new(-var / 2.0, var.sqrt())
+        });
         Self {
             network,
             flows: HashMap::new(),
             wake: Wake::default(),
             done: vec![],
+            weights: weights.and_then(Result::ok),
         }
     }
 
-    /// Starts `bytes` of message `msg` on `route` at `now`.
-    pub fn start(&mut self, now: SimTime, route: &Route, bytes: u64, msg: M) {
-        let id = self.network.start_flow(now, route, bytes);
+    /// Starts `bytes` of message `msg` on `route` at `now`, its weight drawn from `rng`
+    /// where the sharing is not exact.
+    pub fn start(&mut self, now: SimTime, route: &Route, bytes: u64, msg: M, rng: &mut SimRng) {
+        let id = match &self.weights {
+            Some(w) => self
+                .network
+                .start_weighted(now, route, bytes, w.sample(rng)),
+            None => self.network.start_flow(now, route, bytes),
+        };
         self.flows.insert(id, msg);
     }
 
