@@ -58,6 +58,9 @@ pub struct GradientTime {
     pub params: u64,
     pub batch_size: u64,
     pub seconds: f64,
+    /// The standard deviation of one gradient's time over those timed: how unevenly a
+    /// learner's iterations come out on this host.
+    pub spread_s: f64,
     pub timed: usize,
 }
 
@@ -253,6 +256,7 @@ fn time_learner_loop(
     let mut sampler = Sampler::for_run(dataset.len(Split::Train), 1, setup.seed);
     let mut spare: Vec<f32> = Vec::with_capacity(range.len());
     let (mut copy, mut compute, mut push) = (0.0, 0.0, 0.0);
+    let mut squares = 0.0;
     let mut step = |i: u64| -> Option<()> {
         to_shard.send(Ask::Pull(std::mem::take(&mut spare))).ok()?;
         let data = replies.recv_timeout(Duration::from_secs(5)).ok()?;
@@ -272,7 +276,9 @@ fn time_learner_loop(
         let t3 = Instant::now();
         if i >= 3 {
             copy += (t1 - tc).as_secs_f64();
-            compute += (t2 - t1).as_secs_f64();
+            let g = (t2 - t1).as_secs_f64();
+            compute += g;
+            squares += g * g;
             push += (t3 - t2).as_secs_f64();
         }
         Some(())
@@ -299,6 +305,7 @@ fn time_learner_loop(
         params: objective.num_params() as u64,
         batch_size: f.algorithm.batch_size,
         seconds: compute / n,
+        spread_s: spread(compute, squares, timed),
         timed,
     };
     Ok((gradient, copy, update))
@@ -411,11 +418,18 @@ fn time_gradient(scenario: &Scenario, at_least: Duration) -> Result<GradientTime
     let mut grad = vec![0.0f32; params.len()];
     let mut scratch = Scratch::default();
     let mut sampler = Sampler::for_run(dataset.len(Split::Train), 1, setup.seed);
+    let (mut sum, mut squares) = (0.0, 0.0);
     let mut step = |i: u64| {
+        let t = Instant::now();
         let indices = sampler.next_batch(0, setup.batch_size);
         let batch = dataset.gather(Split::Train, &indices);
         let seed = gradient_seed(setup.seed, 0, i);
         black_box(objective.loss_grad(&params, &batch, seed, &mut grad, &mut scratch));
+        let g = t.elapsed().as_secs_f64();
+        if i >= 3 {
+            sum += g;
+            squares += g * g;
+        }
     };
     for i in 0..3 {
         step(i);
@@ -434,8 +448,18 @@ fn time_gradient(scenario: &Scenario, at_least: Duration) -> Result<GradientTime
         params: objective.num_params() as u64,
         batch_size: f.algorithm.batch_size,
         seconds: start.elapsed().as_secs_f64() / timed as f64,
+        spread_s: spread(sum, squares, timed),
         timed,
     })
+}
+
+/// The sample standard deviation of `n` values with the given sum and sum of squares.
+fn spread(sum: f64, squares: f64, n: usize) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let n = n as f64;
+    ((squares - sum * sum / n) / (n - 1.0)).max(0.0).sqrt()
 }
 
 impl Calibration {
@@ -463,6 +487,7 @@ impl Calibration {
         m.busy_slowdown = avg(&|c| c.busy_slowdown);
         for (i, g) in m.gradients.iter_mut().enumerate() {
             g.seconds = avg(&|c| c.gradients.get(i).map_or(g.seconds, |x| x.seconds));
+            g.spread_s = avg(&|c| c.gradients.get(i).map_or(g.spread_s, |x| x.spread_s));
             g.timed = all
                 .iter()
                 .map(|c| c.gradients.get(i).map_or(0, |x| x.timed))
@@ -599,8 +624,9 @@ impl Calibration {
         for g in &self.gradients {
             let _ = writeln!(
                 t,
-                "gradient         {:.3} ms  ({} on {}, {} parameters, batch {})",
+                "gradient         {:.3} ms, sd {:.3} ms  ({} on {}, {} parameters, batch {})",
                 g.seconds * 1e3,
+                g.spread_s * 1e3,
                 g.model,
                 g.dataset,
                 g.params,
@@ -638,6 +664,7 @@ pub(crate) fn fixture(gradient_s: f64) -> Calibration {
             params: 1234,
             batch_size: 32,
             seconds: gradient_s,
+            spread_s: gradient_s / 10.0,
             timed: 20,
         }],
     }

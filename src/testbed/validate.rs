@@ -119,6 +119,10 @@ pub fn validate(
         .map(|sc| sc.file.workload.epochs * sc.iterations_per_epoch)
         .collect();
     let total = each.iter().sum::<u64>() * req.repeats.max(1) as u64;
+    // Every real run's timeline is kept, to set beside the simulated one in Perfetto.
+    let traces = std::path::absolute(work.join("traces")).unwrap_or_else(|_| work.join("traces"));
+    std::fs::create_dir_all(&traces)
+        .map_err(|e| TestbedError::Probe(format!("cannot create {}: {e}", traces.display())))?;
     let mut before = 0;
     iterations(0, total);
     'rounds: for r in 0..req.repeats.max(1) {
@@ -133,10 +137,18 @@ pub fn validate(
                 req.repeats
             ));
             let out = work.join(format!("run-{i}-{r}"));
+            let mut args = args(o);
+            args.push("--trace".into());
+            args.push(
+                traces
+                    .join(format!("{}-real-{}.json", file_name(name), r + 1))
+                    .to_string_lossy()
+                    .into_owned(),
+            );
             let ran = match ranks::run(
                 &tb,
                 req.program,
-                &args(o),
+                &args,
                 &out,
                 &placed[i],
                 stop,
@@ -170,7 +182,8 @@ pub fn validate(
     // gradient time on its share of this machine's cores.
     let mut simulated = vec![];
     for ((_, o), sc) in req.points.iter().zip(&real) {
-        let gradient = gradient_on_testbed(&calibration, sc.placement.learner_gpus.len());
+        let p = sc.placement.learner_gpus.len();
+        let gradient = gradient_on_testbed(&calibration, p);
         let mut o = o.clone();
         o.push(Override::new(
             "machine.topology",
@@ -180,6 +193,19 @@ pub fn validate(
         o.push(Override::new(
             "devices.compute_time_s",
             toml::Value::Float(gradient),
+            "validate",
+        ));
+        // The learners' gradients vary as much as the calibration's did, stretched alike:
+        // it is what lets learners that start together fall out of step.
+        let mut jitter = toml::map::Map::new();
+        jitter.insert("distribution".into(), toml::Value::String("normal".into()));
+        jitter.insert(
+            "std_s".into(),
+            toml::Value::Float(spread_on_testbed(&calibration, p)),
+        );
+        o.push(Override::new(
+            "devices.jitter",
+            toml::Value::Table(jitter),
             "validate",
         ));
         simulated.push(scenario::load(req.scenario, &o)?);
@@ -201,6 +227,21 @@ pub fn validate(
     })
 }
 
+/// A point's name as a file name: `learners=4` stays, anything but letters, digits and
+/// `=.-_` becomes `_`.
+fn file_name(point: &str) -> String {
+    point
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "=.-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// One learner's gradient time when `p` learners compute at once on the testbed: the
 /// testbed's hosts are namespaces of one machine, so they share its cores. Alone, the time
 /// measured; with others, that time slowed as measured with every core computing one
@@ -214,6 +255,19 @@ pub fn gradient_on_testbed(cal: &Calibration, p: usize) -> f64 {
     }
     let cores = cal.cores.max(1);
     alone * cal.busy_slowdown.max(1.0) * (p as f64 / cores as f64).max(1.0)
+}
+
+/// The standard deviation of one learner's gradient time when `p` learners compute at once
+/// on the testbed: the calibration's, stretched as [`gradient_on_testbed`] stretches the
+/// mean.
+pub fn spread_on_testbed(cal: &Calibration, p: usize) -> f64 {
+    let Some(g) = cal.gradients.first() else {
+        return 0.0;
+    };
+    if g.seconds <= 0.0 {
+        return 0.0;
+    }
+    g.spread_s * gradient_on_testbed(cal, p) / g.seconds
 }
 
 /// The testbed's topology file with what was measured in place of its estimates: each
@@ -322,6 +376,10 @@ mod tests {
         assert!((at(2) - 1.25e-3).abs() < 1e-15);
         assert!((at(3) - 1.25e-3).abs() < 1e-15);
         assert!((at(6) - 2.5e-3).abs() < 1e-15);
+        // The spread (a tenth of the time alone) is stretched alike.
+        let sd = |p| spread_on_testbed(&cal, p);
+        assert!((sd(1) - 1e-4).abs() < 1e-15);
+        assert!((sd(6) - 2.5e-4).abs() < 1e-15);
     }
 
     #[test]
