@@ -74,8 +74,9 @@ pub struct MachineSection {
     pub generator: Option<Generator>,
     /// How far flows that meet on a channel stray from equal shares: every message's weight
     /// in the sharing is drawn log-normal with mean 1 and this coefficient of variation (0:
-    /// exact max-min). TCP flows through one port do not share it exactly, and the flow that
-    /// gets ahead keeps its lead; `validate --backend processes` measures it on the testbed.
+    /// exact max-min). Real flows through one port do not share it exactly, and under
+    /// processor sharing the flow that gets ahead keeps its lead; no probe measures it yet
+    /// (the README gives the value fitted on the testbed and where it holds).
     #[serde(default)]
     pub flow_share_cv: f64,
 }
