@@ -11,6 +11,7 @@ pub mod calibrate;
 pub mod cluster;
 pub mod data;
 pub mod engine;
+pub mod faults;
 pub mod input;
 pub mod machine;
 pub mod numerics;

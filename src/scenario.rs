@@ -6,6 +6,7 @@
 use crate::algorithm::{self, Algorithm, AlgorithmKind};
 use crate::cluster::Placement;
 use crate::data::Dataset;
+use crate::faults::FaultsSection;
 use crate::input::{InputError, Override, Source};
 use crate::machine::device::{ComputeModel, Jitter};
 use crate::machine::topology::generators::Generator;
@@ -59,6 +60,9 @@ pub struct ScenarioFile {
     pub workload: WorkloadSection,
     #[serde(default)]
     pub devices: DevicesSection,
+    /// Uneven learners (`crate::faults`).
+    #[serde(default)]
+    pub faults: FaultsSection,
 }
 
 fn default_seed() -> u64 {
@@ -170,8 +174,10 @@ pub struct Scenario {
     pub topology: Topology,
     pub model: ModelSpec,
     pub placement: Placement,
-    /// One compute model per learner (GPUs may differ).
+    /// One compute model per learner (GPUs may differ), its `[faults]` slowdown included.
     pub compute: Vec<ComputeModel>,
+    /// Each learner's slowdown factor from `[faults]` (1: as fast as its device).
+    pub slowdowns: Vec<f64>,
     pub iterations_per_epoch: u64,
     /// Sizes and input of the data.
     pub data: DatasetInfo,
@@ -333,6 +339,13 @@ impl ScenarioFile {
             }
         }
         problems.extend(a.kind.check(a));
+        let slowdowns = match self.faults.slowdowns(c.learners) {
+            Ok(f) => f,
+            Err(p) => {
+                problems.extend(p);
+                vec![1.0; c.learners]
+            }
+        };
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
@@ -441,6 +454,7 @@ impl ScenarioFile {
                     Some(t) => ComputeModel {
                         base_s: t,
                         jitter: None,
+                        slowdown: 1.0,
                     },
                     None => ComputeModel::from_flops(
                         flops,
@@ -452,6 +466,8 @@ impl ScenarioFile {
                 m.jitter = d.jitter.clone();
                 m
             })
+            .zip(&slowdowns)
+            .map(|(m, &slowdown)| ComputeModel { slowdown, ..m })
             .collect();
         let partition = data.train_samples / c.learners.max(1) as u64;
         if a.batch_size > partition {
@@ -496,6 +512,7 @@ impl ScenarioFile {
             model,
             placement,
             compute,
+            slowdowns,
             iterations_per_epoch,
             data,
             dataset,

@@ -95,6 +95,8 @@ pub struct ComputeModel {
     /// Time without jitter, seconds.
     pub base_s: f64,
     pub jitter: Option<Jitter>,
+    /// How many times longer this learner takes than its device (`[faults]`; 1: as fast).
+    pub slowdown: f64,
 }
 
 impl ComputeModel {
@@ -103,6 +105,7 @@ impl ComputeModel {
         Self {
             base_s: flops / (peak_tflops * 1e12 * efficiency) + overhead_s,
             jitter: None,
+            slowdown: 1.0,
         }
     }
 
@@ -113,7 +116,8 @@ impl ComputeModel {
             Some(j) => j.sample(rng),
             None => 0.0,
         };
-        SimDuration::from_secs_ceil((self.base_s + extra).max(0.0))
+        // A factor of 1 leaves every draw's bits as they were.
+        SimDuration::from_secs_ceil((self.base_s + extra).max(0.0) * self.slowdown)
     }
 }
 
