@@ -64,6 +64,7 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
         seed: f.seed,
         workers,
         eval_train_samples: f.workload.eval_train_samples as usize,
+        slowdowns: scenario.slowdowns.clone(),
     };
     Ok(RealParts {
         objective,

@@ -12,7 +12,7 @@
 //! answering or a loss that is not finite ends the thread with what it measured.
 
 use super::control::Control;
-use super::runtime::{LearnerEnd, Shared};
+use super::runtime::{LearnerEnd, Shared, slow_down};
 use super::shard::{FromShard, ToShard};
 use crate::algorithm::role::{Act, Happened};
 use crate::outcome::Activity;
@@ -131,7 +131,11 @@ impl<C: Control> Learner<'_, C> {
     fn compute(&self, work: &mut impl Work, end: &mut LearnerEnd) -> Option<Happened> {
         let (seed, l, m) = (self.setup.seed, self.l, self.setup.batch_size);
         let batch = self.control.next_batch(l, m)?;
+        let began = self.control.now();
         let loss = work.compute(&[(batch, gradient_seed(seed, l, end.gradients))]);
+        let worked = self.control.now().saturating_sub(began);
+        let slowdown = self.setup.slowdowns.get(l).copied().unwrap_or(1.0);
+        slow_down(slowdown, worked, || self.control.halted());
         end.gradients += 1;
         if !loss.is_finite() {
             self.control.diverge();

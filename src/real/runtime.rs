@@ -432,6 +432,25 @@ impl LearnerEnd {
     }
 }
 
+/// How long a slowed learner's sleeps are at most, so that a halt reaches it soon.
+const SLOWDOWN_STEP: Duration = Duration::from_millis(20);
+
+/// A learner `factor` times slower than its device waits out the difference after a gradient
+/// that took `worked_ns` (the scenario's `[faults]`, applied for real), or until `halted`.
+pub(super) fn slow_down(factor: f64, worked_ns: u64, halted: impl Fn() -> bool) {
+    if factor <= 1.0 {
+        return;
+    }
+    let until = Instant::now() + Duration::from_secs_f64((factor - 1.0) * worked_ns as f64 * 1e-9);
+    while !halted() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(SLOWDOWN_STEP));
+    }
+}
+
 /// What a shard thread hands back when it stops.
 #[derive(Default)]
 pub(super) struct ShardEnd {

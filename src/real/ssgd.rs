@@ -120,9 +120,13 @@ impl<C: Control> Common<'_, C> {
         };
         let batch = self.dataset.gather(Split::Train, &indices);
         let seed = gradient_seed(self.setup.seed, self.l, end.measured.gradients);
+        let began = c.now();
         let loss = self
             .objective
             .loss_grad(params, &batch, seed, grad, scratch);
+        let worked = c.now().saturating_sub(began);
+        let slowdown = self.setup.slowdowns.get(self.l).copied().unwrap_or(1.0);
+        runtime::slow_down(slowdown, worked, || c.halted());
         end.measured.gradients += 1;
         end.measured.did(Activity::Compute, t1, c.now());
         if !loss.is_finite() {

@@ -54,6 +54,8 @@ pub struct RealSetup {
     pub workers: usize,
     /// Training samples evaluated at each epoch end for the train loss and accuracy.
     pub eval_train_samples: usize,
+    /// Each learner's slowdown factor (`[faults]`; 1: as fast as its device).
+    pub slowdowns: Vec<f64>,
 }
 
 impl RealSetup {
