@@ -82,6 +82,13 @@ fn a_slowed_learner_does_fewer_of_the_iterations() {
     let done: Vec<u64> = s.per_learner.iter().map(|l| l.iterations).collect();
     let (slow, fast) = (done[3], done[0]);
     assert!(slow * 2 < fast, "iterations per learner: {done:?}");
+    // The summary says who was slowed, and by how much; a learner at its device's speed
+    // carries no such key, so unslowed runs' summaries read as before.
+    let factors: Vec<f64> = s.per_learner.iter().map(|l| l.slowdown).collect();
+    assert_eq!(factors, [1.0, 1.0, 1.0, 4.0]);
+    let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+    assert_eq!(json["per_learner"][3]["slowdown"], 4.0);
+    assert!(json["per_learner"][0].get("slowdown").is_none());
 }
 
 /// The real backend's compute spans of each of two learners slowed by `factors`, in

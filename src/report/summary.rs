@@ -70,6 +70,17 @@ pub struct LearnerSummary {
     pub gpu: String,
     pub iterations: u64,
     pub breakdown: BreakdownSecs,
+    /// How many times longer than its device the learner computed (`[faults]`); absent at 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub slowdown: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,10 +272,12 @@ impl Summary {
                 .iter()
                 .zip(&o.learner_iterations)
                 .zip(&scenario.placement.learner_gpus)
-                .map(|((b, &iterations), &g)| LearnerSummary {
+                .enumerate()
+                .map(|(l, ((b, &iterations), &g))| LearnerSummary {
                     gpu: topo.node(g).id.clone(),
                     iterations,
                     breakdown: BreakdownSecs::per_epoch(b, epochs),
+                    slowdown: scenario.slowdowns.get(l).copied().unwrap_or(1.0),
                 })
                 .collect(),
             per_shard: scenario
