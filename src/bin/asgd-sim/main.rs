@@ -155,10 +155,19 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         } => {
             if slurm {
                 sbatch_command(&scenario, out, &set, slurm_nodes, slurm_cpus)
-            } else if processes {
-                processes_command(&scenario, out, &set, trace, quiet)
             } else {
-                real_command(&scenario, out, &set, trace, quiet)
+                let a = RealArgs {
+                    spec: scenario,
+                    out,
+                    set,
+                    trace,
+                    quiet,
+                };
+                if processes {
+                    processes_command(a)
+                } else {
+                    real_command(a)
+                }
             }
         }
         Command::Testbed {

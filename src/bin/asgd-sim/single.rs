@@ -158,56 +158,53 @@ fn recorder_for(sc: &scenario::Scenario) -> TraceRecorder {
     )
 }
 
+/// What `real` was asked, with or without `--processes`.
+pub(crate) struct RealArgs {
+    pub spec: String,
+    pub out: Option<PathBuf>,
+    pub set: Vec<String>,
+    pub trace: Option<PathBuf>,
+    pub quiet: bool,
+}
+
 /// What a real run needs before it starts: its output directory (checked), the Ctrl-C flag,
-/// and the iteration bar of a run on `how` (threads, processes).
+/// the iteration bar of a run on `how` (threads, processes) and, with `--trace`, the
+/// recorder of its timeline.
 type RealStart = (
     PathBuf,
     std::sync::Arc<std::sync::atomic::AtomicBool>,
     ProgressBar,
     IterationBar,
+    Option<TraceRecorder>,
 );
 
-fn real_start(
-    sc: &scenario::Scenario,
-    out: Option<PathBuf>,
-    how: &str,
-    quiet: bool,
-) -> anyhow::Result<RealStart> {
-    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
+fn real_start(sc: &scenario::Scenario, a: &RealArgs, how: &str) -> anyhow::Result<RealStart> {
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-real", sc.name())));
     asgd_sim::report::output::check_target("--out", &out)?;
     let stop = stop_on_ctrl_c();
-    let (bar, ticking) = iteration_bar(sc, format!("{} ({how})", sc.name()), quiet);
+    let (bar, ticking) = iteration_bar(sc, format!("{} ({how})", sc.name()), a.quiet);
     let ticking = ticking.saying(None, Some("evaluating each epoch's parameters"));
-    Ok((out, stop, bar, ticking))
+    let recorder = a.trace.as_ref().map(|_| recorder_for(sc));
+    Ok((out, stop, bar, ticking, recorder))
 }
 
-pub(crate) fn real_command(
-    spec: &str,
-    out: Option<PathBuf>,
-    set: &[String],
-    trace: Option<PathBuf>,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    let sc = scenario::load(spec, &parse_overrides(set)?)?;
-    let (out, stop, bar, ticking) = real_start(&sc, out, "real", quiet)?;
-    let recorder = trace.as_ref().map(|_| recorder_for(&sc));
+pub(crate) fn real_command(a: RealArgs) -> anyhow::Result<()> {
+    let sc = scenario::load(&a.spec, &parse_overrides(&a.set)?)?;
+    let (out, stop, bar, ticking, recorder) = real_start(&sc, &a, "real")?;
     let res = asgd_sim::real::run(&sc, (ticking, recorder), &stop)?;
     bar.finish_and_clear();
-    write_real(&res, &out, trace.as_deref(), quiet, "threads")
+    write_real(&res, &out, &a, "threads")
 }
 
 /// `real --processes`: this process's rank of a run across processes. Rank 0 (the
 /// coordinator, and where no launcher started the ranks, the one that starts them) writes the
 /// results; every other rank prints nothing but errors.
-pub(crate) fn processes_command(
-    spec: &str,
-    out: Option<PathBuf>,
-    set: &[String],
-    trace: Option<PathBuf>,
-    quiet: bool,
-) -> anyhow::Result<()> {
+pub(crate) fn processes_command(a: RealArgs) -> anyhow::Result<()> {
     use asgd_sim::real::processes::{self, Launch};
-    let sc = scenario::load(spec, &parse_overrides(set)?)?;
+    let sc = scenario::load(&a.spec, &parse_overrides(&a.set)?)?;
     let exe = std::env::current_exe().context("cannot find this program to start its ranks")?;
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let launch = Launch::from_env(Box::new(move |rank, world, at| {
@@ -227,14 +224,13 @@ pub(crate) fn processes_command(
         processes::run(&sc, (), &idle, &launch)?;
         return Ok(());
     }
-    let (out, stop, bar, ticking) = real_start(&sc, out, "processes", quiet)?;
+    let (out, stop, bar, ticking, recorder) = real_start(&sc, &a, "processes")?;
     // Where a watcher (the testbed's validation) asks for it, the progress goes to a file too.
     let file = asgd_sim::report::progress_file::ProgressFile::from_env();
-    let recorder = trace.as_ref().map(|_| recorder_for(&sc));
     let res = processes::run(&sc, ((ticking, file), recorder), &stop, &launch)?;
     bar.finish_and_clear();
     match res {
-        Some(res) => write_real(&res, &out, trace.as_deref(), quiet, "processes"),
+        Some(res) => write_real(&res, &out, &a, "processes"),
         None => Ok(()),
     }
 }
@@ -279,10 +275,10 @@ pub(crate) fn sbatch_command(
 fn write_real<O>(
     res: &asgd_sim::real::RealResult<(O, Option<TraceRecorder>)>,
     out: &std::path::Path,
-    trace: Option<&std::path::Path>,
-    quiet: bool,
+    a: &RealArgs,
     how: &str,
 ) -> anyhow::Result<()> {
+    let (trace, quiet) = (a.trace.as_deref(), a.quiet);
     let dir = OutputDir::begin(out).with_context(|| format!("cannot create {}", out.display()))?;
     dir.write("summary.json", res.summary.to_json().as_bytes())
         .with_context(|| format!("cannot write into {}", out.display()))?;
