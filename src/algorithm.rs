@@ -15,6 +15,7 @@ pub use elastic::ElasticKeys;
 pub use partitioned::PartitionedKeys;
 use role::{Happened, LearnerRole, Me, Step};
 use serde::{Deserialize, Serialize};
+pub use ssgd::SsgdKeys;
 pub use ssp::SspKeys;
 
 /// The algorithms asgd-sim simulates, as `algorithm.kind` names them.
@@ -28,8 +29,9 @@ pub enum AlgorithmKind {
     /// Downpour whose shards compensate each gradient for the delay (DC-ASGD), with
     /// `algorithm.lambda`.
     DcAsgd,
-    /// Synchronous SGD through the sharded server: each shard waits for all p gradients of a
-    /// round and applies their mean once.
+    /// Synchronous SGD through the sharded server: each shard waits for the p gradients of a
+    /// round (the first p - b, with `algorithm.ssgd.backup_workers` b) and applies their mean
+    /// once.
     SsgdPs,
     /// Synchronous SGD by ring all-reduce between the learners, no server.
     SsgdAllreduce,
@@ -111,6 +113,9 @@ pub struct Section {
     /// `[algorithm.ssp]`, read by `ssp`.
     #[serde(default)]
     pub ssp: SspKeys,
+    /// `[algorithm.ssgd]`, read by `ssgd-ps`.
+    #[serde(default)]
+    pub ssgd: SsgdKeys,
 }
 
 /// Where a key of an `[algorithm]` section that is now in its kind's table went.
@@ -122,6 +127,7 @@ pub fn moved(key: &str) -> Option<&'static str> {
         "algorithm.delta" => "algorithm.elastic.delta",
         "algorithm.blocks" => "algorithm.partitioned.blocks",
         "algorithm.staleness_bound" => "algorithm.ssp.staleness_bound",
+        "algorithm.backup_workers" => "algorithm.ssgd.backup_workers",
         _ => return None,
     })
 }
@@ -134,11 +140,13 @@ fn problem(key: &str, message: impl Into<String>) -> Problem {
 }
 
 impl AlgorithmKind {
-    /// What is wrong with the section's keys for this kind: each key's range, and the keys
-    /// this kind requires. The registry of checks, one line per file of kinds.
-    pub fn check(self, keys: &Section) -> Vec<Problem> {
+    /// What is wrong with the section's keys for this kind with `learners` learners: each
+    /// key's range, and the keys this kind requires. The registry of checks, one line per
+    /// file of kinds.
+    pub fn check(self, keys: &Section, learners: usize) -> Vec<Problem> {
         let mut problems = vec![];
         downpour::check(self, keys, &mut problems);
+        ssgd::check(self, keys, learners, &mut problems);
         elastic::check(self, keys, &mut problems);
         ssp::check(self, keys, &mut problems);
         partitioned::check(&keys.partitioned, &mut problems);
@@ -152,7 +160,9 @@ impl AlgorithmKind {
             AlgorithmKind::Downpour => Algorithm::Downpour { rule: Rule::Sgd },
             AlgorithmKind::StalenessAware => downpour::staleness_aware(),
             AlgorithmKind::DcAsgd => downpour::dc_asgd(keys),
-            AlgorithmKind::SsgdPs => Algorithm::SsgdPs,
+            AlgorithmKind::SsgdPs => Algorithm::SsgdPs {
+                backups: keys.ssgd.backup_workers.unwrap_or(0),
+            },
             AlgorithmKind::SsgdAllreduce => Algorithm::SsgdAllreduce,
             AlgorithmKind::Easgd => elastic::easgd(keys, p),
             AlgorithmKind::Eamsgd => elastic::eamsgd(keys, p),
@@ -171,7 +181,11 @@ pub enum Algorithm {
     Downpour {
         rule: Rule,
     },
-    SsgdPs,
+    /// Synchronous SGD through the server, each round stepping without its `backups`
+    /// slowest gradients.
+    SsgdPs {
+        backups: u32,
+    },
     SsgdAllreduce,
     /// EASGD (`delta` None) or EAMSGD (`delta` its Nesterov momentum).
     Elastic {
@@ -209,7 +223,7 @@ impl Algorithm {
     pub(crate) fn react(self, me: &Me, happened: Happened) -> Step {
         match self {
             Algorithm::Downpour { .. } => downpour::learner(me, happened),
-            Algorithm::SsgdPs => ssgd::learner(me, happened),
+            Algorithm::SsgdPs { .. } => ssgd::learner(me, happened),
             Algorithm::SsgdAllreduce => ssgd::learner(me, happened),
             Algorithm::Elastic { tau, .. } => elastic::learner(me, tau, happened),
             Algorithm::Hogwild => hogwild::learner(me, happened),
@@ -223,13 +237,22 @@ impl Algorithm {
     pub fn server(self) -> Server {
         match self {
             Algorithm::Downpour { .. } => Server::Async,
-            Algorithm::SsgdPs => Server::Synchronous,
+            Algorithm::SsgdPs { .. } => Server::Synchronous,
             Algorithm::SsgdAllreduce => Server::Ring,
             Algorithm::Elastic { .. } => Server::Elastic,
             Algorithm::Hogwild => Server::LockFree,
             Algorithm::Partitioned => Server::Async,
             Algorithm::Ssp { .. } => Server::Async,
         }
+    }
+
+    /// A shard's synchronous round with `learners` learners (its backup workers spare).
+    pub fn sync_round(self, learners: usize) -> ssgd::SyncRound {
+        let backups = match self {
+            Algorithm::SsgdPs { backups } => backups as usize,
+            _ => 0,
+        };
+        ssgd::SyncRound::new(learners, backups)
     }
 
     /// The rule the shards apply a gradient with (plain SGD unless the kind says otherwise).

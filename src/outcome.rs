@@ -70,6 +70,8 @@ pub struct Outcome {
     pub epoch_ends: Vec<SimTime>,
     pub breakdowns: Vec<Breakdown>,
     pub learner_iterations: Vec<u64>,
+    /// Each learner's gradients dropped unapplied (synchronous SGD's backup workers).
+    pub learner_dropped: Vec<u64>,
     pub staleness: Histogram,
     pub shard_busy_ns: Vec<u64>,
     pub shard_updates: Vec<u64>,

@@ -338,7 +338,7 @@ impl ScenarioFile {
                 problems.push((format!("devices.jitter.{k}"), m));
             }
         }
-        problems.extend(a.kind.check(a));
+        problems.extend(a.kind.check(a, c.learners));
         let slowdowns = match self.faults.slowdowns(c.learners) {
             Ok(f) => f,
             Err(p) => {

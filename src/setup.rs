@@ -65,6 +65,10 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
         workers,
         eval_train_samples: f.workload.eval_train_samples as usize,
         slowdowns: scenario.slowdowns.clone(),
+        iterations: f
+            .workload
+            .epochs
+            .saturating_mul(scenario.iterations_per_epoch),
     };
     Ok(RealParts {
         objective,

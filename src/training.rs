@@ -35,6 +35,9 @@ pub trait Gradients {
     fn apply_round(&mut self, _shard: usize, _order: &[usize]) {}
     /// Learner `learner` finished an iteration: everything it sent has been applied.
     fn iteration_done(&mut self, _learner: usize) {}
+    /// Learner `learner`'s push is answered but was dropped unapplied (synchronous SGD's
+    /// backup workers): its gradient is discarded and counts for nothing.
+    fn dropped(&mut self, _learner: usize) {}
     /// `epoch` epochs (1-based) have completed at `time`.
     fn epoch_end(&mut self, _epoch: u64, _time: SimTime) {}
     /// True once a loss or a parameter became NaN or infinite; the run stops.

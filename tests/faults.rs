@@ -1,7 +1,7 @@
 //! Uneven learners (`[faults]`), in both backends: factors of 1 change nothing, a slowed
 //! learner's gradient takes its factor times the device's time in the simulator, the real
-//! backend makes a slowed learner really take longer, and bad specifications are refused
-//! with their key.
+//! backend makes a slowed learner really take longer, synchronous SGD's backup workers step
+//! without the slowest, and bad specifications are refused with their key.
 
 mod common;
 
@@ -140,9 +140,91 @@ fn a_slowed_learner_really_takes_at_least_its_factor_times_its_peers_gradient() 
     assert!(ratio >= 3.0, "measured slowdown {ratio}");
 }
 
+/// Timing-only synchronous SGD through the server on the quick scenario with `sets`.
+fn ssgd_ps(sets: &[&str]) -> asgd_sim::report::summary::Summary {
+    let mut all = vec![
+        "algorithm.kind=ssgd-ps",
+        "workload.gradients=timing-only",
+        "workload.epochs=2",
+        "devices.jitter.std_s=0",
+    ];
+    all.extend(sets);
+    run::simulate(&quick(&all), ()).unwrap().summary
+}
+
+#[test]
+fn no_backup_workers_is_plain_synchronous_sgd_bit_for_bit() {
+    let plain = ssgd_ps(&[]).to_json();
+    assert_eq!(
+        plain,
+        ssgd_ps(&["algorithm.ssgd.backup_workers=0"]).to_json()
+    );
+    assert!(!plain.contains("dropped_gradients"));
+}
+
+/// With one backup worker the round never waits for a learner a thousand times slower: the
+/// epoch takes what three equal learners' does (the slow one's rare gradients, dropped,
+/// cost the shards and links a little), where without the backup it takes the slow one's.
+#[test]
+fn one_backup_worker_steps_without_the_slowest_learner() {
+    let three = ssgd_ps(&["cluster.learners=3"]).epoch_time_s;
+    let slow = ["cluster.learners=4", "faults.slowdown=1000"];
+    let waits = ssgd_ps(&slow).epoch_time_s;
+    let mut sets = slow.to_vec();
+    sets.push("algorithm.ssgd.backup_workers=1");
+    let backed = ssgd_ps(&sets);
+    let ratio = backed.epoch_time_s / three;
+    assert!((1.0..1.01).contains(&ratio), "{backed:?} vs {three}");
+    assert!(waits > 10.0 * backed.epoch_time_s, "{waits}");
+    // Every step took three gradients; the slow learner never finished one in time.
+    let done: u64 = backed.per_learner.iter().map(|l| l.iterations).sum();
+    assert_eq!(done, 2 * backed.iterations_per_epoch);
+    assert_eq!(backed.per_learner[3].iterations, 0);
+    assert_eq!(backed.staleness.max, 0);
+    // Four equal learners: every round drops the last gradient to come in, and the run
+    // still counts exactly its iterations.
+    let equal = ssgd_ps(&["cluster.learners=4", "algorithm.ssgd.backup_workers=1"]);
+    let done: u64 = equal.per_learner.iter().map(|l| l.iterations).sum();
+    let dropped: u64 = equal.per_learner.iter().map(|l| l.dropped_gradients).sum();
+    assert_eq!(done, 2 * equal.iterations_per_epoch);
+    assert!(dropped >= done / 3 - 1, "{dropped} dropped of {done}");
+}
+
+/// The real backend's shards keep the same rounds: with a backup worker and a slowed
+/// learner, both backends finish every iteration, the slow learner's gradients mostly
+/// dropped, none of the applied ones stale.
+#[test]
+fn real_backup_workers_finish_the_run_and_drop_the_slow_learners_gradients() {
+    let sc = quick(&[
+        "algorithm.kind=ssgd-ps",
+        "cluster.learners=3",
+        "algorithm.ssgd.backup_workers=1",
+        "faults.slowdown=8",
+        "workload.epochs=1",
+        "workload.dataset.train_samples=1600",
+    ]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let real = asgd_sim::real::run(&sc, (), &stop).unwrap();
+    let s = &real.summary;
+    assert!(s.cut_short.is_none(), "{:?}", s.cut_short);
+    let done: u64 = s.per_learner.iter().map(|l| l.iterations).sum();
+    assert_eq!(done, sc.iterations_per_epoch);
+    let (fast, slow) = (&s.per_learner[0], &s.per_learner[2]);
+    assert!(slow.dropped_gradients > 0, "{s:?}");
+    assert!(slow.iterations < fast.iterations, "{s:?}");
+    assert_eq!(s.staleness.max, 0);
+    let applied: u64 = s.per_shard.iter().map(|sh| sh.updates).sum();
+    // Each shard steps once per round of two gradients.
+    assert_eq!(applied, 2 * sc.iterations_per_epoch.div_ceil(2));
+}
+
 #[test]
 fn bad_fault_specifications_are_refused_with_their_key() {
     for (set, needle) in [
+        (
+            "algorithm.ssgd.backup_workers=4",
+            "key `algorithm.ssgd.backup_workers`: is 4, but a round needs at least one",
+        ),
         (
             "faults.slowdown=-2",
             "key `faults.slowdown`: must be a factor from 1",

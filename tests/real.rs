@@ -254,6 +254,7 @@ fn a_run_cut_short_is_measured_per_epoch_it_completed() {
         epoch_ends: vec![SimTime::from_nanos(2_000_000_000)],
         breakdowns: vec![Breakdown::default(); 2],
         learner_iterations: iterations.to_vec(),
+        learner_dropped: vec![0; iterations.len()],
         staleness: Histogram::default(),
         shard_busy_ns: vec![0],
         shard_updates: vec![iterations.iter().sum()],

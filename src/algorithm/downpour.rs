@@ -59,5 +59,7 @@ pub(super) fn learner(me: &Me, happened: Happened) -> Step {
             completed: 1,
             then: Act::Pull,
         },
+        // A push the server did not apply completes nothing.
+        Happened::Dropped => Step::next(Act::Pull),
     }
 }

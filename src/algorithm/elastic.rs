@@ -86,7 +86,9 @@ fn elastic(keys: &Section, p: usize, delta: Option<f32>) -> Algorithm {
 /// the data, whatever the period), then pull the centre and push the difference.
 pub(super) fn learner(me: &Me, tau: u64, happened: Happened) -> Step {
     match happened {
-        Happened::Start | Happened::Released | Happened::Pushed => Step::next(Act::Compute),
+        Happened::Start | Happened::Released | Happened::Pushed | Happened::Dropped => {
+            Step::next(Act::Compute)
+        }
         Happened::Computed => Step {
             completed: 1,
             then: if (me.done + 1).is_multiple_of(tau.max(1)) {

@@ -20,6 +20,9 @@ pub enum Happened {
     Computed,
     /// Every shard of an [`Act::Push`] has applied it and said so.
     Pushed,
+    /// Every shard of an [`Act::Push`] has answered and at least one dropped it unapplied
+    /// (synchronous SGD's backup workers: its round was stepped without it).
+    Dropped,
     /// The wait of an [`Act::WaitFor`] is over.
     Released,
 }

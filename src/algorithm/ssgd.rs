@@ -3,14 +3,152 @@
 //! takes one step by their mean before it acknowledges any (the server's barrier, a
 //! [`super::Server::Synchronous`]). By ring all-reduce (`ssgd-allreduce`): no server; the
 //! learners are [`RingPeer`]s, whose schedule (which chunk goes where at which step, and what a
-//! peer may do next) both backends follow ([`super::Server::Ring`]). Neither reads a key of its
-//! own.
+//! peer may do next) both backends follow ([`super::Server::Ring`]).
+//!
+//! Backup workers (Chen, Pan, Monga, Bengio & Jozefowicz, "Revisiting Distributed Synchronous
+//! SGD", 2016), `algorithm.ssgd.backup_workers = b`, for `ssgd-ps`: each shard's round takes
+//! the first p - b gradients computed from its current version and steps by their mean; a
+//! later one is dropped ([`SyncRound`]). The ring all-reduce has none: every peer holds a
+//! chunk of every sum.
 
-use super::role::{Happened, Me, Step};
+use super::role::{Act, Happened, Me, Step};
+use super::{AlgorithmKind, Problem, Section, problem};
+use serde::{Deserialize, Serialize};
 
-/// A learner of synchronous SGD through the server: Downpour's; the barrier is the shards'.
+/// `[algorithm.ssgd]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsgdKeys {
+    /// Backup workers b of `ssgd-ps`: each round steps by the first p - b gradients and
+    /// drops the rest (default 0: every learner's).
+    pub backup_workers: Option<u32>,
+}
+
+/// Backup workers are `ssgd-ps`'s, fewer than the learners.
+pub(super) fn check(
+    kind: AlgorithmKind,
+    keys: &Section,
+    learners: usize,
+    problems: &mut Vec<Problem>,
+) {
+    let Some(b) = keys.ssgd.backup_workers else {
+        return;
+    };
+    if kind == AlgorithmKind::SsgdAllreduce && b > 0 {
+        problems.push(problem(
+            "ssgd.backup_workers",
+            "ssgd-allreduce has no backup workers: every ring peer holds a chunk of every sum, \
+             so a round needs them all; use ssgd-ps, whose shards can step without the slowest",
+        ));
+    }
+    if b as usize >= learners.max(1) {
+        problems.push(problem(
+            "ssgd.backup_workers",
+            format!(
+                "is {b}, but a round needs at least one gradient: at most {} with {learners} \
+                 learners",
+                learners.max(1) - 1
+            ),
+        ));
+    }
+}
+
+/// A learner of synchronous SGD through the server: Downpour's (the barrier is the shards'),
+/// except that a gradient a round dropped completes nothing: the learner pulls the new
+/// version and computes again.
 pub(super) fn learner(me: &Me, happened: Happened) -> Step {
-    super::downpour::learner(me, happened)
+    match happened {
+        Happened::Dropped => Step::next(Act::Pull),
+        _ => super::downpour::learner(me, happened),
+    }
+}
+
+/// Whether shard `shard`'s round says if a learner's gradient counts. Each shard keeps its own
+/// round, and gradients can reach the shards in different orders, so with backup workers two
+/// shards may step by different learners' gradients (as per-variable accumulators do); the
+/// first shard's round decides which gradients count as iterations (the learner's role hears
+/// [`Happened::Pushed`] or [`Happened::Dropped`] by it), so every round counts exactly p - b.
+pub fn decides(shard: usize) -> bool {
+    shard == 0
+}
+
+/// One shard's round of synchronous SGD through the server: the first `need` gradients
+/// computed from the slice's current version, in the order they are summed in. With backup
+/// workers `need` is p - b, and a gradient computed from an older version (its round was
+/// stepped without it) is dropped: acknowledged at once, never applied, as TensorFlow's
+/// `SyncReplicasOptimizer` drops a gradient whose step is past. Both backends' shards keep
+/// their rounds with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncRound {
+    need: usize,
+    taken: Vec<usize>,
+    /// Versions past the run's last step, whose rounds no learner fills.
+    last: u64,
+}
+
+/// What a round does with a gradient offered to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// Summed into the round; `full` when it was the last the round needs: the shard takes
+    /// the step now.
+    Taken { full: bool },
+    /// Not applied: its round was stepped without it.
+    Dropped,
+}
+
+impl SyncRound {
+    /// A round of `learners` learners, `backups` of them spare.
+    pub fn new(learners: usize, backups: usize) -> Self {
+        let need = learners.saturating_sub(backups).max(1);
+        SyncRound {
+            need,
+            taken: Vec::with_capacity(need),
+            last: u64::MAX,
+        }
+    }
+
+    /// The same round for a run of `iterations` iterations: once the slice has taken the
+    /// run's last step it drops every gradient (a learner stops once every slice it pulled
+    /// has; with backups a shard can be a step ahead of another, and a gradient of that
+    /// learner's must not wait there for a round nobody fills).
+    pub fn until(self, iterations: u64) -> Self {
+        SyncRound {
+            last: iterations.div_ceil(self.need as u64),
+            ..self
+        }
+    }
+
+    /// Gradients a step takes.
+    pub fn need(&self) -> usize {
+        self.need
+    }
+
+    /// `learner`'s gradient, computed from version `read`, reaches the slice at `version`:
+    /// taken, or dropped if computed from an older version or past the round's need (the
+    /// shard's step is on its way).
+    pub fn offer(&mut self, learner: usize, read: u64, version: u64) -> Offer {
+        if read < version || version >= self.last || self.taken.len() >= self.need {
+            return Offer::Dropped;
+        }
+        self.taken.push(learner);
+        Offer::Taken {
+            full: self.taken.len() == self.need,
+        }
+    }
+
+    /// Learners whose gradients the round holds, in arrival order.
+    pub fn taken(&self) -> &[usize] {
+        &self.taken
+    }
+
+    /// The round's step is taken: its learners in learner order (the order the mean sums
+    /// them in), and the next round starts empty.
+    pub fn close(&mut self) -> Vec<usize> {
+        let mut order = std::mem::take(&mut self.taken);
+        order.sort_unstable();
+        self.taken = Vec::with_capacity(self.need);
+        order
+    }
 }
 
 /// Learner `l` of a ring of `p` for `ssgd-allreduce`. The vector is cut into p chunks; each
@@ -148,6 +286,63 @@ impl RingPeer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_round_takes_the_first_p_minus_b_gradients_of_its_version_and_drops_the_rest() {
+        let mut r = SyncRound::new(4, 1);
+        assert_eq!(r.need(), 3);
+        assert_eq!(r.offer(2, 5, 5), Offer::Taken { full: false });
+        // Computed from the version before: its round was stepped without it.
+        assert_eq!(r.offer(1, 4, 5), Offer::Dropped);
+        assert_eq!(r.offer(0, 5, 5), Offer::Taken { full: false });
+        assert_eq!(r.offer(3, 5, 5), Offer::Taken { full: true });
+        // Full: the fourth of the version is a backup's.
+        assert_eq!(r.offer(1, 5, 5), Offer::Dropped);
+        assert_eq!(r.taken(), [2, 0, 3]);
+        assert_eq!(r.close(), [0, 2, 3]);
+        assert!(r.taken().is_empty());
+        // Past the run's last step nothing is taken.
+        let mut done = SyncRound::new(2, 0).until(3);
+        assert_eq!(done.offer(0, 1, 1), Offer::Taken { full: false });
+        assert_eq!(done.offer(0, 2, 2), Offer::Dropped);
+        // Without backups every learner is needed.
+        let mut all = SyncRound::new(2, 0);
+        assert_eq!(all.offer(1, 0, 0), Offer::Taken { full: false });
+        assert_eq!(all.offer(0, 0, 0), Offer::Taken { full: true });
+    }
+
+    #[test]
+    fn backup_workers_are_ssgd_ps_s_and_fewer_than_the_learners() {
+        let keys = |b: u32| {
+            let mut k: Section =
+                toml::from_str("kind = \"ssgd-ps\"\nlearning_rate = 0.1\nbatch_size = 8").unwrap();
+            k.ssgd.backup_workers = Some(b);
+            k
+        };
+        let problems = |kind: AlgorithmKind, b: u32, p: usize| {
+            let mut out = vec![];
+            check(kind, &keys(b), p, &mut out);
+            out.into_iter()
+                .map(|(k, m)| format!("{k}: {m}"))
+                .collect::<Vec<_>>()
+        };
+        assert!(problems(AlgorithmKind::SsgdPs, 3, 4).is_empty());
+        assert!(problems(AlgorithmKind::SsgdPs, 4, 4)[0].contains("at most 3 with 4 learners"));
+        let ring = problems(AlgorithmKind::SsgdAllreduce, 1, 4);
+        assert!(ring[0].starts_with("algorithm.ssgd.backup_workers: ssgd-allreduce has no"));
+        assert!(problems(AlgorithmKind::SsgdAllreduce, 0, 4).is_empty());
+    }
+
+    #[test]
+    fn a_dropped_gradient_completes_nothing_and_the_learner_pulls_again() {
+        let me = Me {
+            learner: 0,
+            shards: 2,
+            done: 3,
+        };
+        assert_eq!(learner(&me, Happened::Dropped), Step::next(Act::Pull));
+        assert_eq!(learner(&me, Happened::Pushed).completed, 1);
+    }
 
     #[test]
     fn every_chunk_is_summed_once_by_every_peer_and_gathered_by_every_peer() {

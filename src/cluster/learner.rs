@@ -38,6 +38,10 @@ pub struct Learner {
     pub versions_read: Vec<u64>,
     /// Completed pull-compute-push iterations.
     pub iterations: u64,
+    /// Gradients computed and pushed but dropped by a synchronous round (backup workers).
+    pub dropped: u64,
+    /// A shard dropped the push in progress.
+    pub push_dropped: bool,
     activity: Activity,
     since: SimTime,
     breakdown: Breakdown,
@@ -62,6 +66,8 @@ impl Learner {
             pending: 0,
             versions_read: vec![0; shards],
             iterations: 0,
+            dropped: 0,
+            push_dropped: false,
             activity: Activity::Pull,
             since: SimTime::ZERO,
             breakdown: Breakdown::default(),

@@ -64,8 +64,6 @@ pub struct Shard {
     /// for lock-free updates.
     applying: Vec<(usize, SimTime, u64)>,
     busy_ns: u64,
-    /// Synchronous SGD: learners whose gradients this round has summed, in arrival order.
-    pub round: Vec<usize>,
 }
 
 // Staleness is recorded when an update completes, so the histogram counts exactly the applied
@@ -82,7 +80,6 @@ impl Shard {
             queue: VecDeque::new(),
             applying: vec![],
             busy_ns: 0,
-            round: vec![],
         }
     }
 

@@ -17,6 +17,7 @@
 use super::control::Local;
 use super::learner::{Learner, Reach, Taken, Work};
 use super::runtime::{Job, LearnerEnd, RealRun, ServerEnd, Shared, Start, finish, guarded, join};
+use super::shard::Answer;
 use super::sharded::Gradient;
 use crate::cluster::shard::staleness;
 use crate::observe::Observer;
@@ -125,7 +126,7 @@ impl Reach for Own<'_> {
         _targets: Range<usize>,
         began: u64,
         end: &mut LearnerEnd,
-    ) -> Option<()> {
+    ) -> Option<Answer> {
         self.write(work.gradient());
         let before = self.vector.updates.fetch_add(1, Ordering::SeqCst);
         end.staleness.record(staleness(before, self.read));
@@ -133,7 +134,7 @@ impl Reach for Own<'_> {
         let took = now.saturating_sub(began);
         end.did(Activity::ServerUpdate, began, now);
         self.vector.busy_ns.fetch_add(took, Ordering::Relaxed);
-        Some(())
+        Some(Answer::default())
     }
 
     /// The shared vector as it is, other learners' writes and all.

@@ -13,7 +13,8 @@
 
 use super::control::Control;
 use super::runtime::{LearnerEnd, Shared, slow_down};
-use super::shard::{FromShard, ToShard};
+use super::shard::{Answer, FromShard, ToShard};
+
 use crate::algorithm::role::{Act, Happened};
 use crate::outcome::Activity;
 use crate::training::real::RealSetup;
@@ -43,15 +44,21 @@ pub(super) trait Reach {
     /// Reads the server into the work; None if the run must end.
     fn pull(&mut self, work: &mut impl Work, end: &mut LearnerEnd) -> Option<()>;
     /// Has the server apply the work's push to `targets`, begun at `began` (ns since the
-    /// run's start), and waits until it is applied, adding the time to the breakdown by what
-    /// the server did meanwhile; None if the run must end.
+    /// run's start), and waits until every target has answered, adding the time to the
+    /// breakdown by what the server did meanwhile; what the shards did with it, or None if the
+    /// run must end.
     fn push(
         &mut self,
         work: &mut impl Work,
         targets: Range<usize>,
         began: u64,
         end: &mut LearnerEnd,
-    ) -> Option<()>;
+    ) -> Option<Answer>;
+    /// The oldest version among the slices last pulled (for synchronous SGD, the round the
+    /// learner is in).
+    fn version(&self) -> u64 {
+        0
+    }
     /// The server's parameters now, for evaluation after the run, taken here or left for
     /// the shards to keep until the run's end; None if the server did not answer.
     fn snapshot(&mut self, epoch: u64) -> Option<Taken>;
@@ -94,7 +101,7 @@ impl<C: Control> Learner<'_, C> {
                 Act::Compute => self.compute(&mut work, &mut end),
                 Act::Push { targets } => reach
                     .push(&mut work, targets.clone(), mark, &mut end)
-                    .map(|()| Happened::Pushed),
+                    .map(Answer::happened),
                 Act::WaitFor { iterations } => {
                     sh.wait_for(*iterations);
                     Some(Happened::Released)
@@ -241,7 +248,7 @@ impl Reach for Shards<'_> {
         targets: Range<usize>,
         began: u64,
         end: &mut LearnerEnd,
-    ) -> Option<()> {
+    ) -> Option<Answer> {
         let sh = self.shared;
         for k in targets.clone() {
             let mut data = self.spares.pop().unwrap_or_default();
@@ -256,16 +263,27 @@ impl Reach for Shards<'_> {
             self.send(k, msg)?;
         }
         let mut spans = Vec::with_capacity(targets.len());
+        let mut answers = Vec::with_capacity(targets.len());
         for _ in targets {
-            let Some(FromShard::Applied { mut span, spare }) = self.reply() else {
+            let Some(FromShard::Applied {
+                mut span,
+                answer,
+                spare,
+            }) = self.reply()
+            else {
                 return None;
             };
             span.received = sh.now();
             spans.push(span);
+            answers.push(answer);
             self.spares.push(spare);
         }
         end.charge_push(began, sh.now(), &spans);
-        Some(())
+        Some(Answer::merge(answers))
+    }
+
+    fn version(&self) -> u64 {
+        self.read.iter().copied().min().unwrap_or(0)
     }
 
     /// Every shard's slice as it is now; None if a shard did not answer.

@@ -198,7 +198,8 @@ pub fn run<O: Observer + Send>(
                 Role::Shard(k) => shard::run(&mut joined, k, world, &parts)?,
                 Role::Learner(l) => {
                     let f = &scenario.file.workload;
-                    let plan = Plan::new(world.learners, scenario.iterations_per_epoch, f.epochs);
+                    let (a, p) = (parts.setup.algorithm, world.learners);
+                    let plan = Plan::new(a, p, scenario.iterations_per_epoch, f.epochs);
                     learner::run(&mut joined, l, world, &parts, plan)?
                 }
                 Role::Coordinator => {}

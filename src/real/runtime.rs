@@ -384,6 +384,9 @@ pub(super) struct LearnerEnd {
     pub iterations: u64,
     /// Gradients computed.
     pub gradients: u64,
+    /// Gradients pushed but dropped unapplied (synchronous SGD's backup workers).
+    #[serde(default)]
+    pub dropped: u64,
     /// Bytes this learner's messages carried.
     pub bytes: u64,
     /// Staleness of updates the learner applied itself (none where shards apply them).
@@ -547,6 +550,7 @@ pub(super) fn finish<O: Observer>(
         epoch_ends,
         breakdowns: learners.iter().map(|e| e.breakdown).collect(),
         learner_iterations: learners.iter().map(|e| e.iterations).collect(),
+        learner_dropped: learners.iter().map(|e| e.dropped).collect(),
         staleness,
         shard_busy_ns: server.busy,
         shard_updates: server.updates,

@@ -7,6 +7,8 @@
 
 use super::runtime::{Clock, ShardEnd};
 use super::timeline::ShardSpan;
+use crate::algorithm::role::Happened;
+use crate::algorithm::ssgd::{Offer, SyncRound, decides};
 use crate::cluster::shard::staleness;
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -38,9 +40,63 @@ pub(super) enum FromShard {
     },
     Applied {
         span: ShardSpan,
+        answer: Answer,
         /// The pushed buffer, handed back for the next push.
         spare: Vec<f32>,
     },
+}
+
+/// What a shard did with a push, as far as it counts for the learner
+/// (`algorithm::ssgd::decides`): for a synchronous round, applied in `slot` of the round's
+/// learner order or dropped unapplied (its round was stepped without it); a shard whose round
+/// does not decide answers `slot` `u32::MAX`, never dropped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Answer {
+    pub dropped: bool,
+    pub slot: u32,
+}
+
+impl Answer {
+    /// Shard `k`'s answer for a gradient its round took in `slot`, or dropped.
+    fn of_round(k: usize, slot: Option<usize>) -> Answer {
+        match (decides(k), slot) {
+            (true, Some(slot)) => Answer {
+                dropped: false,
+                slot: slot as u32,
+            },
+            (true, None) => Answer {
+                dropped: true,
+                slot: u32::MAX,
+            },
+            (false, _) => Answer {
+                dropped: false,
+                slot: u32::MAX,
+            },
+        }
+    }
+
+    /// What several shards' answers to one push come to: the deciding shard's (dropped if it
+    /// dropped it, its slot).
+    pub fn merge(answers: impl IntoIterator<Item = Answer>) -> Answer {
+        let mut all = Answer {
+            dropped: false,
+            slot: u32::MAX,
+        };
+        for a in answers {
+            all.dropped |= a.dropped;
+            all.slot = all.slot.min(a.slot);
+        }
+        all
+    }
+
+    /// What the learner's role is told.
+    pub fn happened(self) -> Happened {
+        if self.dropped {
+            Happened::Dropped
+        } else {
+            Happened::Pushed
+        }
+    }
 }
 
 /// What an algorithm's shard does with what it serves and what it is pushed.
@@ -51,10 +107,10 @@ pub(super) trait Apply {
     /// Applies `learner`'s push `data` to `slice` at once, alone; `staleness` is the update's.
     fn apply(&mut self, learner: usize, slice: &mut [f32], data: &[f32], staleness: u64);
 
-    /// How many learners' pushes make a round that is applied as one step (synchronous SGD);
-    /// 0, the default, applies each push as it comes.
-    fn round(&self) -> usize {
-        0
+    /// The round that holds pushes until their step (synchronous SGD); None, the default,
+    /// applies each push as it comes.
+    fn round(&self) -> Option<SyncRound> {
+        None
     }
 
     /// Takes one step by a whole round's pushes, `round[l]` learner l's.
@@ -71,9 +127,10 @@ pub(super) struct Push {
 }
 
 /// Serves shard `k`, starting from `slice`, until every learner has dropped its sender: each
-/// push applied as it comes, or held until its round is complete and then stepped by with the
-/// round's others, as `rule` says. A push that breaks the protocol (a wrong size, twice in
-/// one round) is an error of the run.
+/// push applied as it comes, or offered to its round and, once the round has what it needs,
+/// stepped by with the round's others (a push the round drops is answered at once), as `rule`
+/// says. A push that breaks the protocol (a wrong size, twice in one round) is an error of the
+/// run.
 pub(super) fn shard_loop(
     k: usize,
     mut slice: Vec<f32>,
@@ -83,8 +140,9 @@ pub(super) fn shard_loop(
     mut rule: impl Apply,
 ) -> Result<ShardEnd, String> {
     let mut end = ShardEnd::default();
-    let mut round: Vec<Option<Push>> = (0..rule.round()).map(|_| None).collect();
-    let mut held = 0;
+    let mut sync = rule.round();
+    let slots = if sync.is_some() { replies.len() } else { 0 };
+    let mut round: Vec<Option<Push>> = (0..slots).map(|_| None).collect();
     // The queue closes when every learner is done; a learner that stopped early has dropped
     // its reply channel, so failed replies are not errors.
     while let Ok(msg) = rx.recv() {
@@ -119,18 +177,26 @@ pub(super) fn shard_loop(
                     data,
                     arrived,
                 };
-                if round.is_empty() {
+                let Some(sync) = &mut sync else {
                     let started = clock.now();
                     let staleness = staleness(end.ledger.version, read_version);
                     rule.apply(learner, &mut slice, &push.data, staleness);
                     let finished = clock.now();
                     end.ledger.commit(read_version);
                     end.busy_ns += finished - started;
-                    reply(replies, push, started, finished);
+                    reply(replies, push, started, finished, Answer::default());
                     continue;
-                }
+                };
                 // A round's wait is counted from when the shard took the gradient in.
                 let arrived = clock.now();
+                let full = match sync.offer(learner, read_version, end.ledger.version) {
+                    Offer::Taken { full } => full,
+                    Offer::Dropped => {
+                        let dropped = Answer::of_round(k, None);
+                        reply(replies, push, arrived, arrived, dropped);
+                        continue;
+                    }
+                };
                 match round.get_mut(learner) {
                     Some(slot @ None) => *slot = Some(Push { arrived, ..push }),
                     Some(Some(_)) => {
@@ -141,18 +207,20 @@ pub(super) fn shard_loop(
                     }
                     None => return Err(format!("shard {k}: no learner {learner}")),
                 }
-                held += 1;
-                if held < round.len() {
+                if !full {
                     continue;
                 }
                 let started = clock.now();
                 rule.step(&mut slice, &round);
                 let finished = clock.now();
                 end.busy_ns += finished - started;
-                end.ledger.commit_round(round.len());
-                held = 0;
-                for push in round.iter_mut().filter_map(Option::take) {
-                    reply(replies, push, started, finished);
+                let order = sync.close();
+                end.ledger.commit_round(order.len());
+                for (slot, &l) in order.iter().enumerate() {
+                    if let Some(push) = round[l].take() {
+                        let answer = Answer::of_round(k, Some(slot));
+                        reply(replies, push, started, finished, answer);
+                    }
                 }
             }
             ToShard::Snapshot { reply } => {
@@ -164,11 +232,13 @@ pub(super) fn shard_loop(
     Ok(end)
 }
 
-/// Acknowledges `push`, applied from `started` to `finished`, handing its buffer back.
-fn reply(replies: &[Sender<FromShard>], push: Push, started: u64, finished: u64) {
+/// Answers `push`, applied from `started` to `finished` (or dropped), handing its buffer
+/// back.
+fn reply(replies: &[Sender<FromShard>], push: Push, started: u64, finished: u64, answer: Answer) {
     if let Some(r) = replies.get(push.learner) {
         let _ = r.send(FromShard::Applied {
             span: ShardSpan::applied(push.arrived, started, finished),
+            answer,
             spare: push.data,
         });
     }

@@ -50,7 +50,7 @@ pub fn run<O: Observer + Send>(job: &Job, observer: O) -> (RealRun, O) {
                 let c = Common {
                     l,
                     setup,
-                    plan: Plan::new(p, job.iterations_per_epoch, job.epochs),
+                    plan: Plan::new(setup.algorithm, p, job.iterations_per_epoch, job.epochs),
                     control: &control,
                     objective: &**objective,
                     dataset,

@@ -3,15 +3,17 @@
 //! (`super::runtime`) as every real run, and by `super::processes` as processes, through the
 //! same [`ps_learner`] and [`RingLearner`] with other links and another `Control`.
 //!
-//! Both run in whole rounds: every learner computes one mini-batch per round, so a round adds p
-//! iterations, and the learners agree on `ceil(epochs * iterations_per_epoch / p)` rounds. The
-//! simulator ends its run at the ack that reaches the target, but by then the last round's step
-//! has been taken with every learner's gradient, so the parameters agree; the iterations past
-//! the target are computed but not counted (learner l's in round r counts if `r p + l` is below
-//! the target). The epoch ends falling in round r are handled by learner 0 once its round r is
-//! done: it snapshots the parameters, deals the data out again and reports the epoch; no
-//! learner draws its round r + 1 batch before that (an epoch gate, `Control::await_epochs`), so
-//! the batches do not depend on the threads' timing. (The simulator's learners draw their
+//! Both run in whole rounds: a round's step takes n gradients (n = p, or p - b with b backup
+//! workers), so a round adds n iterations, and the learners agree on
+//! `ceil(epochs * iterations_per_epoch / n)` rounds. The simulator ends its run at the ack that
+//! reaches the target, but by then the last round's step has been taken with every gradient it
+//! needs, so the parameters agree; the iterations past the target are computed but not counted
+//! (the gradient in slot k of round r's learner order counts if `r n + k` is below the
+//! target). The epoch ends falling in round r are handled by the learner in slot 0 (learner 0
+//! without backups) once its round r is done: it snapshots the parameters, deals the data out
+//! again and reports the epoch; no learner draws its round r + 1 batch before that (an epoch
+//! gate, `Control::await_epochs`), so without backups the batches do not depend on the
+//! threads' timing. A learner's round is the version of the slices it pulled. (The simulator's learners draw their
 //! next batch as their own round ends, the all-reduce's at once, the parameter server's after
 //! their pull, so there a learner that ends round r before the epoch's last iteration can
 //! still draw from the old partition; over more than one epoch the two backends can therefore
@@ -31,6 +33,7 @@ pub(super) use ps::{MeanStep, ps_learner};
 use super::control::Control;
 use super::learner::Taken;
 use super::runtime::{self, Job};
+use crate::algorithm::Algorithm;
 use crate::data::{Dataset, Split};
 use crate::numerics::{Objective, Scratch};
 use crate::outcome::Activity;
@@ -41,6 +44,7 @@ use crate::workload::model::BYTES_PER_PARAM;
 /// The run in rounds.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Plan {
+    /// Gradients a round's step takes.
     p: u64,
     total: u64,
     per_epoch: u64,
@@ -48,10 +52,11 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    /// `p` learners' rounds for `epochs` epochs of `iterations_per_epoch` iterations.
-    pub fn new(p: usize, iterations_per_epoch: u64, epochs: u64) -> Self {
+    /// `p` learners' rounds of `algorithm` for `epochs` epochs of `iterations_per_epoch`
+    /// iterations.
+    pub fn new(algorithm: Algorithm, p: usize, iterations_per_epoch: u64, epochs: u64) -> Self {
         Plan {
-            p: p.max(1) as u64,
+            p: algorithm.sync_round(p).need().max(1) as u64,
             total: iterations_per_epoch * epochs,
             per_epoch: iterations_per_epoch.max(1),
             epochs,
@@ -67,9 +72,9 @@ impl Plan {
         ((rounds * self.p).min(self.total) / self.per_epoch).min(self.epochs)
     }
 
-    /// Whether learner l's mini-batch of `round` counts towards the target.
-    fn counts(&self, round: u64, l: usize) -> bool {
-        round * self.p + (l as u64) < self.total
+    /// Whether the mini-batch in `slot` of `round`'s learner order counts towards the target.
+    fn counts(&self, round: u64, slot: u32) -> bool {
+        round * self.p + u64::from(slot) < self.total
     }
 }
 
@@ -136,22 +141,23 @@ impl<C: Control> Common<'_, C> {
         true
     }
 
-    /// Round `round` is done for this learner: counts its mini-batch and, on learner 0,
-    /// handles the epoch ends that fall in the round (`snapshot(epoch)` takes the
-    /// parameters), which opens the epoch gate.
+    /// Round `round` is done for this learner, its mini-batch in `slot` of the round's
+    /// learner order: counts the mini-batch and, in slot 0, handles the epoch ends that fall
+    /// in the round (`snapshot(epoch)` takes the parameters), which opens the epoch gate.
     fn round_done(
         &self,
         round: u64,
+        slot: u32,
         end: &mut LearnerEnd,
         mut snapshot: impl FnMut(u64) -> Option<Taken>,
     ) {
         let c = self.control;
         end.rounds += 1;
-        if self.plan.counts(round, self.l) {
+        if self.plan.counts(round, slot) {
             end.measured.iterations += 1;
             c.complete(self.l, 1);
         }
-        if self.l != 0 {
+        if slot != 0 {
             return;
         }
         let (before, after) = (
@@ -173,7 +179,12 @@ impl<C: Control> Common<'_, C> {
 /// The runtime's start of a run, and the rounds it is planned in.
 pub(super) fn start<'a, O>(job: &Job<'a>, observer: O) -> (runtime::Start<'a, O>, Plan) {
     let run = runtime::Start::new(job, observer);
-    let plan = Plan::new(run.p, job.iterations_per_epoch, job.epochs);
+    let plan = Plan::new(
+        job.setup.algorithm,
+        run.p,
+        job.iterations_per_epoch,
+        job.epochs,
+    );
     (run, plan)
 }
 

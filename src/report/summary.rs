@@ -73,6 +73,14 @@ pub struct LearnerSummary {
     /// How many times longer than its device the learner computed (`[faults]`); absent at 1.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub slowdown: f64,
+    /// Gradients it computed and pushed that a synchronous round dropped (backup workers):
+    /// work lost; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_gradients: u64,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 fn one() -> f64 {
@@ -278,6 +286,7 @@ impl Summary {
                     iterations,
                     breakdown: BreakdownSecs::per_epoch(b, epochs),
                     slowdown: scenario.slowdowns.get(l).copied().unwrap_or(1.0),
+                    dropped_gradients: o.learner_dropped.get(l).copied().unwrap_or(0),
                 })
                 .collect(),
             per_shard: scenario

@@ -27,6 +27,7 @@ mod server;
 use super::fabric::Wires;
 use super::progress::Progress;
 use crate::algorithm::role::{Act, Happened, LearnerRole, Step};
+use crate::algorithm::ssgd::SyncRound;
 use crate::algorithm::{Algorithm, Server};
 use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
@@ -118,6 +119,8 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     /// Learners whose wait is over (kept to reuse its memory).
     released: Vec<usize>,
     shards: Vec<Shard>,
+    /// Each shard's synchronous round (synchronous SGD only).
+    rounds: Vec<SyncRound>,
     progress: Progress,
     observer: O,
     gradients: G,
@@ -167,6 +170,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             .map(|&g| Learner::new(g, ns))
             .collect();
         let roles = (0..nl).map(|l| setup.algorithm.learner(l, ns)).collect();
+        let rounds = (0..ns).map(|_| setup.algorithm.sync_round(nl)).collect();
         Ok(Self {
             fabric,
             learners,
@@ -175,6 +179,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             waiting: vec![],
             released: vec![],
             shards,
+            rounds,
             progress: Progress::new(setup.iterations_per_epoch, setup.epochs),
             observer,
             gradients,
@@ -523,6 +528,12 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         if learner.pending > 0 {
             self.refresh(l);
             return;
+        }
+        if std::mem::take(&mut learner.push_dropped) {
+            learner.dropped += 1;
+            let step = self.roles[l].on(Happened::Dropped);
+            self.gradients.dropped(l);
+            return self.went_on(ctx, l, step);
         }
         let step = self.roles[l].on(Happened::Pushed);
         self.gradients.iteration_done(l);

@@ -98,6 +98,7 @@ impl Progress {
             epoch_ends: self.epoch_ends.clone(),
             breakdowns: learners.iter().map(|l| *l.breakdown()).collect(),
             learner_iterations: learners.iter().map(|l| l.iterations).collect(),
+            learner_dropped: learners.iter().map(|l| l.dropped).collect(),
             staleness: Default::default(),
             shard_busy_ns: vec![],
             shard_updates: vec![],

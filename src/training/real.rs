@@ -56,6 +56,8 @@ pub struct RealSetup {
     pub eval_train_samples: usize,
     /// Each learner's slowdown factor (`[faults]`; 1: as fast as its device).
     pub slowdowns: Vec<f64>,
+    /// Iterations (mini-batches) the run trains for: epochs x iterations per epoch.
+    pub iterations: u64,
 }
 
 impl RealSetup {
@@ -501,6 +503,14 @@ impl Gradients for RealGradients {
         if !matches!(self.setup.algorithm, Algorithm::Elastic { .. }) {
             self.applied_updates += 1;
         }
+        if let Some(buf) = self.ready[l].take() {
+            self.spare.push(buf);
+        }
+    }
+
+    fn dropped(&mut self, l: usize) {
+        // Its parameters come back with the gradient, which goes unused.
+        self.gradient_of(l);
         if let Some(buf) = self.ready[l].take() {
             self.spare.push(buf);
         }

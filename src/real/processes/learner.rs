@@ -10,6 +10,7 @@
 use super::super::control::Control;
 use super::super::learner::{Learner, Reach, Taken, Work};
 use super::super::runtime::{Clock, LearnerEnd};
+use super::super::shard::Answer;
 use super::super::sharded::learn;
 use super::super::ssgd::{
     Chunk, Common, LearnerEnd as HandIn, Neighbours, Plan, RingLearner, ps_learner, ring_chunks,
@@ -387,7 +388,7 @@ impl Reach for Sockets<'_> {
         targets: Range<usize>,
         began: u64,
         end: &mut LearnerEnd,
-    ) -> Option<()> {
+    ) -> Option<Answer> {
         let clock = self.control.clock;
         for k in targets.clone() {
             let mut data = std::mem::take(&mut self.spare);
@@ -404,18 +405,24 @@ impl Reach for Sockets<'_> {
             }
         }
         let mut spans = Vec::with_capacity(targets.len());
+        let mut answers = Vec::with_capacity(targets.len());
         for k in targets {
             match self.recv(k)? {
                 Msg::Applied {
                     arrived,
                     started,
                     finished,
-                } => spans.push(ShardSpan {
-                    arrived,
-                    started,
-                    finished,
-                    received: clock.now(),
-                }),
+                    dropped,
+                    slot,
+                } => {
+                    spans.push(ShardSpan {
+                        arrived,
+                        started,
+                        finished,
+                        received: clock.now(),
+                    });
+                    answers.push(Answer { dropped, slot });
+                }
                 other => {
                     self.lost(
                         k,
@@ -426,7 +433,11 @@ impl Reach for Sockets<'_> {
             }
         }
         end.charge_push(began, clock.now(), &spans);
-        Some(())
+        Some(Answer::merge(answers))
+    }
+
+    fn version(&self) -> u64 {
+        self.read.iter().copied().min().unwrap_or(0)
     }
 
     /// Asks every shard to keep its slice as the epoch's; they hand them in at the run's end.

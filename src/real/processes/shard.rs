@@ -153,10 +153,12 @@ fn write(mut link: Conn, outbox: Receiver<FromShard>) {
     for m in outbox {
         let msg = match m {
             FromShard::Slice { version, data, .. } => Msg::Slice { version, data },
-            FromShard::Applied { span, .. } => Msg::Applied {
+            FromShard::Applied { span, answer, .. } => Msg::Applied {
                 arrived: span.arrived,
                 started: span.started,
                 finished: span.finished,
+                dropped: answer.dropped,
+                slot: answer.slot,
             },
         };
         if link.send(&msg).is_err() {

@@ -68,12 +68,16 @@ pub(super) enum Msg {
         #[serde(with = "floats")]
         data: Vec<f32>,
     },
-    /// A push was applied from `started` to `finished` (the run's clock); `arrived` is the
-    /// push's.
+    /// A push was applied from `started` to `finished` (the run's clock), or dropped;
+    /// `arrived` is the push's.
     Applied {
         arrived: u64,
         started: u64,
         finished: u64,
+        /// Dropped unapplied by a synchronous round (backup workers).
+        dropped: bool,
+        /// Its place in the round's learner order (synchronous SGD).
+        slot: u32,
     },
     /// A ring peer's chunk to its successor: of step `step` of round `round`, handed to the
     /// link at `sent` on the run's clock.

@@ -327,7 +327,9 @@ impl<C: Control> RingLearner<'_, C> {
                     RingAct::RoundDone => break,
                 }
             }
-            self.c.round_done(round, &mut end, |_| {
+            // Every peer is in every round, in learner order.
+            let slot = self.c.l as u32;
+            self.c.round_done(round, slot, &mut end, |_| {
                 Some(crate::real::learner::Taken::Here(params.clone()))
             });
         }

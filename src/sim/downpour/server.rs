@@ -1,11 +1,13 @@
 //! The shards' side of the Downpour model: updates queued and applied one at a time (lock-free
 //! ones as they arrive), committed to the shard's ledger and acknowledged; and for synchronous
-//! SGD through the server, a shard that has every learner's gradient of a round takes one step
-//! by their mean and acknowledges them all.
+//! SGD through the server, a shard whose round ([`crate::algorithm::ssgd::SyncRound`]) has the gradients it needs takes
+//! one step by their mean and acknowledges them all; a gradient the round drops is
+//! acknowledged at once.
 
 use super::host::Task;
 use super::{Downpour, Event, Fabric, STEP};
 use crate::algorithm::Server;
+use crate::algorithm::ssgd::{Offer, decides};
 use crate::engine::Context;
 use crate::observe::{MessageKind, Observer};
 use crate::time::SimTime;
@@ -45,12 +47,23 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         self.observer.shard_update(s, l, began, now);
         self.learners[l].applying -= 1;
         if self.server == Server::Synchronous {
-            // Waits at the barrier for the other learners' gradients.
-            self.learners[l].queued += 1;
-            self.shards[s].round.push(l);
-            self.refresh(l);
-            if self.shards[s].round.len() == self.learners.len() {
-                self.start_step(ctx, s);
+            let version = self.shards[s].ledger.version;
+            match self.rounds[s].offer(l, read, version) {
+                // Waits at the barrier for the other learners' gradients.
+                Offer::Taken { full } => {
+                    self.learners[l].queued += 1;
+                    self.refresh(l);
+                    if full {
+                        self.start_step(ctx, s);
+                    }
+                }
+                Offer::Dropped => {
+                    if decides(s) {
+                        self.learners[l].push_dropped = true;
+                    }
+                    self.send(ctx, MessageKind::Ack, l, s);
+                    self.refresh(l);
+                }
             }
             return true;
         }
@@ -70,9 +83,10 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         true
     }
 
-    /// Every learner's gradient is in shard `s`'s sum: it takes the round's step.
+    /// Every gradient the round needs is in shard `s`'s sum: it takes the round's step.
     pub(super) fn start_step(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
-        for l in self.shards[s].round.clone() {
+        for i in 0..self.rounds[s].taken().len() {
+            let l = self.rounds[s].taken()[i];
             self.learners[l].queued -= 1;
             self.learners[l].applying += 1;
             self.refresh(l);
@@ -96,8 +110,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     pub(super) fn step_done(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
         let now = ctx.now();
         self.shards[s].end_apply(now, STEP);
-        let mut order = std::mem::take(&mut self.shards[s].round);
-        order.sort_unstable();
+        let order = self.rounds[s].close();
         self.shards[s].commit_round(order.len());
         self.gradients.apply_round(s, &order);
         if self.gradients.diverged() {
@@ -109,7 +122,5 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             self.send(ctx, MessageKind::Ack, l, s);
             self.refresh(l);
         }
-        order.clear();
-        self.shards[s].round = order;
     }
 }
