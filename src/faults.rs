@@ -1,8 +1,9 @@
-//! Uneven learners, as the scenario's `[faults]` table gives them: how many times longer each
-//! learner's gradient takes than its device's. The drivers apply the factors (the simulator
-//! stretches the drawn compute time, the real backend makes the learner wait out the
-//! difference after each gradient), so both backends see the same learners. This module only
-//! reads and checks the table; it never touches time or numbers.
+//! Uneven and failing learners, as the scenario's `[faults]` table gives them: how many times
+//! longer each learner's gradient takes than its device's, and which learners fail when (and
+//! come back how much later). The drivers apply them (the simulator stretches the drawn
+//! compute time and stops a failed learner's work, the real backend makes the learner wait
+//! out the difference after each gradient), so both backends see the same learners. This
+//! module only reads and checks the table; it never touches time or numbers.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +20,37 @@ pub struct FaultsSection {
     pub slowdown: Option<f64>,
     /// Or every learner's factor, in order (each at least 1).
     pub learner_slowdowns: Option<Vec<f64>>,
+    /// How many learners fail: the last ones (default 1 where `fail_at_s` is given).
+    pub failed_learners: Option<usize>,
+    /// When they fail, seconds into the run.
+    pub fail_at_s: Option<f64>,
+    /// How long they stay down before they come back and pull fresh parameters (absent:
+    /// they never come back).
+    pub down_for_s: Option<f64>,
+    /// Or each failure on its own.
+    pub learner_failures: Option<Vec<FailureKeys>>,
 }
+
+/// One entry of `learner_failures`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureKeys {
+    pub learner: usize,
+    pub at_s: f64,
+    pub down_for_s: Option<f64>,
+}
+
+/// A learner's failure, checked: learner `learner` stops at `at_s` and, with `down_for_s`,
+/// comes back that much later.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub learner: usize,
+    pub at_s: f64,
+    pub down_for_s: Option<f64>,
+}
+
+/// The latest failure time taken, seconds (about 11.6 days of simulated time).
+pub const MAX_FAIL_AT_S: f64 = 1e6;
 
 impl FaultsSection {
     /// Each of `p` learners' slowdown factor (1 where nothing is said), or every problem as
@@ -87,6 +118,112 @@ impl FaultsSection {
             Err(problems)
         }
     }
+
+    /// The failures of a run of `p` learners, in the order of their times (then learners), or
+    /// every problem as (key, message). A learner fails at most once.
+    pub fn failures(&self, p: usize) -> Result<Vec<Failure>, Vec<(String, String)>> {
+        let mut problems = vec![];
+        let mut out = vec![];
+        let time = |key: String, t: f64, problems: &mut Vec<(String, String)>| {
+            if !(t.is_finite() && (0.0..=MAX_FAIL_AT_S).contains(&t)) {
+                problems.push((
+                    key,
+                    format!(
+                        "must be a time from 0 to {MAX_FAIL_AT_S} seconds into the run, got {t}"
+                    ),
+                ));
+            }
+        };
+        let down = |key: String, d: Option<f64>, problems: &mut Vec<(String, String)>| {
+            if let Some(d) = d.filter(|d| !(d.is_finite() && *d > 0.0 && *d <= MAX_FAIL_AT_S)) {
+                problems.push((
+                    key,
+                    format!(
+                        "must be a positive time up to {MAX_FAIL_AT_S} seconds (the learner comes \
+                         back after its failure, not before), got {d}; leave it out for a \
+                         learner that never comes back"
+                    ),
+                ));
+            }
+        };
+        match (&self.learner_failures, self.fail_at_s) {
+            (Some(_), Some(_)) => problems.push((
+                "faults.learner_failures".to_string(),
+                "give either learner_failures or fail_at_s (with failed_learners, down_for_s), \
+                 not both"
+                    .into(),
+            )),
+            (Some(list), None) => {
+                if self.failed_learners.is_some() || self.down_for_s.is_some() {
+                    problems.push((
+                        "faults.learner_failures".to_string(),
+                        "failed_learners and down_for_s go with fail_at_s; each entry of \
+                         learner_failures has its own down_for_s"
+                            .into(),
+                    ));
+                }
+                for (i, f) in list.iter().enumerate() {
+                    let key = |k: &str| format!("faults.learner_failures[{i}].{k}");
+                    if f.learner >= p {
+                        problems.push((
+                            key("learner"),
+                            format!(
+                                "is {}, but the run has learners 0 to {}",
+                                f.learner,
+                                p.max(1) - 1
+                            ),
+                        ));
+                    } else if list[..i].iter().any(|g| g.learner == f.learner) {
+                        problems.push((
+                            key("learner"),
+                            format!("learner {} fails twice; one failure per learner", f.learner),
+                        ));
+                    }
+                    time(key("at_s"), f.at_s, &mut problems);
+                    down(key("down_for_s"), f.down_for_s, &mut problems);
+                    out.push(Failure {
+                        learner: f.learner,
+                        at_s: f.at_s,
+                        down_for_s: f.down_for_s,
+                    });
+                }
+            }
+            (None, Some(t)) => {
+                let k = self.failed_learners.unwrap_or(1);
+                time("faults.fail_at_s".into(), t, &mut problems);
+                down("faults.down_for_s".into(), self.down_for_s, &mut problems);
+                if k > p {
+                    problems.push((
+                        "faults.failed_learners".to_string(),
+                        format!("is {k}, but the run has {p} learners"),
+                    ));
+                }
+                out.extend((p.saturating_sub(k)..p).map(|learner| Failure {
+                    learner,
+                    at_s: t,
+                    down_for_s: self.down_for_s,
+                }));
+            }
+            (None, None) => {
+                for (set, key) in [
+                    (self.failed_learners.is_some(), "faults.failed_learners"),
+                    (self.down_for_s.is_some(), "faults.down_for_s"),
+                ] {
+                    if set {
+                        problems.push((
+                            key.to_string(),
+                            "needs faults.fail_at_s to say when the learners fail".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s).then(a.learner.cmp(&b.learner)));
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +250,64 @@ mod tests {
     fn a_list_gives_every_learner_its_factor() {
         let s = section("learner_slowdowns = [1.0, 2.5]");
         assert_eq!(s.slowdowns(2), Ok(vec![1.0, 2.5]));
+    }
+
+    #[test]
+    fn failures_are_the_last_k_learners_or_a_list_in_time_order() {
+        let s = section("fail_at_s = 10.0\ndown_for_s = 5.0\nfailed_learners = 2");
+        let f = s.failures(4).unwrap();
+        assert_eq!(f.iter().map(|f| f.learner).collect::<Vec<_>>(), [2, 3]);
+        assert!(
+            f.iter()
+                .all(|f| f.at_s == 10.0 && f.down_for_s == Some(5.0))
+        );
+        let s = section(
+            "learner_failures = [{ learner = 1, at_s = 3.0 }, { learner = 0, at_s = 1.0, down_for_s = 2.0 }]",
+        );
+        let f = s.failures(2).unwrap();
+        assert_eq!((f[0].learner, f[0].down_for_s), (0, Some(2.0)));
+        assert_eq!((f[1].learner, f[1].down_for_s), (1, None));
+        assert_eq!(section("").failures(3), Ok(vec![]));
+    }
+
+    #[test]
+    fn bad_failures_name_their_key() {
+        let keys = |text: &str, p: usize| -> Vec<String> {
+            section(text)
+                .failures(p)
+                .unwrap_err()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(keys("fail_at_s = -1", 4), ["faults.fail_at_s"]);
+        assert_eq!(
+            keys("fail_at_s = 1\ndown_for_s = -2", 4),
+            ["faults.down_for_s"]
+        );
+        assert_eq!(
+            keys("fail_at_s = 1\nfailed_learners = 5", 4),
+            ["faults.failed_learners"]
+        );
+        assert_eq!(keys("down_for_s = 3", 4), ["faults.down_for_s"]);
+        assert_eq!(
+            keys("learner_failures = [{ learner = 4, at_s = 1.0 }]", 4),
+            ["faults.learner_failures[0].learner"]
+        );
+        assert_eq!(
+            keys(
+                "learner_failures = [{ learner = 1, at_s = 1.0 }, { learner = 1, at_s = 2.0 }]",
+                4
+            ),
+            ["faults.learner_failures[1].learner"]
+        );
+        assert_eq!(
+            keys(
+                "learner_failures = [{ learner = 0, at_s = 1.0, down_for_s = 0.0 }]",
+                4
+            ),
+            ["faults.learner_failures[0].down_for_s"]
+        );
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub trait Observer {
     /// `done` iterations (mini-batches, over all learners) are completed so far; told as each
     /// one ends, so that progress moves with the work and not only at epoch ends.
     fn iterations(&mut self, _done: u64) {}
+    /// Learner `learner` failed (`down`) or came back at `time`.
+    fn learner_fault(&mut self, _learner: usize, _down: bool, _time: SimTime) {}
 }
 
 /// Observes nothing.
@@ -74,6 +76,9 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     }
     fn iterations(&mut self, done: u64) {
         (**self).iterations(done)
+    }
+    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
+        (**self).learner_fault(learner, down, time)
     }
 }
 
@@ -104,6 +109,11 @@ impl<O: Observer> Observer for Option<O> {
             o.iterations(done);
         }
     }
+    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
+        if let Some(o) = self {
+            o.learner_fault(learner, down, time);
+        }
+    }
 }
 
 /// Both observers see everything.
@@ -127,5 +137,9 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
     fn iterations(&mut self, done: u64) {
         self.0.iterations(done);
         self.1.iterations(done);
+    }
+    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
+        self.0.learner_fault(learner, down, time);
+        self.1.learner_fault(learner, down, time);
     }
 }

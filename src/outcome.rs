@@ -78,6 +78,23 @@ pub struct Outcome {
     pub bytes_moved: u64,
     /// The numerics reported NaN or infinity and the run stopped early.
     pub diverged: bool,
+    /// The learners' failures that happened before the run ended.
+    pub faults: Vec<FaultRecord>,
+    /// Why the run could not go on, where it stalled before its last iteration (a learner that
+    /// failed and never came back, waited for at a barrier).
+    pub stalled: Option<String>,
+}
+
+/// A learner's failure as it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub learner: usize,
+    /// When it failed, seconds into the run.
+    pub failed_at_s: f64,
+    /// When it was back and pulling again; None if it never came back before the run ended.
+    pub back_at_s: Option<f64>,
+    /// Gradients it was computing when it failed, lost with it.
+    pub lost_gradients: u64,
 }
 
 /// One row of `curve.csv`.
@@ -106,6 +123,9 @@ pub enum RunError {
         scenario: String,
         source: NumericsError,
     },
+    /// The run would never end (or cannot be run this way): refused before it starts.
+    #[error("{scenario}: {message}")]
+    Refused { scenario: String, message: String },
     /// Real gradients were asked for but no data set was loaded (a bug in the scenario checks).
     #[error("{scenario}: real gradients need a data set")]
     NoData { scenario: String },

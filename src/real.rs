@@ -48,6 +48,10 @@ pub fn run<O: Observer + Send>(
     observer: O,
     stop: &AtomicBool,
 ) -> Result<RealResult<O>, RunError> {
+    if let Some(message) = would_hang(scenario) {
+        let scenario = scenario.name().to_string();
+        return Err(RunError::Refused { scenario, message });
+    }
     let learners = scenario.placement.learner_gpus.len();
     // One thread per learner, each computing its gradients alone.
     let parts = real_parts(scenario, learners)?;
@@ -68,6 +72,25 @@ pub fn run<O: Observer + Send>(
     };
     let (run, observer) = go(&job, observer);
     Ok(result(scenario, run, observer, "real"))
+}
+
+/// Why a real run of `scenario` would never end, if it would not: synchronous SGD without
+/// backup workers waits at its barrier for a learner that fails for good, as the real system
+/// does (the simulator shows the stall and stops there; a real run would hang).
+pub fn would_hang(scenario: &Scenario) -> Option<String> {
+    let sync = matches!(
+        scenario.spec(),
+        crate::algorithm::Algorithm::SsgdPs { backups: 0 }
+    );
+    let gone = scenario.failures.iter().find(|f| f.down_for_s.is_none())?;
+    sync.then(|| {
+        format!(
+            "learner {} fails for good at {} s and ssgd-ps without backup workers would wait \
+             for it at every round from then on: a real run would never end (the simulator \
+             reports the stall); give faults.down_for_s, or algorithm.ssgd.backup_workers",
+            gone.learner, gone.at_s
+        )
+    })
 }
 
 /// What `run` measured, as the result of backend `backend`.

@@ -147,6 +147,7 @@ fn drive<O: Observer, G: Gradients>(
         epochs: scenario.file.workload.epochs,
         algorithm: spec,
         flow_share_cv: scenario.file.machine.flow_share_cv,
+        failures: scenario.failures.clone(),
     };
     let model =
         Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;
@@ -164,7 +165,8 @@ fn run_to_end<O, G, M: Simulated<O, G>>(
     let outcome = sim.model().outcome(sim.now());
     let completed: u64 = outcome.learner_iterations.iter().sum();
     let target = scenario.iterations_per_epoch * scenario.file.workload.epochs;
-    if !sim.model().finished() && !outcome.diverged {
+    // A run that a failure stalled reports what it completed and why it stopped.
+    if !sim.model().finished() && !outcome.diverged && outcome.stalled.is_none() {
         return Err(RunError::Stalled {
             scenario: scenario.name().to_string(),
             completed,

@@ -178,6 +178,8 @@ pub struct Scenario {
     pub compute: Vec<ComputeModel>,
     /// Each learner's slowdown factor from `[faults]` (1: as fast as its device).
     pub slowdowns: Vec<f64>,
+    /// The learners' failures from `[faults]`, in time order.
+    pub failures: Vec<crate::faults::Failure>,
     pub iterations_per_epoch: u64,
     /// Sizes and input of the data.
     pub data: DatasetInfo,
@@ -346,6 +348,22 @@ impl ScenarioFile {
                 vec![1.0; c.learners]
             }
         };
+        let failures = match self.faults.failures(c.learners) {
+            Ok(f) => f,
+            Err(p) => {
+                problems.extend(p);
+                vec![]
+            }
+        };
+        if !failures.is_empty() && a.kind == AlgorithmKind::SsgdAllreduce {
+            problems.push((
+                "faults.fail_at_s".into(),
+                "ssgd-allreduce does not model failures: a ring stalls with one peer gone, and \
+                 its collective library aborts the job; give the failure to a kind with a \
+                 server (ssgd-ps, whose backup workers carry on without the learner)"
+                    .into(),
+            ));
+        }
         let real = w.gradients == GradientMode::Real;
         let (data, dataset) = match w.dataset.synthetic_info() {
             Some(info) if !real => (Some(info), None),
@@ -407,6 +425,16 @@ impl ScenarioFile {
         .map_err(|p| source.invalid(p))?;
         if let Some(ranges) = blocks {
             placement.shard_ranges = ranges;
+        }
+        if !failures.is_empty() && topology.host().is_some() {
+            return Err(source.invalid(vec![(
+                "faults.fail_at_s".into(),
+                format!(
+                    "failures are modelled on a machine of devices and links; `{}` is a \
+                     shared-memory host, whose threads the simulator does not stop",
+                    topology.name()
+                ),
+            )]));
         }
         let ring = a.kind.parameters(a, c.learners).server() == algorithm::Server::Ring;
         let pairs = placement.learner_gpus.len() * placement.shard_cores.len();
@@ -513,6 +541,7 @@ impl ScenarioFile {
             placement,
             compute,
             slowdowns,
+            failures,
             iterations_per_epoch,
             data,
             dataset,

@@ -69,6 +69,7 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
             .workload
             .epochs
             .saturating_mul(scenario.iterations_per_epoch),
+        failures: scenario.failures.clone(),
     };
     Ok(RealParts {
         objective,

@@ -222,6 +222,22 @@ fn real_backup_workers_finish_the_run_and_drop_the_slow_learners_gradients() {
 fn bad_fault_specifications_are_refused_with_their_key() {
     for (set, needle) in [
         (
+            "faults.fail_at_s=-1",
+            "key `faults.fail_at_s`: must be a time from 0",
+        ),
+        (
+            "faults.learner_failures=[{learner = 4, at_s = 1.0}]",
+            "key `faults.learner_failures[0].learner`: is 4, but the run has learners 0 to 3",
+        ),
+        (
+            "faults.learner_failures=[{learner = 1, at_s = 1.0, down_for_s = -0.5}]",
+            "key `faults.learner_failures[0].down_for_s`: must be a positive time",
+        ),
+        (
+            "faults.down_for_s=3",
+            "key `faults.down_for_s`: needs faults.fail_at_s",
+        ),
+        (
             "algorithm.ssgd.backup_workers=4",
             "key `algorithm.ssgd.backup_workers`: is 4, but a round needs at least one",
         ),
@@ -249,4 +265,232 @@ fn bad_fault_specifications_are_refused_with_their_key() {
             .unwrap();
         common::assert_bad_input(&o, &out, &[needle]);
     }
+}
+
+/// Timing-only runs of the quick scenario with `sets`.
+fn timed(sets: &[&str]) -> asgd_sim::report::summary::Summary {
+    let mut all = vec!["workload.gradients=timing-only"];
+    all.extend(sets);
+    run::simulate(&quick(&all), ()).unwrap().summary
+}
+
+/// What a run's timing is, learner by learner, leaving out learners past `p`.
+fn timing(s: &asgd_sim::report::summary::Summary, p: usize) -> String {
+    let per: Vec<_> = s.per_learner[..p]
+        .iter()
+        .map(|l| (l.iterations, serde_json::to_string(&l.breakdown).unwrap()))
+        .collect();
+    format!(
+        "{} {:?} {:?} {:?} {} {:?}",
+        s.sim_time_s,
+        s.epoch_ends_s,
+        s.staleness.histogram,
+        s.per_shard
+            .iter()
+            .map(|sh| (sh.updates, sh.utilization))
+            .collect::<Vec<_>>(),
+        s.bytes_moved,
+        per
+    )
+}
+
+/// A learner down from t = 0 never sends anything and draws nothing from the run's RNG, so
+/// the run's timing is a run of p - 1 learners' to the nanosecond: every epoch's end, each
+/// remaining learner's iterations and breakdown, the staleness, the shards' updates and the
+/// bytes. (The numbers differ: the data is still dealt out in p partitions, and the dead
+/// learner's is never read.)
+#[test]
+fn a_learner_dead_from_the_start_times_the_run_of_p_minus_1_learners() {
+    for kind in ["downpour", "ssp", "hogwild"] {
+        let k = format!("algorithm.kind={kind}");
+        let sets = [k.as_str(), "algorithm.ssp.staleness_bound=1"];
+        let three = timed(&[&sets[..], &["cluster.learners=3"]].concat());
+        let dead = timed(&[&sets[..], &["faults.fail_at_s=0"]].concat());
+        assert_eq!(timing(&three, 3), timing(&dead, 3), "{kind}");
+        assert_eq!(dead.per_learner[3].iterations, 0);
+        assert!(dead.cut_short.is_none());
+        let f = &dead.faults[0];
+        assert_eq!((f.learner, f.failed_at_s, f.back_at_s), (3, 0.0, None));
+    }
+}
+
+/// Synchronous SGD with b backup workers and one learner that never computes (down from the
+/// start): every round steps by the p - 1 others, and the epoch times are p - 1 equal
+/// learners' exactly.
+#[test]
+fn backup_workers_and_a_learner_down_from_the_start_time_the_run_of_p_minus_1() {
+    let three = ssgd_ps(&["cluster.learners=3"]);
+    let dead = ssgd_ps(&["faults.fail_at_s=0", "algorithm.ssgd.backup_workers=1"]);
+    assert_eq!(timing(&three, 3), timing(&dead, 3));
+}
+
+/// Without backups synchronous SGD waits at its barrier for a learner that never comes back:
+/// the run stops where it stalled, reports what it completed and says why.
+#[test]
+fn synchronous_sgd_stalls_on_a_learner_gone_for_good_and_says_why() {
+    let s = ssgd_ps(&["faults.fail_at_s=0.005"]);
+    let why = s.cut_short.as_deref().unwrap();
+    assert!(why.starts_with("stalled: learner 3 (failed at 0.005 s) never came back"));
+    assert!(why.contains("backup_workers"));
+    let done: u64 = s.per_learner.iter().map(|l| l.iterations).sum();
+    assert!(done > 0 && done < 2 * s.iterations_per_epoch);
+    assert_eq!(
+        s.completed_epochs,
+        Some(done as f64 / s.iterations_per_epoch as f64)
+    );
+    // Back after a while, it is waited for and the run completes.
+    let back = ssgd_ps(&["faults.fail_at_s=0.005", "faults.down_for_s=0.01"]);
+    assert!(back.cut_short.is_none());
+    let plain = ssgd_ps(&[]);
+    assert!(
+        back.sim_time_s > plain.sim_time_s + 0.009,
+        "{} {}",
+        back.sim_time_s,
+        plain.sim_time_s
+    );
+}
+
+/// SSP's bound counts the learners that are up: a learner that fails holds nobody back, and
+/// one that comes back rejoins at the slowest running count, so no update is staler than
+/// the bound allows.
+#[test]
+fn ssp_goes_on_without_a_failed_learner_and_keeps_its_bound() {
+    for down in [None, Some("faults.down_for_s=0.005")] {
+        let mut sets = vec![
+            "algorithm.kind=ssp",
+            "algorithm.ssp.staleness_bound=1",
+            "faults.fail_at_s=0.003",
+        ];
+        sets.extend(down);
+        let s = timed(&sets);
+        assert!(s.cut_short.is_none(), "{:?}", s.cut_short);
+        assert!(s.staleness.max <= asgd_sim::algorithm::ssp::max_staleness(4, 1));
+        assert_eq!(s.faults[0].back_at_s.is_some(), down.is_some());
+    }
+}
+
+/// A learner that fails and comes back, with real gradients: the run completes, the summary
+/// says when it failed and came back, and the trace marks both.
+#[test]
+fn a_learner_that_comes_back_pulls_again_and_the_run_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, trace) = (dir.path().join("out"), dir.path().join("trace.json"));
+    let o = Command::new(BIN)
+        .args(["run", "scenarios/quick.toml", "-q", "--out"])
+        .arg(&out)
+        .arg("--trace")
+        .arg(&trace)
+        .args([
+            "--set",
+            "faults.fail_at_s=0.02",
+            "--set",
+            "faults.down_for_s=0.03",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let f = &summary["faults"][0];
+    assert_eq!(f["learner"], 3);
+    assert_eq!(f["failed_at_s"], 0.02);
+    assert_eq!(f["back_at_s"], 0.05);
+    assert!(summary.get("cut_short").is_none());
+    assert!(summary["final"]["test_accuracy"].as_f64().unwrap() > 0.3);
+    let t = std::fs::read_to_string(&trace).unwrap();
+    assert!(t.contains("\"name\":\"failed\"") && t.contains("\"name\":\"back\""));
+}
+
+/// The real backend applies the same failures: a learner gone for good gives its claimed
+/// iteration back and the others finish the run; one that comes back does so when its time
+/// down is over, counted as wait, and carries on.
+#[test]
+fn real_learners_fail_and_come_back_on_the_scenarios_schedule() {
+    let run = |sets: &[&str]| {
+        let mut all = vec![
+            "workload.dataset.train_samples=1600",
+            "faults.fail_at_s=0.03",
+        ];
+        all.extend(sets);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let sc = quick(&all);
+        let s = asgd_sim::real::run(&sc, (), &stop).unwrap().summary;
+        assert!(s.cut_short.is_none(), "{:?}", s.cut_short);
+        let done: u64 = s.per_learner.iter().map(|l| l.iterations).sum();
+        assert_eq!(done, s.epochs * sc.iterations_per_epoch, "{sets:?}");
+        assert_eq!(s.faults.len(), 1, "{sets:?}");
+        let f = s.faults[0];
+        assert_eq!(f.learner, 3);
+        // It fails between acts, at the first after its time.
+        assert!((0.03..0.5).contains(&f.failed_at_s), "{f:?}");
+        (s, f)
+    };
+    for kind in ["algorithm.kind=downpour", "algorithm.kind=ssgd-ps"] {
+        let (s, f) = run(&[kind, "algorithm.ssgd.backup_workers=1"]);
+        assert_eq!(f.back_at_s, None);
+        assert!(s.per_learner[3].iterations < s.per_learner[0].iterations);
+    }
+    let (_, f) = run(&["faults.down_for_s=0.05", "workload.epochs=4"]);
+    let back = f.back_at_s.expect("back before the run ended");
+    assert!((0.08..0.2).contains(&back), "{f:?}");
+}
+
+/// A real synchronous run whose learner fails for good would wait at its barrier forever:
+/// refused before it starts, with what to change.
+#[test]
+fn a_real_synchronous_run_that_would_wait_forever_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = Command::new(BIN)
+        .args(["real", "scenarios/quick.toml", "--out"])
+        .arg(&out)
+        .args([
+            "--set",
+            "algorithm.kind=ssgd-ps",
+            "--set",
+            "faults.fail_at_s=1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    common::assert_bad_input(
+        &o,
+        &out,
+        &[
+            "learner 3 fails for good at 1 s",
+            "algorithm.ssgd.backup_workers",
+        ],
+    );
+}
+
+/// Across processes the learner's failure goes to the coordinator: the others finish the run
+/// and the summary records it.
+#[test]
+fn a_learner_process_fails_and_the_others_finish_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = Command::new(BIN)
+        .args(["real", "scenarios/quick.toml", "--processes", "-q", "--out"])
+        .arg(&out)
+        .args([
+            "--set",
+            "workload.epochs=1",
+            "--set",
+            "workload.dataset.train_samples=1600",
+        ])
+        .args(["--set", "faults.fail_at_s=0.05"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(s.get("cut_short").is_none(), "{s}");
+    let done: u64 = (s["per_learner"].as_array().unwrap().iter())
+        .map(|l| l["iterations"].as_u64().unwrap())
+        .sum();
+    assert_eq!(done, s["iterations_per_epoch"].as_u64().unwrap());
+    assert_eq!(s["faults"][0]["learner"], 3);
+    assert!(s["faults"][0]["back_at_s"].is_null());
 }

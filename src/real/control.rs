@@ -23,6 +23,9 @@ pub(super) trait Control {
     fn diverge(&self);
     /// Claims one iteration of the run's total; false when none is left or the run halted.
     fn claim(&self) -> bool;
+    /// Learner `l` failed (`down`; giving back the iteration it had claimed, `unclaim`) or is
+    /// back.
+    fn learner_fault(&self, l: usize, down: bool, unclaim: bool);
     /// Learner `l` completed `k` iterations: the epochs (1-based) they ended and the
     /// iterations completed in all with them.
     fn complete(&self, l: usize, k: u64) -> (Range<u64>, u64);
@@ -80,6 +83,10 @@ impl<O: Observer> Control for Local<'_, O> {
     fn claim(&self) -> bool {
         let sh = self.shared;
         !sh.halted() && sh.claimed.fetch_add(1, Ordering::Relaxed) < sh.total
+    }
+
+    fn learner_fault(&self, l: usize, down: bool, unclaim: bool) {
+        self.shared.learner_fault(l, down, unclaim);
     }
 
     fn complete(&self, l: usize, k: u64) -> (Range<u64>, u64) {

@@ -12,7 +12,7 @@
 //! answering or a loss that is not finite ends the thread with what it measured.
 
 use super::control::Control;
-use super::runtime::{LearnerEnd, Shared, slow_down};
+use super::runtime::{LearnerEnd, Outage, Shared, slow_down};
 use super::shard::{Answer, FromShard, ToShard};
 
 use crate::algorithm::role::{Act, Happened};
@@ -89,7 +89,21 @@ impl<C: Control> Learner<'_, C> {
         let mut then = role.on(Happened::Start).then;
         let mut fresh = true;
         let mut mark = sh.now();
+        let mut outage = Outage::of(self.setup, self.l);
         loop {
+            // A failure takes effect between acts: a gradient computed and not pushed is
+            // lost; a learner that comes back starts again with a pull.
+            if let Some(o) = outage.filter(|o| sh.now() >= o.at_ns) {
+                outage = None;
+                let lost = u64::from(matches!(then, Act::Push { .. }));
+                if !o.happen(self.l, sh, &mut end, lost, !fresh) {
+                    break;
+                }
+                // Its claim went back to the others: it claims again.
+                fresh = true;
+                then = role.on(Happened::Start).then;
+                mark = sh.now();
+            }
             if fresh && matches!(then, Act::Pull | Act::Compute) {
                 if !sh.claim() {
                     break;

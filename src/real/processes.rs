@@ -162,6 +162,12 @@ pub fn run<O: Observer + Send>(
     launch: &Launch,
 ) -> Result<Option<RealResult<O>>, ProcessesError> {
     let world = World::of(scenario)?;
+    if let Some(why) = super::would_hang(scenario) {
+        return Err(ProcessesError::Launch(format!(
+            "{}: {why}",
+            scenario.name()
+        )));
+    }
     if launch.world != world.size() && launch.spawn.is_none() {
         return Err(ProcessesError::Launch(format!(
             "{}: the scenario runs as {} processes (1 coordinator, {} shards, {} learners), \

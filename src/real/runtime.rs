@@ -13,7 +13,7 @@ use crate::cluster::shard::Ledger;
 use crate::data::{Dataset, Split};
 use crate::numerics::Objective;
 use crate::observe::Observer;
-use crate::outcome::{Activity, Breakdown, CurvePoint, Outcome};
+use crate::outcome::{Activity, Breakdown, CurvePoint, FaultRecord, Outcome};
 use crate::stats::Histogram;
 use crate::time::SimTime;
 use crate::training::pool::Pool;
@@ -76,6 +76,8 @@ pub(super) struct Shared<'a> {
     /// Iterations each learner has completed, and the lock and signal of those waiting for
     /// the slowest (stale synchronous parallel).
     pub progress: Vec<AtomicU64>,
+    /// Learners down after a failure (`[faults]`): the slowest is counted without them.
+    pub down: Vec<AtomicBool>,
     gate: (Mutex<()>, Condvar),
     /// Epoch ends handled (snapshot kept, data dealt out again), and the signal of learners
     /// that wait for them before drawing their next batch (synchronous SGD's epoch gate).
@@ -136,10 +138,32 @@ impl Shared<'_> {
         (before / self.per_epoch + 1..last + 1, done)
     }
 
-    /// Iterations the slowest learner has completed.
+    /// Iterations the slowest learner that is up has completed (none up: nobody to wait for).
     fn slowest(&self) -> u64 {
-        let each = self.progress.iter().map(|p| p.load(Ordering::Relaxed));
-        each.min().unwrap_or(0)
+        let up = |(p, d): (&AtomicU64, &AtomicBool)| {
+            (!d.load(Ordering::Relaxed)).then(|| p.load(Ordering::Relaxed))
+        };
+        let each = self.progress.iter().zip(&self.down).filter_map(up);
+        each.min().unwrap_or(u64::MAX)
+    }
+
+    /// Learner `l` failed (`down`), giving back the iteration it had claimed if it holds one
+    /// (`unclaim`), or is back: it rejoins at the slowest running
+    /// learner's count, so that nobody waits for it to catch up (as the simulator does).
+    pub fn learner_fault(&self, l: usize, down: bool, unclaim: bool) {
+        if unclaim {
+            self.claimed.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Ok(_held) = self.gate.0.lock() {
+            if !down {
+                let slowest = self.slowest();
+                if slowest != u64::MAX {
+                    self.progress[l].fetch_max(slowest, Ordering::Relaxed);
+                }
+            }
+            self.down[l].store(down, Ordering::Relaxed);
+            self.gate.1.notify_all();
+        }
     }
 
     /// Waits until every learner has completed `iterations` iterations, or no iteration is
@@ -264,6 +288,7 @@ impl<'a, O> Start<'a, O> {
                     params: init.clone(),
                 }]),
                 progress: (0..p).map(|_| AtomicU64::new(0)).collect(),
+                down: (0..p).map(|_| AtomicBool::new(false)).collect(),
                 gate: (Mutex::new(()), Condvar::new()),
                 epochs_handled: (Mutex::new(0), Condvar::new()),
             },
@@ -391,6 +416,9 @@ pub(super) struct LearnerEnd {
     pub bytes: u64,
     /// Staleness of updates the learner applied itself (none where shards apply them).
     pub staleness: Histogram,
+    /// Its failure, as it happened (`[faults]`).
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
     /// What the learner did when, in order, on the run's clock: the real run's timeline.
     pub spans: Vec<Span>,
 }
@@ -451,6 +479,76 @@ pub(super) fn slow_down(factor: f64, worked_ns: u64, halted: impl Fn() -> bool) 
             break;
         }
         std::thread::sleep(left.min(SLOWDOWN_STEP));
+    }
+}
+
+/// A learner's failure from `[faults]`, on the run's clock.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Outage {
+    pub at_ns: u64,
+    /// None: it never comes back.
+    pub down_ns: Option<u64>,
+    /// The run's iterations: once they are all done, nobody waits for the learner.
+    pub total: u64,
+}
+
+impl Outage {
+    /// Learner `l`'s failure in `setup`, if it has one.
+    pub fn of(setup: &crate::training::real::RealSetup, l: usize) -> Option<Outage> {
+        let f = setup.failures.iter().find(|f| f.learner == l)?;
+        let ns = |s: f64| (s * 1e9).round() as u64;
+        Some(Outage {
+            at_ns: ns(f.at_s),
+            down_ns: f.down_for_s.map(ns),
+            total: setup.iterations,
+        })
+    }
+
+    /// The learner's failure happens now, through `control`: it records it (with `lost`
+    /// gradients computed and never pushed), gives back the iteration it had claimed
+    /// (`claimed`) for the others to do, and, if it comes back, stays down for its time (or
+    /// until the run halts or its iterations are all done), counted as wait. True if it is
+    /// back.
+    pub fn happen(
+        &self,
+        l: usize,
+        control: &impl super::control::Control,
+        end: &mut LearnerEnd,
+        lost: u64,
+        claimed: bool,
+    ) -> bool {
+        let failed = control.now();
+        end.faults.push(FaultRecord {
+            learner: l,
+            failed_at_s: failed as f64 * 1e-9,
+            back_at_s: None,
+            lost_gradients: lost,
+        });
+        control.learner_fault(l, true, claimed);
+        let Some(down) = self.down_ns else {
+            return false;
+        };
+        let until = Instant::now()
+            + Duration::from_nanos(down.saturating_sub(failed - self.at_ns.min(failed)));
+        loop {
+            // Completing nothing asks how many iterations are done in all.
+            if control.halted() || control.complete(l, 0).1 >= self.total {
+                end.did(Activity::Wait, failed, control.now());
+                return false;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(SLOWDOWN_STEP));
+        }
+        let back = control.now();
+        end.did(Activity::Wait, failed, back);
+        control.learner_fault(l, false, false);
+        if let Some(f) = end.faults.last_mut() {
+            f.back_at_s = Some(back as f64 * 1e-9);
+        }
+        !control.halted()
     }
 }
 
@@ -556,6 +654,11 @@ pub(super) fn finish<O: Observer>(
         shard_updates: server.updates,
         bytes_moved: learners.iter().map(|e| e.bytes).sum(),
         diverged: diverged || curve.iter().any(|c| !c.train_loss.is_finite()),
+        faults: learners
+            .iter()
+            .flat_map(|e| e.faults.iter().copied())
+            .collect(),
+        stalled: None,
     };
     let mut observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());
     for (l, e) in learners.iter().enumerate() {

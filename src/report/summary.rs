@@ -3,8 +3,8 @@
 //! hash-map order).
 
 use crate::outcome::CurvePoint;
-use crate::outcome::Outcome;
 use crate::outcome::{Activity, Breakdown};
+use crate::outcome::{FaultRecord, Outcome};
 use crate::scenario::{GradientMode, Scenario};
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +205,10 @@ pub struct Summary {
     pub final_metrics: Option<FinalMetrics>,
     /// A loss or a parameter became NaN or infinite and the run stopped there.
     pub diverged: bool,
+    /// The learners' failures that happened (`[faults]`): who, when, when back (null: never
+    /// before the run ended), and the gradients lost with each; absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRecord>,
     /// The convergence bound evaluated for this run (real-gradient runs whose estimates
     /// succeeded).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,6 +265,8 @@ impl Summary {
             iterations_per_epoch: scenario.iterations_per_epoch,
             cut_short: if o.diverged {
                 Some("diverged: a loss or parameter became NaN or infinite".into())
+            } else if let Some(why) = &o.stalled {
+                Some(why.clone())
             } else {
                 completed_epochs.map(|_| "stopped before its last iteration".into())
             },
@@ -314,6 +320,7 @@ impl Summary {
                 test_accuracy: c.test_accuracy,
             }),
             diverged: o.diverged,
+            faults: o.faults.clone(),
             theory: None,
         }
     }

@@ -108,6 +108,21 @@ impl TraceRecorder {
 }
 
 impl Observer for TraceRecorder {
+    /// A failure or a return is an instant mark on the learner's track.
+    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
+        self.events.push(TraceEvent {
+            name: if down { "failed" } else { "back" }.into(),
+            cat: "fault",
+            ph: "i",
+            ts: us(time),
+            dur: None,
+            pid: PID_LEARNERS,
+            tid: learner as u32,
+            id: None,
+            args: Some(serde_json::json!({ "s": "t" })),
+        });
+    }
+
     fn learner_activity(&mut self, learner: usize, seg: Segment) {
         self.events.push(TraceEvent {
             name: seg.activity.name().into(),

@@ -33,13 +33,14 @@ use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
 use crate::engine::{Context, Model};
+use crate::faults::Failure;
 use crate::machine::device::{ComputeModel, update_time};
 use crate::machine::network::Network;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
-use crate::outcome::Outcome;
+use crate::outcome::{FaultRecord, Outcome};
 use crate::stats::Histogram;
-use crate::time::SimTime;
+use crate::time::{SimDuration, SimTime};
 use crate::training::Gradients;
 use crate::workload::model::BYTES_PER_PARAM;
 use host::{Host, Task};
@@ -62,6 +63,8 @@ pub struct DownpourSetup {
     pub algorithm: Algorithm,
     /// `machine.flow_share_cv`: how far messages meeting on a link stray from equal shares.
     pub flow_share_cv: f64,
+    /// Learners that fail (and come back), in time order.
+    pub failures: Vec<Failure>,
 }
 
 /// The model's events: a closed set.
@@ -71,8 +74,13 @@ pub enum Event {
     NetworkWake,
     /// A latency-only message arrives.
     Deliver(Message),
-    /// A learner's GPU finished its gradient.
-    ComputeDone { learner: usize },
+    /// A learner's GPU finished its gradient, begun in the learner's `life` (the failures it
+    /// had come through then).
+    ComputeDone { learner: usize, life: u32 },
+    /// The `k`-th failure of the setup happens.
+    LearnerDown { failure: usize },
+    /// The `k`-th failure's learner is back.
+    LearnerUp { failure: usize },
     /// A shard finished applying a learner's update.
     ApplyDone { shard: usize, learner: usize },
     /// A shard finished a synchronous round's step.
@@ -88,6 +96,8 @@ pub struct Message {
     pub learner: usize,
     pub shard: usize,
     pub sent: SimTime,
+    /// The learner's life when the exchange began: a reply to a life that failed is lost.
+    pub life: u32,
 }
 
 /// What carries the messages and does the work.
@@ -129,6 +139,18 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     ended: Vec<(usize, Task)>,
     /// The time of the event being handled, for the learners' accounting.
     now: SimTime,
+    /// Each learner's failures so far: messages and computations of an earlier life are lost.
+    life: Vec<u32>,
+    /// Learners down now.
+    down: Vec<bool>,
+    /// Learners whose time down is over, waiting for what they sent before they failed to
+    /// settle before they start again.
+    returning: Vec<usize>,
+    /// Iterations added to a returning learner's count for SSP's bound: it rejoins at the
+    /// slowest running learner's count.
+    rejoined_at: Vec<u64>,
+    /// The failures that happened, in order.
+    faults: Vec<FaultRecord>,
 }
 
 impl<O: Observer, G: Gradients> Downpour<O, G> {
@@ -186,6 +208,11 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             arrived: vec![],
             ended: vec![],
             now: SimTime::ZERO,
+            life: vec![0; nl],
+            down: vec![false; nl],
+            returning: vec![],
+            rejoined_at: vec![0; nl],
+            faults: vec![],
             setup,
         })
     }
@@ -231,6 +258,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             learner,
             shard,
             sent: ctx.now(),
+            life: self.life[learner],
         };
         let bytes = self.shards[shard].bytes;
         match &mut self.fabric {
@@ -336,13 +364,15 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         }
     }
 
-    /// Iterations the slowest learner has completed.
+    /// Iterations the slowest learner that is up has completed (a returning learner counts
+    /// from the slowest count when it rejoined). A learner that is down holds nobody back, as
+    /// a server that drops a worker whose lease expired.
     fn slowest(&self) -> u64 {
-        self.learners
-            .iter()
-            .map(|l| l.iterations)
+        (self.learners.iter().zip(&self.rejoined_at).zip(&self.down))
+            .filter(|(_, down)| !**down)
+            .map(|((l, &offset), _)| l.iterations + offset)
             .min()
-            .unwrap_or(0)
+            .unwrap_or(u64::MAX)
     }
 
     /// Lets every waiting learner whose wait is over go on, in the order they began to wait.
@@ -387,7 +417,10 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         self.gradients.compute(l);
         let dt = self.setup.compute[l].sample(ctx.rng());
         match &self.fabric {
-            Fabric::Links { .. } => ctx.schedule_in(dt, Event::ComputeDone { learner: l }),
+            Fabric::Links { .. } => {
+                let life = self.life[l];
+                ctx.schedule_in(dt, Event::ComputeDone { learner: l, life });
+            }
             Fabric::Host(h) => {
                 let thread = h.learner_thread(l);
                 self.run_task(ctx, thread, Task::Compute, dt);
@@ -464,6 +497,13 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             delivered: now,
         });
         self.learners[l].in_transfer -= 1;
+        // A request or a reply of a life that failed is lost with it; a gradient it sent
+        // before it failed is applied.
+        if msg.life != self.life[l] && msg.kind != MessageKind::Gradient {
+            self.learners[l].pending = 0;
+            self.refresh(l);
+            return;
+        }
         // On a host: the learner's thread, the shard's thread, and the time to copy the slice.
         let host = match &self.fabric {
             Fabric::Host(h) => Some((
@@ -545,6 +585,98 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             .finish(now, &mut self.learners, &mut self.observer);
     }
 
+    /// A failure happens: its learner stops. The gradient it was computing is lost; what it
+    /// already sent is delivered and applied, and every reply to it is lost; a learner waiting
+    /// for others stops waiting. The others' waits no longer count it.
+    fn learner_down(&mut self, ctx: &mut Context<'_, Event>, k: usize) {
+        let Failure {
+            learner: l,
+            down_for_s,
+            ..
+        } = self.setup.failures[k];
+        let lost = u64::from(self.learners[l].phase == Phase::Computing);
+        if lost > 0 {
+            self.gradients.dropped(l);
+        }
+        self.life[l] += 1;
+        self.down[l] = true;
+        self.waiting.retain(|&(w, _)| w != l);
+        let learner = &mut self.learners[l];
+        learner.phase = Phase::Waiting;
+        learner.pending = 0;
+        learner.push_dropped = false;
+        self.faults.push(FaultRecord {
+            learner: l,
+            failed_at_s: ctx.now().as_secs_f64(),
+            back_at_s: None,
+            lost_gradients: lost,
+        });
+        self.observer.learner_fault(l, true, ctx.now());
+        if let Some(d) = down_for_s {
+            ctx.schedule_in(
+                SimDuration::from_secs_ceil(d),
+                Event::LearnerUp { failure: k },
+            );
+        }
+        self.refresh(l);
+        self.release(ctx);
+    }
+
+    /// Learners whose time down is over start again, pulling fresh parameters, once nothing
+    /// they sent before they failed is still on its way or at a shard.
+    fn rejoin(&mut self, ctx: &mut Context<'_, Event>) {
+        let mut i = 0;
+        while i < self.returning.len() {
+            let l = self.returning[i];
+            let x = &self.learners[l];
+            if x.in_transfer + x.queued + x.applying > 0 {
+                i += 1;
+                continue;
+            }
+            self.returning.swap_remove(i);
+            // It rejoins at the count of the slowest learner running.
+            let slowest = self.slowest();
+            if slowest != u64::MAX {
+                self.rejoined_at[l] = slowest.saturating_sub(self.learners[l].iterations);
+            }
+            self.down[l] = false;
+            // Whatever it had computed is gone with the failure.
+            self.gradients.dropped(l);
+            let now = ctx.now();
+            if let Some(f) = self.faults.iter_mut().rev().find(|f| f.learner == l) {
+                f.back_at_s = Some(now.as_secs_f64());
+            }
+            self.observer.learner_fault(l, false, now);
+            let step = self.roles[l].on(Happened::Start);
+            self.act(ctx, l, step.then);
+        }
+    }
+
+    /// Why the run cannot go on, if it stopped short with a learner down for good.
+    fn stall(&self) -> Option<String> {
+        if self.progress.finished() || self.gradients.diverged() {
+            return None;
+        }
+        let gone: Vec<String> = (self.faults.iter())
+            .filter(|f| f.back_at_s.is_none())
+            .map(|f| format!("learner {} (failed at {:.3} s)", f.learner, f.failed_at_s))
+            .collect();
+        if gone.is_empty() {
+            return None;
+        }
+        let why = match self.server {
+            Server::Synchronous => {
+                "each synchronous round waits for a gradient it never gets; \
+                 algorithm.ssgd.backup_workers lets a round go without it"
+            }
+            _ => "the learners left wait for it",
+        };
+        Some(format!(
+            "stalled: {} never came back, and {why}",
+            gone.join(", ")
+        ))
+    }
+
     /// The run's measurements; `end` is when the last iteration completed (or `now` if the run
     /// was cut short).
     pub fn outcome(&self, now: SimTime) -> Outcome {
@@ -563,6 +695,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             shard_busy_ns: self.shards.iter().map(|s| s.busy_ns(end)).collect(),
             shard_updates: self.shards.iter().map(|s| s.ledger.version).collect(),
             bytes_moved,
+            faults: self.faults.clone(),
+            stalled: self.stall(),
             ..outcome
         }
     }
@@ -596,7 +730,19 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
         if !self.progress.start(ctx.now(), learners, observer) {
             return;
         }
+        for k in 0..self.setup.failures.len() {
+            let at = SimDuration::from_secs_ceil(self.setup.failures[k].at_s);
+            // A learner down from the start never begins.
+            if at == SimDuration::ZERO {
+                self.learner_down(ctx, k);
+            } else {
+                ctx.schedule_at(SimTime::ZERO + at, Event::LearnerDown { failure: k });
+            }
+        }
         for l in 0..self.learners.len() {
+            if self.down[l] {
+                continue;
+            }
             let step = self.roles[l].on(Happened::Start);
             self.act(ctx, l, step.then);
         }
@@ -604,6 +750,17 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
 
     fn handle(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
         self.now = ctx.now();
+        self.handle_event(event, ctx);
+        self.after_event(ctx);
+    }
+
+    fn finished(&self) -> bool {
+        self.progress.finished()
+    }
+}
+
+impl<O: Observer, G: Gradients> Downpour<O, G> {
+    fn handle_event(&mut self, event: Event, ctx: &mut Context<'_, Event>) {
         match event {
             Event::NetworkWake => {
                 let Fabric::Links { wires, .. } = &mut self.fabric else {
@@ -657,7 +814,15 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
                 }
                 Fabric::Links { .. } => self.deliver(ctx, msg),
             },
-            Event::ComputeDone { learner } => self.gradient_done(ctx, learner),
+            Event::ComputeDone { learner, life } if life == self.life[learner] => {
+                self.gradient_done(ctx, learner)
+            }
+            // A computation its learner's failure cut short.
+            Event::ComputeDone { .. } => {}
+            Event::LearnerDown { failure } => self.learner_down(ctx, failure),
+            Event::LearnerUp { failure } => {
+                self.returning.push(self.setup.failures[failure].learner);
+            }
             Event::ApplyDone { shard, learner } => {
                 if self.end_update(ctx, shard, learner) && self.server != Server::LockFree {
                     self.run_shard(ctx, shard);
@@ -669,8 +834,13 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
             }
         }
     }
+}
 
-    fn finished(&self) -> bool {
-        self.progress.finished()
+impl<O: Observer, G: Gradients> Downpour<O, G> {
+    /// After each event: returning learners that can start again do.
+    fn after_event(&mut self, ctx: &mut Context<'_, Event>) {
+        if !self.returning.is_empty() && !self.progress.finished() {
+            self.rejoin(ctx);
+        }
     }
 }

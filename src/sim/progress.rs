@@ -104,6 +104,8 @@ impl Progress {
             shard_updates: vec![],
             bytes_moved: 0,
             diverged,
+            faults: vec![],
+            stalled: None,
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct RealSetup {
     pub slowdowns: Vec<f64>,
     /// Iterations (mini-batches) the run trains for: epochs x iterations per epoch.
     pub iterations: u64,
+    /// The learners' failures (`[faults]`).
+    pub failures: Vec<crate::faults::Failure>,
 }
 
 impl RealSetup {

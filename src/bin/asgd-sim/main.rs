@@ -65,6 +65,10 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
             Some(asgd_sim::real::processes::ProcessesError::Launch(_))
         )
         || matches!(e.downcast_ref::<SweepError>(), Some(SweepError::Input(_)))
+        || matches!(
+            e.downcast_ref::<asgd_sim::outcome::RunError>(),
+            Some(asgd_sim::outcome::RunError::Refused { .. })
+        )
         || e.downcast_ref::<asgd_sim::testbed::TestbedError>()
             .is_some_and(|e| e.is_bad_input())
         || matches!(

@@ -375,6 +375,10 @@ fn answer<O: Observer>(
                 }
                 continue;
             }
+            Msg::LearnerFault { l, down, unclaim } => {
+                control.learner_fault(l, down, unclaim);
+                continue;
+            }
             Msg::Diverged => {
                 control.diverge();
                 continue;

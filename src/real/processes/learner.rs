@@ -266,6 +266,11 @@ impl Control for Remote<'_> {
         self.halted.set(true);
     }
 
+    fn learner_fault(&self, l: usize, down: bool, unclaim: bool) {
+        // One way, as a complaint is: nothing to wait for.
+        self.tell(&Msg::LearnerFault { l, down, unclaim });
+    }
+
     fn claim(&self) -> bool {
         if self.halted.get() {
             return false;

@@ -93,6 +93,13 @@ pub(super) enum Msg {
         epoch: u64,
     },
     Claim,
+    /// Learner `l` failed (`down`, giving back its claimed iteration with `unclaim`) or is
+    /// back (`[faults]`).
+    LearnerFault {
+        l: usize,
+        down: bool,
+        unclaim: bool,
+    },
     Claimed {
         ok: bool,
         epochs: u64,
@@ -223,6 +230,7 @@ impl Msg {
             Msg::Applied { .. } => "Applied",
             Msg::Snapshot { .. } => "Snapshot",
             Msg::Claim => "Claim",
+            Msg::LearnerFault { .. } => "LearnerFault",
             Msg::Claimed { .. } => "Claimed",
             Msg::Complete { .. } => "Complete",
             Msg::Completed { .. } => "Completed",

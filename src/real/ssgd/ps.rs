@@ -16,6 +16,7 @@ use crate::algorithm::ssgd::SyncRound;
 use crate::outcome::Activity;
 use crate::real::control::Control;
 use crate::real::learner::Reach;
+use crate::real::runtime::Outage;
 use crate::real::shard::{Answer, Apply, Push};
 use crate::real::sharded::Gradient;
 use crate::training::real::RealSetup;
@@ -80,7 +81,18 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
     let rounds = c.plan.rounds();
     let mut round = 0;
     let mut answer = Answer::default();
+    let mut outage = Outage::of(c.setup, c.l);
     while round < rounds && !control.halted() {
+        // A failure takes effect between acts: a gradient computed and not pushed is lost; a
+        // learner that comes back pulls the round the shards are in.
+        if let Some(o) = outage.filter(|o| control.now() >= o.at_ns) {
+            outage = None;
+            let lost = u64::from(matches!(then, Act::Push { .. }));
+            if !o.happen(c.l, control, &mut end.measured, lost, false) {
+                break;
+            }
+            then = role.on(Happened::Start).then;
+        }
         let mark = control.now();
         let happened = match &then {
             Act::Pull => reach.pull(&mut work, &mut end.measured).map(|()| {
