@@ -461,3 +461,81 @@ fn reproduce_writes_a_full_report_per_sweep_and_resumes() {
     assert!(stdout.contains("(0 run now)"), "{stdout}");
     assert!(files(&report) == before, "the report changed");
 }
+
+/// A sweep over the slow learners' slowdown gets a figure of the time to the target against
+/// the slowdown, one line per algorithm, beside the usual ones; a sweep without that axis does
+/// not.
+#[test]
+fn a_sweep_over_the_slowdown_draws_time_to_target_against_it_per_algorithm() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(
+        dir.path(),
+        "faults.slowdown = [1.0, 4.0]\nalgorithm.kind = [\"downpour\", \"ssgd-ps\"]\n\n[report]\ntarget_accuracy = 0.2",
+        2,
+    );
+    let text = std::fs::read_to_string(&sweep).unwrap().replace(
+        "[set]\n",
+        "[set]\ncluster.learners = 4\ndevices.compute_time_s = 0.01\n",
+    );
+    std::fs::write(&sweep, text).unwrap();
+    let out = dir.path().join("out");
+    ok(asgd(
+        dir.path(),
+        &[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+    ));
+    let svg = std::fs::read_to_string(out.join("report/stragglers.svg")).unwrap();
+    assert!(svg.contains("downpour") && svg.contains("ssgd-ps"), "{svg}");
+    assert!(svg.contains("slowdown of the slow learners"));
+    assert!(out.join("report/stragglers.png").exists());
+    // Synchronous SGD takes the slow learner's pace; Downpour loses only its share of work.
+    let csv = std::fs::read_to_string(out.join("report/points.csv")).unwrap();
+    // Fields split at commas outside quotes.
+    let fields = |line: &str| -> Vec<String> {
+        let (mut out, mut cur, mut quoted) = (vec![], String::new(), false);
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => out.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        out.push(cur);
+        out
+    };
+    let header = fields(csv.lines().next().unwrap());
+    let i = header.iter().position(|h| h == "epoch_time_s").unwrap();
+    let epoch = |name: &str| -> f64 {
+        let line = csv.lines().find(|l| fields(l)[0] == name).unwrap();
+        fields(line)[i].parse().unwrap()
+    };
+    let ssgd = epoch("slowdown=4,kind=ssgd-ps") / epoch("slowdown=1,kind=ssgd-ps");
+    let down = epoch("slowdown=4,kind=downpour") / epoch("slowdown=1,kind=downpour");
+    assert!(
+        ssgd > 2.5 && down < 1.4,
+        "ssgd-ps x{ssgd}, downpour x{down}"
+    );
+    // Without the axis, no such figure.
+    let plain = write_sweep(
+        dir.path(),
+        "algorithm.kind = [\"downpour\", \"ssgd-ps\"]",
+        1,
+    );
+    let out2 = dir.path().join("out2");
+    ok(asgd(
+        dir.path(),
+        &[
+            "sweep",
+            plain.to_str().unwrap(),
+            "--out",
+            out2.to_str().unwrap(),
+            "-q",
+        ],
+    ));
+    assert!(!out2.join("report/stragglers.svg").exists());
+}

@@ -182,9 +182,14 @@ pub fn value_label(v: &serde_json::Value) -> String {
 
 /// The line a point belongs to: its values on the axes other than p and the seed.
 pub fn series_of(rec: &PointRecord) -> String {
+    series_except(rec, None)
+}
+
+/// As [`series_of`], leaving out the axis `except` too (the abscissa of a figure over it).
+pub fn series_except(rec: &PointRecord, except: Option<&str>) -> String {
     rec.values
         .iter()
-        .filter(|v| v.key != P_KEY && v.key != SEED_KEY)
+        .filter(|v| v.key != P_KEY && v.key != SEED_KEY && Some(v.key.as_str()) != except)
         .map(|v| {
             let k = axis_label(&v.key);
             if k.is_empty() {

@@ -16,7 +16,7 @@ use super::html;
 use super::output::OutputDir;
 use super::results::{
     MEASURES, PointResult, ReportError, Row, SEED_KEY, SweepResults, TOPOLOGY_PNG, TOPOLOGY_SVG,
-    mean, rows, series_of, target_accuracy, time_to_accuracy,
+    mean, rows, series_except, series_of, target_accuracy, time_to_accuracy,
 };
 use super::summary::BreakdownSecs;
 use crate::outcome::Activity;
@@ -266,6 +266,11 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
         })?);
     }
 
+    // Time to the target against the slow learners' slowdown, one line per setting.
+    if let Some(t) = target.filter(|_| has_curves) {
+        out.extend(straggler_figures(results, &ps, t)?);
+    }
+
     // Speedup over the smallest p: time to the target solid, one line per setting; epoch time
     // dashed in the same colours, or one grey dashed line when the settings share their timing.
     if let Some(&p0) = ps.first().filter(|_| ps.len() > 1) {
@@ -370,6 +375,90 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
         ratio.p = sweep_ps;
     }
     out.push(render(&ratio)?);
+    Ok(out)
+}
+
+/// The sweep axis whose values are the slow learners' slowdown (`[faults]`).
+const STRAGGLER_KEY: &str = "faults.slowdown";
+
+/// For a sweep over the slow learners' slowdown: for each p, the time to the `target` test
+/// accuracy against the slowdown, one line per setting (e.g. per algorithm), mean over seeds
+/// with a min-max band; a setting's point is left out where any seed never reached the
+/// target.
+fn straggler_figures(
+    results: &SweepResults,
+    ps: &[usize],
+    target: f64,
+) -> Result<Vec<Rendered>, ReportError> {
+    let swept =
+        |a: &crate::report::record::AxisRecord| a.key == STRAGGLER_KEY && a.values.len() > 1;
+    if !results.sweep.axes.iter().any(swept) {
+        return Ok(vec![]);
+    }
+    let mut out = vec![];
+    for &p in ps {
+        // (setting, slowdown) -> each seed's time, None where one never reached the target.
+        let mut cells: Vec<(String, f64, Vec<Option<f64>>)> = vec![];
+        let mut settings: Vec<String> = vec![];
+        for pt in results.points.iter().filter(|pt| pt.summary.learners == p) {
+            let Some(x) = (pt.record.values.iter())
+                .find(|v| v.key == STRAGGLER_KEY)
+                .and_then(|v| v.value.as_f64())
+            else {
+                continue;
+            };
+            let s = series_except(&pt.record, Some(STRAGGLER_KEY));
+            if !settings.contains(&s) {
+                settings.push(s.clone());
+            }
+            let time = time_to_accuracy(&pt.curve, target);
+            match cells.iter_mut().find(|c| c.0 == s && c.1 == x) {
+                Some(c) => c.2.push(time),
+                None => cells.push((s, x, vec![time])),
+            }
+        }
+        let lines: Vec<Line> = (settings.iter())
+            .map(|s| Line {
+                label: if s.is_empty() {
+                    "time".into()
+                } else {
+                    s.clone()
+                },
+                points: (cells.iter().filter(|c| &c.0 == s))
+                    .filter_map(|c| {
+                        let ts: Option<Vec<f64>> = c.2.iter().copied().collect();
+                        let ts = ts?;
+                        let lo = ts.iter().copied().fold(f64::INFINITY, f64::min);
+                        let hi = ts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        Some((c.1, mean(ts), lo, hi))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let name = if ps.len() > 1 {
+            format!("stragglers-p{p}")
+        } else {
+            "stragglers".into()
+        };
+        out.push(render(&Speedup {
+            name,
+            caption: format!(
+                "Simulated time to reach {:.1} % test accuracy against how many times slower the slow learners compute (faults.slowdown), p = {p}, one line per setting; points where a seed never reached it are left out.",
+                100.0 * target
+            ),
+            x_label: "slowdown of the slow learners".into(),
+            y_label: format!("seconds to {:.1} % test accuracy", 100.0 * target),
+            solid_means: String::new(),
+            dashed_means: String::new(),
+            settings: settings
+                .iter()
+                .map(|s| if s.is_empty() { "time".into() } else { s.clone() })
+                .collect(),
+            lines,
+            dashed: vec![],
+            ideal_base: None,
+        })?);
+    }
     Ok(out)
 }
 
