@@ -27,7 +27,11 @@ pub fn render(s: &Summary) -> String {
             "cut short: {done:.2} of {} {epochs} of {} iterations in {:.6} s {measured}: {:.6} s per \
              completed epoch",
             s.epochs, s.iterations_per_epoch, s.sim_time_s, s.epoch_time_s
-        ),
+        )
+        .and_then(|()| match &s.cut_short {
+            Some(why) => writeln!(out, "  {why}"),
+            None => Ok(()),
+        }),
         None => writeln!(
             out,
             "{} {epochs} of {} iterations in {:.6} s {measured}: {:.6} s per epoch",

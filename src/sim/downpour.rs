@@ -665,6 +665,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             return None;
         }
         let why = match self.server {
+            _ if self.down.iter().all(|&d| d) => "no learner is left",
             Server::Synchronous => {
                 "each synchronous round waits for a gradient it never gets; \
                  algorithm.ssgd.backup_workers lets a round go without it"
