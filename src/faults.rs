@@ -5,6 +5,8 @@
 //! out the difference after each gradient), so both backends see the same learners. This
 //! module only reads and checks the table; it never touches time or numbers.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 /// The largest slowdown taken: past it a run would not end in any useful time.
@@ -29,6 +31,78 @@ pub struct FaultsSection {
     pub down_for_s: Option<f64>,
     /// Or each failure on its own.
     pub learner_failures: Option<Vec<FailureKeys>>,
+    /// How many learners slow down now and then: the last ones (default 1 where
+    /// `flaky_slowdown` is given).
+    pub flaky_learners: Option<usize>,
+    /// How many times longer their gradients take during a slow spell (1 to 1000).
+    pub flaky_slowdown: Option<f64>,
+    /// Mean length of a slow spell, seconds.
+    pub flaky_slow_s: Option<f64>,
+    /// Mean time between slow spells, seconds.
+    pub flaky_fast_s: Option<f64>,
+}
+
+/// Slowdowns that come and go, checked: a two-state process, fast and slow, whose stays are
+/// exponential with means `mean_fast_s` and `mean_slow_s`; a gradient begun in a slow spell
+/// takes `factor` times as long.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Flaky {
+    pub factor: f64,
+    pub mean_slow_s: f64,
+    pub mean_fast_s: f64,
+}
+
+/// One learner's slow spells ([`Flaky`]), starting fast, drawn from a stream of their own
+/// seeded by the run's seed and the learner, so that both backends (and any number of
+/// threads) see the same spells whatever else draws from the run's RNG.
+#[derive(Clone, Debug)]
+pub struct Spells {
+    flaky: Flaky,
+    rng: ChaCha8Rng,
+    slow: bool,
+    /// When the current stay ends, seconds into the run.
+    until_s: f64,
+}
+
+impl Spells {
+    pub fn new(flaky: Flaky, seed: u64, learner: usize) -> Self {
+        let stream = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(learner as u64 + 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ stream);
+        let until_s = exponential(&mut rng, flaky.mean_fast_s);
+        Spells {
+            flaky,
+            rng,
+            slow: false,
+            until_s,
+        }
+    }
+
+    /// The factor of a gradient begun `t_s` seconds into the run (asked in time order).
+    pub fn factor_at(&mut self, t_s: f64) -> f64 {
+        while self.until_s <= t_s {
+            self.slow = !self.slow;
+            let mean = if self.slow {
+                self.flaky.mean_slow_s
+            } else {
+                self.flaky.mean_fast_s
+            };
+            self.until_s += exponential(&mut self.rng, mean);
+        }
+        if self.slow { self.flaky.factor } else { 1.0 }
+    }
+}
+
+/// Each learner's slow spells from the start of a run with `seed`.
+pub fn spells(flaky: &[Option<Flaky>], seed: u64) -> Vec<Option<Spells>> {
+    (flaky.iter().enumerate())
+        .map(|(l, f)| f.map(|f| Spells::new(f, seed, l)))
+        .collect()
+}
+
+/// An exponential draw with mean `mean` (inverse of its distribution function).
+fn exponential(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
+    let u: f64 = rng.random();
+    -mean * (1.0 - u).ln()
 }
 
 /// One entry of `learner_failures`.
@@ -117,6 +191,81 @@ impl FaultsSection {
         } else {
             Err(problems)
         }
+    }
+
+    /// Each of `p` learners' slow spells (None where it has none), or every problem as
+    /// (key, message).
+    pub fn flaky(&self, p: usize) -> Result<Vec<Option<Flaky>>, Vec<(String, String)>> {
+        let mut problems = vec![];
+        let mut out = vec![None; p];
+        let Some(factor) = self.flaky_slowdown else {
+            for (set, key) in [
+                (self.flaky_learners.is_some(), "faults.flaky_learners"),
+                (self.flaky_slow_s.is_some(), "faults.flaky_slow_s"),
+                (self.flaky_fast_s.is_some(), "faults.flaky_fast_s"),
+            ] {
+                if set {
+                    problems.push((
+                        key.to_string(),
+                        "needs faults.flaky_slowdown to say how slow a slow spell is".into(),
+                    ));
+                }
+            }
+            return if problems.is_empty() {
+                Ok(out)
+            } else {
+                Err(problems)
+            };
+        };
+        if !(factor.is_finite() && (1.0..=MAX_SLOWDOWN).contains(&factor)) {
+            problems.push((
+                "faults.flaky_slowdown".to_string(),
+                format!("must be a factor from 1 to {MAX_SLOWDOWN}, got {factor}"),
+            ));
+        }
+        let mut mean = |key: &str, v: Option<f64>| -> f64 {
+            match v {
+                Some(m) if m.is_finite() && m > 0.0 && m <= MAX_FAIL_AT_S => m,
+                Some(m) => {
+                    problems.push((
+                        format!("faults.{key}"),
+                        format!(
+                            "must be a positive mean time up to {MAX_FAIL_AT_S} seconds, got {m}"
+                        ),
+                    ));
+                    1.0
+                }
+                None => {
+                    problems.push((
+                        format!("faults.{key}"),
+                        "is needed with flaky_slowdown: the mean length of a slow spell \
+                         (flaky_slow_s) and of the time between spells (flaky_fast_s)"
+                            .into(),
+                    ));
+                    1.0
+                }
+            }
+        };
+        let mean_slow_s = mean("flaky_slow_s", self.flaky_slow_s);
+        let mean_fast_s = mean("flaky_fast_s", self.flaky_fast_s);
+        let k = self.flaky_learners.unwrap_or(1);
+        if k > p {
+            problems.push((
+                "faults.flaky_learners".to_string(),
+                format!("is {k}, but the run has {p} learners"),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        for x in &mut out[p - k..] {
+            *x = Some(Flaky {
+                factor,
+                mean_slow_s,
+                mean_fast_s,
+            });
+        }
+        Ok(out)
     }
 
     /// The failures of a run of `p` learners, in the order of their times (then learners), or
@@ -268,6 +417,58 @@ mod tests {
         assert_eq!((f[0].learner, f[0].down_for_s), (0, Some(2.0)));
         assert_eq!((f[1].learner, f[1].down_for_s), (1, None));
         assert_eq!(section("").failures(3), Ok(vec![]));
+    }
+
+    /// The two-state process spends mean_slow / (mean_slow + mean_fast) of its time slow
+    /// (the alternating renewal process's long-run share), and the same seed draws the same
+    /// spells.
+    #[test]
+    fn slow_spells_take_their_share_of_the_time_and_repeat_with_the_seed() {
+        let flaky = Flaky {
+            factor: 4.0,
+            mean_slow_s: 1.0,
+            mean_fast_s: 3.0,
+        };
+        let mut spells = Spells::new(flaky, 7, 2);
+        let n = 400_000;
+        let slow = (0..n)
+            .filter(|&i| spells.factor_at(i as f64 * 0.05) == 4.0)
+            .count();
+        let share = slow as f64 / n as f64;
+        assert!((share - 0.25).abs() < 0.01, "slow {share}");
+        let mut again = Spells::new(flaky, 7, 2);
+        let mut other = Spells::new(flaky, 7, 3);
+        let a: Vec<f64> = (0..200).map(|i| again.factor_at(i as f64 * 0.1)).collect();
+        let mut first = Spells::new(flaky, 7, 2);
+        let b: Vec<f64> = (0..200).map(|i| first.factor_at(i as f64 * 0.1)).collect();
+        let c: Vec<f64> = (0..200).map(|i| other.factor_at(i as f64 * 0.1)).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn flaky_learners_are_the_last_k_and_bad_ones_name_their_key() {
+        let s = section("flaky_slowdown = 3.0\nflaky_slow_s = 2.0\nflaky_fast_s = 10.0");
+        let f = s.flaky(3).unwrap();
+        assert_eq!(f[..2], [None, None]);
+        assert_eq!(f[2].map(|f| f.factor), Some(3.0));
+        let keys = |text: &str| -> Vec<String> {
+            let e = section(text).flaky(4).unwrap_err();
+            e.into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(
+            keys("flaky_slowdown = 2\nflaky_slow_s = 1"),
+            ["faults.flaky_fast_s"]
+        );
+        assert_eq!(
+            keys("flaky_slowdown = 0.5\nflaky_slow_s = 1\nflaky_fast_s = -1"),
+            ["faults.flaky_slowdown", "faults.flaky_fast_s"]
+        );
+        assert_eq!(keys("flaky_slow_s = 1"), ["faults.flaky_slow_s"]);
+        assert_eq!(
+            keys("flaky_slowdown = 2\nflaky_slow_s = 1\nflaky_fast_s = 1\nflaky_learners = 5"),
+            ["faults.flaky_learners"]
+        );
     }
 
     #[test]

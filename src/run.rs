@@ -133,6 +133,7 @@ fn drive<O: Observer, G: Gradients>(
                 iterations_per_epoch: scenario.iterations_per_epoch,
                 epochs: scenario.file.workload.epochs,
                 flow_share_cv: scenario.file.machine.flow_share_cv,
+                spells: scenario.spells(),
             };
             let model = AllReduce::new(&scenario.topology, setup, observer, gradients)
                 .map_err(unroutable)?;
@@ -148,6 +149,7 @@ fn drive<O: Observer, G: Gradients>(
         algorithm: spec,
         flow_share_cv: scenario.file.machine.flow_share_cv,
         failures: scenario.failures.clone(),
+        spells: scenario.spells(),
     };
     let model =
         Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;

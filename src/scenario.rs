@@ -180,6 +180,8 @@ pub struct Scenario {
     pub slowdowns: Vec<f64>,
     /// The learners' failures from `[faults]`, in time order.
     pub failures: Vec<crate::faults::Failure>,
+    /// Each learner's slow spells from `[faults]` (None where it has none).
+    pub flaky: Vec<Option<crate::faults::Flaky>>,
     pub iterations_per_epoch: u64,
     /// Sizes and input of the data.
     pub data: DatasetInfo,
@@ -346,6 +348,13 @@ impl ScenarioFile {
             Err(p) => {
                 problems.extend(p);
                 vec![1.0; c.learners]
+            }
+        };
+        let flaky = match self.faults.flaky(c.learners) {
+            Ok(f) => f,
+            Err(p) => {
+                problems.extend(p);
+                vec![None; c.learners]
             }
         };
         let failures = match self.faults.failures(c.learners) {
@@ -542,6 +551,7 @@ impl ScenarioFile {
             compute,
             slowdowns,
             failures,
+            flaky,
             iterations_per_epoch,
             data,
             dataset,
@@ -684,6 +694,11 @@ impl Scenario {
     pub fn spec(&self) -> Algorithm {
         let a = &self.file.algorithm;
         a.kind.parameters(a, self.placement.learner_gpus.len())
+    }
+
+    /// Each learner's slow spells, from the start of the run.
+    pub fn spells(&self) -> Vec<Option<crate::faults::Spells>> {
+        crate::faults::spells(&self.flaky, self.file.seed)
     }
 }
 

@@ -70,6 +70,7 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
             .epochs
             .saturating_mul(scenario.iterations_per_epoch),
         failures: scenario.failures.clone(),
+        flaky: scenario.flaky.clone(),
     };
     Ok(RealParts {
         objective,

@@ -494,3 +494,56 @@ fn a_learner_process_fails_and_the_others_finish_the_run() {
     assert_eq!(s["faults"][0]["learner"], 3);
     assert!(s["faults"][0]["back_at_s"].is_null());
 }
+
+/// Slow spells of factor 1 stretch nothing: every kind's run is the same bit for bit.
+#[test]
+fn slow_spells_of_factor_one_change_nothing() {
+    let spells = [
+        "faults.flaky_slowdown=1",
+        "faults.flaky_slow_s=0.001",
+        "faults.flaky_fast_s=0.001",
+        "faults.flaky_learners=4",
+    ];
+    for kind in ["downpour", "ssgd-ps", "ssgd-allreduce", "easgd"] {
+        assert_eq!(simulated(kind, &[]), simulated(kind, &spells), "{kind}");
+    }
+}
+
+/// A learner whose first fast stay ends within a nanosecond and whose slow spell lasts a
+/// million seconds on average computes every gradient in the slow spell: exactly the compute
+/// time of a learner slowed by the same factor for good. Spells that come and go land between
+/// the two.
+#[test]
+fn a_learner_always_in_its_slow_spell_is_a_slowed_learner() {
+    let compute = |sets: &[&str]| {
+        let mut all = vec![
+            "cluster.learners=1",
+            "workload.gradients=timing-only",
+            "devices.compute_time_s=0.125",
+            "devices.jitter.std_s=0",
+        ];
+        all.extend(sets);
+        run::simulate(&quick(&all), ())
+            .unwrap()
+            .summary
+            .breakdown
+            .compute
+    };
+    let slowed = compute(&["faults.slowdown=3"]);
+    let always = compute(&[
+        "faults.flaky_slowdown=3",
+        "faults.flaky_fast_s=1e-9",
+        "faults.flaky_slow_s=1e6",
+    ]);
+    assert_eq!(always, slowed);
+    let plain = compute(&[]);
+    let spells = compute(&[
+        "faults.flaky_slowdown=3",
+        "faults.flaky_fast_s=0.5",
+        "faults.flaky_slow_s=0.5",
+    ]);
+    assert!(
+        plain < spells && spells < slowed,
+        "{plain} {spells} {slowed}"
+    );
+}

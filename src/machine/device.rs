@@ -121,6 +121,15 @@ impl ComputeModel {
     }
 }
 
+/// A drawn gradient time `dt` stretched by `factor` (a slow spell's; 1 leaves it bit for bit).
+pub fn stretch(dt: SimDuration, factor: f64) -> SimDuration {
+    if factor == 1.0 {
+        dt
+    } else {
+        SimDuration::from_secs_ceil(dt.as_secs_f64() * factor)
+    }
+}
+
 /// Time for a host core to apply an update to `bytes` of parameters, streaming `passes` bytes
 /// through memory per parameter byte ([`UPDATE_MEMORY_PASSES`] for plain SGD).
 pub fn update_time(bytes: u64, memory_bandwidth_gb_per_s: f64, passes: f64) -> SimDuration {

@@ -54,10 +54,10 @@ pub(super) trait Reach {
         began: u64,
         end: &mut LearnerEnd,
     ) -> Option<Answer>;
-    /// The oldest version among the slices last pulled (for synchronous SGD, the round the
-    /// learner is in).
-    fn version(&self) -> u64 {
-        0
+    /// Synchronous SGD's rounds the learner is in: the version of the deciding shard's slice
+    /// last pulled (`algorithm::ssgd::decides`), and the oldest of all the slices'.
+    fn versions(&self) -> (u64, u64) {
+        (0, 0)
     }
     /// The server's parameters now, for evaluation after the run, taken here or left for
     /// the shards to keep until the run's end; None if the server did not answer.
@@ -155,7 +155,7 @@ impl<C: Control> Learner<'_, C> {
         let began = self.control.now();
         let loss = work.compute(&[(batch, gradient_seed(seed, l, end.gradients))]);
         let worked = self.control.now().saturating_sub(began);
-        let slowdown = self.setup.slowdowns.get(l).copied().unwrap_or(1.0);
+        let slowdown = self.setup.slowdown_at(l, began as f64 * 1e-9);
         slow_down(slowdown, worked, || self.control.halted());
         end.gradients += 1;
         if !loss.is_finite() {
@@ -296,8 +296,9 @@ impl Reach for Shards<'_> {
         Some(Answer::merge(answers))
     }
 
-    fn version(&self) -> u64 {
-        self.read.iter().copied().min().unwrap_or(0)
+    fn versions(&self) -> (u64, u64) {
+        let oldest = self.read.iter().copied().min().unwrap_or(0);
+        (self.read.first().copied().unwrap_or(0), oldest)
     }
 
     /// Every shard's slice as it is now; None if a shard did not answer.

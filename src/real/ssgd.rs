@@ -11,9 +11,12 @@
 //! (the gradient in slot k of round r's learner order counts if `r n + k` is below the
 //! target). The epoch ends falling in round r are handled by the learner in slot 0 (learner 0
 //! without backups) once its round r is done: it snapshots the parameters, deals the data out
-//! again and reports the epoch; no learner draws its round r + 1 batch before that (an epoch
-//! gate, `Control::await_epochs`), so without backups the batches do not depend on the
-//! threads' timing. A learner's round is the version of the slices it pulled. (The simulator's learners draw their
+//! again and reports the epoch; without backups no learner draws its round r + 1 batch before
+//! that (an epoch gate, `Control::await_epochs`), so the batches do not depend on the threads'
+//! timing. With backups there is no gate (see [`Plan`]): a learner may draw a batch from the
+//! old partition just after an epoch's end, and the epoch's snapshot may hold a later step of
+//! some shard. A learner's round is the version of the slices it pulled. (The simulator's
+//! learners draw their
 //! next batch as their own round ends, the all-reduce's at once, the parameter server's after
 //! their pull, so there a learner that ends round r before the epoch's last iteration can
 //! still draw from the old partition; over more than one epoch the two backends can therefore
@@ -46,6 +49,11 @@ use crate::workload::model::BYTES_PER_PARAM;
 pub(super) struct Plan {
     /// Gradients a round's step takes.
     p: u64,
+    /// Whether the learners wait at the epoch gate: not with backup workers, where a round
+    /// can need a learner that the gate holds (each shard keeps its own round, so the learner
+    /// that handles an epoch end can be waiting for a shard whose round needs the others'
+    /// next gradients).
+    gated: bool,
     total: u64,
     per_epoch: u64,
     epochs: u64,
@@ -55,8 +63,10 @@ impl Plan {
     /// `p` learners' rounds of `algorithm` for `epochs` epochs of `iterations_per_epoch`
     /// iterations.
     pub fn new(algorithm: Algorithm, p: usize, iterations_per_epoch: u64, epochs: u64) -> Self {
+        let need = algorithm.sync_round(p).need().max(1);
         Plan {
-            p: algorithm.sync_round(p).need().max(1) as u64,
+            gated: need >= p,
+            p: need as u64,
             total: iterations_per_epoch * epochs,
             per_epoch: iterations_per_epoch.max(1),
             epochs,
@@ -115,7 +125,7 @@ impl<C: Control> Common<'_, C> {
     ) -> bool {
         let c = self.control;
         let t0 = c.now();
-        if !c.await_epochs(self.plan.epochs_after(round)) {
+        if self.plan.gated && !c.await_epochs(self.plan.epochs_after(round)) {
             return false;
         }
         let t1 = c.now();
@@ -130,7 +140,7 @@ impl<C: Control> Common<'_, C> {
             .objective
             .loss_grad(params, &batch, seed, grad, scratch);
         let worked = c.now().saturating_sub(began);
-        let slowdown = self.setup.slowdowns.get(self.l).copied().unwrap_or(1.0);
+        let slowdown = self.setup.slowdown_at(self.l, began as f64 * 1e-9);
         runtime::slow_down(slowdown, worked, || c.halted());
         end.measured.gradients += 1;
         end.measured.did(Activity::Compute, t1, c.now());

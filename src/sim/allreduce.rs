@@ -26,8 +26,9 @@ use super::progress::Progress;
 use crate::algorithm::ssgd::{Carries, RingAct, RingPeer, RingState};
 use crate::cluster::learner::{Learner, Phase};
 use crate::engine::{Context, Model};
+use crate::faults::Spells;
 use crate::machine::cpu::Sharing;
-use crate::machine::device::{ComputeModel, update_time};
+use crate::machine::device::{ComputeModel, stretch, update_time};
 use crate::machine::network::Network;
 use crate::machine::threads::Threads;
 use crate::machine::topology::{Route, Topology};
@@ -50,6 +51,8 @@ pub struct AllReduceSetup {
     pub epochs: u64,
     /// `machine.flow_share_cv`: how far chunks meeting on a link stray from equal shares.
     pub flow_share_cv: f64,
+    /// Each learner's slow spells (`[faults]`), None where it has none.
+    pub spells: Vec<Option<Spells>>,
 }
 
 /// The model's events: a closed set.
@@ -253,7 +256,9 @@ impl<O: Observer, G: Gradients> AllReduce<O, G> {
             self.gradients.pull(l, c);
         }
         self.gradients.compute(l);
-        let dt = self.setup.compute[l].sample(ctx.rng());
+        let spell = self.setup.spells[l].as_mut();
+        let factor = spell.map_or(1.0, |s| s.factor_at(ctx.now().as_secs_f64()));
+        let dt = stretch(self.setup.compute[l].sample(ctx.rng()), factor);
         match &mut self.fabric {
             Fabric::Links { .. } => ctx.schedule_in(dt, Event::ComputeDone { learner: l }),
             Fabric::Host { .. } => self.run_task(ctx, l, Task::Compute, dt),

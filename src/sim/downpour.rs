@@ -33,8 +33,8 @@ use crate::cluster::Placement;
 use crate::cluster::learner::{Learner, Phase};
 use crate::cluster::shard::Shard;
 use crate::engine::{Context, Model};
-use crate::faults::Failure;
-use crate::machine::device::{ComputeModel, update_time};
+use crate::faults::{Failure, Spells};
+use crate::machine::device::{ComputeModel, stretch, update_time};
 use crate::machine::network::Network;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
@@ -65,6 +65,8 @@ pub struct DownpourSetup {
     pub flow_share_cv: f64,
     /// Learners that fail (and come back), in time order.
     pub failures: Vec<Failure>,
+    /// Each learner's slow spells (`[faults]`), None where it has none.
+    pub spells: Vec<Option<Spells>>,
 }
 
 /// The model's events: a closed set.
@@ -415,7 +417,9 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     fn start_compute(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         self.learners[l].phase = Phase::Computing;
         self.gradients.compute(l);
-        let dt = self.setup.compute[l].sample(ctx.rng());
+        let spell = self.setup.spells[l].as_mut();
+        let factor = spell.map_or(1.0, |s| s.factor_at(ctx.now().as_secs_f64()));
+        let dt = stretch(self.setup.compute[l].sample(ctx.rng()), factor);
         match &self.fabric {
             Fabric::Links { .. } => {
                 let life = self.life[l];

@@ -60,9 +60,23 @@ pub struct RealSetup {
     pub iterations: u64,
     /// The learners' failures (`[faults]`).
     pub failures: Vec<crate::faults::Failure>,
+    /// Each learner's slow spells (`[faults]`), None where it has none.
+    pub flaky: Vec<Option<crate::faults::Flaky>>,
 }
 
 impl RealSetup {
+    /// How many times its device's time learner `l`'s gradient begun `t_s` seconds into the
+    /// run takes: its constant slowdown times its slow spell's factor then (the spells drawn
+    /// again from the run's start, as the simulator draws them).
+    pub fn slowdown_at(&self, l: usize, t_s: f64) -> f64 {
+        let constant = self.slowdowns.get(l).copied().unwrap_or(1.0);
+        let spell = self.flaky.get(l).copied().flatten();
+        let spell = spell.map_or(1.0, |f| {
+            crate::faults::Spells::new(f, self.seed, l).factor_at(t_s)
+        });
+        constant * spell
+    }
+
     /// The server's step sizes.
     pub fn rates(&self) -> Rates {
         Rates {

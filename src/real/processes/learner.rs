@@ -441,8 +441,9 @@ impl Reach for Sockets<'_> {
         Some(Answer::merge(answers))
     }
 
-    fn version(&self) -> u64 {
-        self.read.iter().copied().min().unwrap_or(0)
+    fn versions(&self) -> (u64, u64) {
+        let oldest = self.read.iter().copied().min().unwrap_or(0);
+        (self.read.first().copied().unwrap_or(0), oldest)
     }
 
     /// Asks every shard to keep its slice as the epoch's; they hand them in at the run's end.

@@ -79,10 +79,13 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
     let mut role = c.setup.algorithm.learner(c.l, shards);
     let mut then = role.on(Happened::Start).then;
     let rounds = c.plan.rounds();
-    let mut round = 0;
+    // The round the deciding shard's slice was pulled at (where the gradient counts, if it
+    // does), and the oldest of every shard's: the learner stops once every slice it pulled
+    // has taken the run's last step.
+    let (mut round, mut oldest) = (0, 0);
     let mut answer = Answer::default();
     let mut outage = Outage::of(c.setup, c.l);
-    while round < rounds && !control.halted() {
+    while oldest < rounds && !control.halted() {
         // A failure takes effect between acts: a gradient computed and not pushed is lost; a
         // learner that comes back pulls the round the shards are in.
         if let Some(o) = outage.filter(|o| control.now() >= o.at_ns) {
@@ -99,11 +102,11 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
                 end.measured
                     .breakdown
                     .add(Activity::Pull, control.now() - mark);
-                round = reach.version();
+                (round, oldest) = reach.versions();
                 Happened::Pulled
             }),
             // Every round is stepped: nothing left to compute for.
-            Act::Compute if round >= rounds => break,
+            Act::Compute if oldest >= rounds => break,
             Act::Compute => {
                 let (params, grad, scratch) = work.parts();
                 c.gradient(round, params, grad, scratch, &mut end)
@@ -128,7 +131,7 @@ pub(in crate::real) fn ps_learner<C: Control>(c: &Common<C>, mut reach: impl Rea
         }
         if matches!(happened, Happened::Pushed | Happened::Dropped) {
             // The slices move on only by steps: the next round is a later one.
-            round += 1;
+            oldest += 1;
         }
         then = step.then;
     }
