@@ -126,7 +126,31 @@ pub struct Failure {
 /// The latest failure time taken, seconds (about 11.6 days of simulated time).
 pub const MAX_FAIL_AT_S: f64 = 1e6;
 
+/// Every learner's faults from a checked `[faults]` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked {
+    pub slowdowns: Vec<f64>,
+    pub flaky: Vec<Option<Flaky>>,
+    pub failures: Vec<Failure>,
+}
+
 impl FaultsSection {
+    /// The faults of `p` learners, adding every problem to `problems` (with nothing in place
+    /// of what is wrong).
+    pub fn check(&self, p: usize, problems: &mut Vec<(String, String)>) -> Checked {
+        fn take<T>(r: Result<T, Vec<(String, String)>>, or: T, p: &mut Vec<(String, String)>) -> T {
+            r.unwrap_or_else(|e| {
+                p.extend(e);
+                or
+            })
+        }
+        Checked {
+            slowdowns: take(self.slowdowns(p), vec![1.0; p], problems),
+            flaky: take(self.flaky(p), vec![None; p], problems),
+            failures: take(self.failures(p), vec![], problems),
+        }
+    }
+
     /// Each of `p` learners' slowdown factor (1 where nothing is said), or every problem as
     /// (key, message).
     pub fn slowdowns(&self, p: usize) -> Result<Vec<f64>, Vec<(String, String)>> {

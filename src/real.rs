@@ -11,6 +11,7 @@
 mod control;
 pub mod hogwild;
 mod learner;
+mod outage;
 pub mod processes;
 mod runtime;
 mod shard;

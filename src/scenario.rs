@@ -343,27 +343,11 @@ impl ScenarioFile {
             }
         }
         problems.extend(a.kind.check(a, c.learners));
-        let slowdowns = match self.faults.slowdowns(c.learners) {
-            Ok(f) => f,
-            Err(p) => {
-                problems.extend(p);
-                vec![1.0; c.learners]
-            }
-        };
-        let flaky = match self.faults.flaky(c.learners) {
-            Ok(f) => f,
-            Err(p) => {
-                problems.extend(p);
-                vec![None; c.learners]
-            }
-        };
-        let failures = match self.faults.failures(c.learners) {
-            Ok(f) => f,
-            Err(p) => {
-                problems.extend(p);
-                vec![]
-            }
-        };
+        let crate::faults::Checked {
+            slowdowns,
+            flaky,
+            failures,
+        } = self.faults.check(c.learners, &mut problems);
         if !failures.is_empty() && a.kind == AlgorithmKind::SsgdAllreduce {
             problems.push((
                 "faults.fail_at_s".into(),

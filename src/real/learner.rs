@@ -12,7 +12,8 @@
 //! answering or a loss that is not finite ends the thread with what it measured.
 
 use super::control::Control;
-use super::runtime::{LearnerEnd, Outage, Shared, slow_down};
+use super::outage::Outage;
+use super::runtime::{LearnerEnd, Shared, slow_down};
 use super::shard::{Answer, FromShard, ToShard};
 
 use crate::algorithm::role::{Act, Happened};

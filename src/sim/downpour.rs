@@ -21,12 +21,14 @@
 //! learners. This model never touches numeric values: it decides only when things happen, and
 //! tells its [`Gradients`] when values move (timing-only runs pass `()`). A diverged run stops.
 
+mod faults;
 mod host;
+mod roles;
 mod server;
 
 use super::fabric::Wires;
 use super::progress::Progress;
-use crate::algorithm::role::{Act, Happened, LearnerRole, Step};
+use crate::algorithm::role::{Happened, LearnerRole, Step};
 use crate::algorithm::ssgd::SyncRound;
 use crate::algorithm::{Algorithm, Server};
 use crate::cluster::Placement;
@@ -345,62 +347,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         }
     }
 
-    /// Carries out what learner `l`'s role does next (the iterations the event completed are
-    /// counted first, by [`Downpour::went_on`]).
-    fn act(&mut self, ctx: &mut Context<'_, Event>, l: usize, mut then: Act) {
-        loop {
-            match then {
-                Act::Pull => return self.start_pull(ctx, l),
-                Act::Compute => return self.start_compute(ctx, l),
-                Act::Push { targets } => return self.start_push(ctx, l, targets),
-                // Nobody to wait for: released at once.
-                Act::WaitFor { iterations } if self.slowest() >= iterations => {
-                    then = self.roles[l].on(Happened::Released).then;
-                }
-                Act::WaitFor { iterations } => {
-                    self.learners[l].phase = Phase::Waiting;
-                    self.waiting.push((l, iterations));
-                    return self.refresh(l);
-                }
-            }
-        }
-    }
-
-    /// Iterations the slowest learner that is up has completed (a returning learner counts
-    /// from the slowest count when it rejoined). A learner that is down holds nobody back, as
-    /// a server that drops a worker whose lease expired.
-    fn slowest(&self) -> u64 {
-        (self.learners.iter().zip(&self.rejoined_at).zip(&self.down))
-            .filter(|(_, down)| !**down)
-            .map(|((l, &offset), _)| l.iterations + offset)
-            .min()
-            .unwrap_or(u64::MAX)
-    }
-
-    /// Lets every waiting learner whose wait is over go on, in the order they began to wait.
-    fn release(&mut self, ctx: &mut Context<'_, Event>) {
-        if self.waiting.is_empty() {
-            return;
-        }
-        let slowest = self.slowest();
-        let mut waiting = std::mem::take(&mut self.waiting);
-        waiting.retain(|&(l, iterations)| {
-            if iterations > slowest {
-                return true;
-            }
-            self.released.push(l);
-            false
-        });
-        self.waiting = waiting;
-        let mut released = std::mem::take(&mut self.released);
-        for &l in &released {
-            let step = self.roles[l].on(Happened::Released);
-            self.act(ctx, l, step.then);
-        }
-        released.clear();
-        self.released = released;
-    }
-
     /// A slice is in the learner's parameters; with the last one its role goes on.
     fn slice_in(&mut self, ctx: &mut Context<'_, Event>, l: usize) {
         let learner = &mut self.learners[l];
@@ -589,99 +535,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             .finish(now, &mut self.learners, &mut self.observer);
     }
 
-    /// A failure happens: its learner stops. The gradient it was computing is lost; what it
-    /// already sent is delivered and applied, and every reply to it is lost; a learner waiting
-    /// for others stops waiting. The others' waits no longer count it.
-    fn learner_down(&mut self, ctx: &mut Context<'_, Event>, k: usize) {
-        let Failure {
-            learner: l,
-            down_for_s,
-            ..
-        } = self.setup.failures[k];
-        let lost = u64::from(self.learners[l].phase == Phase::Computing);
-        if lost > 0 {
-            self.gradients.dropped(l);
-        }
-        self.life[l] += 1;
-        self.down[l] = true;
-        self.waiting.retain(|&(w, _)| w != l);
-        let learner = &mut self.learners[l];
-        learner.phase = Phase::Waiting;
-        learner.pending = 0;
-        learner.push_dropped = false;
-        self.faults.push(FaultRecord {
-            learner: l,
-            failed_at_s: ctx.now().as_secs_f64(),
-            back_at_s: None,
-            lost_gradients: lost,
-        });
-        self.observer.learner_fault(l, true, ctx.now());
-        if let Some(d) = down_for_s {
-            ctx.schedule_in(
-                SimDuration::from_secs_ceil(d),
-                Event::LearnerUp { failure: k },
-            );
-        }
-        self.refresh(l);
-        self.release(ctx);
-    }
-
-    /// Learners whose time down is over start again, pulling fresh parameters, once nothing
-    /// they sent before they failed is still on its way or at a shard.
-    fn rejoin(&mut self, ctx: &mut Context<'_, Event>) {
-        let mut i = 0;
-        while i < self.returning.len() {
-            let l = self.returning[i];
-            let x = &self.learners[l];
-            if x.in_transfer + x.queued + x.applying > 0 {
-                i += 1;
-                continue;
-            }
-            self.returning.swap_remove(i);
-            // It rejoins at the count of the slowest learner running.
-            let slowest = self.slowest();
-            if slowest != u64::MAX {
-                self.rejoined_at[l] = slowest.saturating_sub(self.learners[l].iterations);
-            }
-            self.down[l] = false;
-            // Whatever it had computed is gone with the failure.
-            self.gradients.dropped(l);
-            let now = ctx.now();
-            if let Some(f) = self.faults.iter_mut().rev().find(|f| f.learner == l) {
-                f.back_at_s = Some(now.as_secs_f64());
-            }
-            self.observer.learner_fault(l, false, now);
-            let step = self.roles[l].on(Happened::Start);
-            self.act(ctx, l, step.then);
-        }
-    }
-
-    /// Why the run cannot go on, if it stopped short with a learner down for good.
-    fn stall(&self) -> Option<String> {
-        if self.progress.finished() || self.gradients.diverged() {
-            return None;
-        }
-        let gone: Vec<String> = (self.faults.iter())
-            .filter(|f| f.back_at_s.is_none())
-            .map(|f| format!("learner {} (failed at {:.3} s)", f.learner, f.failed_at_s))
-            .collect();
-        if gone.is_empty() {
-            return None;
-        }
-        let why = match self.server {
-            _ if self.down.iter().all(|&d| d) => "no learner is left",
-            Server::Synchronous => {
-                "each synchronous round waits for a gradient it never gets; \
-                 algorithm.ssgd.backup_workers lets a round go without it"
-            }
-            _ => "the learners left wait for it",
-        };
-        Some(format!(
-            "stalled: {} never came back, and {why}",
-            gone.join(", ")
-        ))
-    }
-
     /// The run's measurements; `end` is when the last iteration completed (or `now` if the run
     /// was cut short).
     pub fn outcome(&self, now: SimTime) -> Outcome {
@@ -837,15 +690,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
                 self.step_done(ctx, shard);
                 self.run_shard(ctx, shard);
             }
-        }
-    }
-}
-
-impl<O: Observer, G: Gradients> Downpour<O, G> {
-    /// After each event: returning learners that can start again do.
-    fn after_event(&mut self, ctx: &mut Context<'_, Event>) {
-        if !self.returning.is_empty() && !self.progress.finished() {
-            self.rejoin(ctx);
         }
     }
 }

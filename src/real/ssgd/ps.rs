@@ -16,7 +16,7 @@ use crate::algorithm::ssgd::SyncRound;
 use crate::outcome::Activity;
 use crate::real::control::Control;
 use crate::real::learner::Reach;
-use crate::real::runtime::Outage;
+use crate::real::outage::Outage;
 use crate::real::shard::{Answer, Apply, Push};
 use crate::real::sharded::Gradient;
 use crate::training::real::RealSetup;
