@@ -99,6 +99,7 @@ fn result<O>(scenario: &Scenario, run: RealRun, observer: O, backend: &str) -> R
     let mut summary = Summary::new(scenario, &run.outcome, run.curve.last());
     summary.backend = backend.into();
     summary.gradients = "real".into();
+    summary.measure_slowdowns();
     if run.stopped.is_some() {
         summary.cut_short.clone_from(&run.stopped);
     }

@@ -1,5 +1,6 @@
 //! Parameter sweeps: a base scenario, fixed overrides and axes whose cartesian product gives the
-//! points; every point is one simulator run with its own result directory. A sweep can be cut
+//! points; every point is one simulator run (or, with `backend = "real"`, one real run on this
+//! host) with its own result directory. A sweep can be cut
 //! into shards (one per Slurm array task), stopped at any moment and started again: finished
 //! points are never run twice and a result directory is either whole or absent.
 //!
@@ -12,4 +13,4 @@ pub mod slurm;
 pub mod spec;
 
 pub use runner::{SweepOptions, SweepOutcome, run};
-pub use spec::{Axis, Point, Shard, SweepSpec};
+pub use spec::{Axis, Backend, Point, Shard, SweepSpec};

@@ -539,3 +539,93 @@ fn a_sweep_over_the_slowdown_draws_time_to_target_against_it_per_algorithm() {
     ));
     assert!(!out2.join("report/stragglers.svg").exists());
 }
+
+#[test]
+fn a_real_sweep_runs_each_point_on_the_real_backend_and_its_report_says_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(
+        dir.path(),
+        "faults.slowdown = [1.0, 4.0]\n\n[report]\ntarget_accuracy = 0.2",
+        1,
+    );
+    let body = std::fs::read_to_string(&sweep).unwrap().replace(
+        "[set]\n",
+        "backend = \"real\"\n\n[set]\nalgorithm.kind = \"ssgd-ps\"\n",
+    );
+    std::fs::write(&sweep, body).unwrap();
+    let out = dir.path().join("out");
+    let printed = ok(asgd(
+        dir.path(),
+        &["sweep", sweep.to_str().unwrap(), "--out", "out", "-q"],
+    ));
+    assert!(
+        printed.contains("one at a time on the real backend"),
+        "{printed}"
+    );
+    let summary = |name: &str| -> serde_json::Value {
+        let t = std::fs::read_to_string(out.join("points").join(name).join("summary.json"));
+        serde_json::from_str(&t.unwrap()).unwrap()
+    };
+    let slow = summary("slowdown=4");
+    assert_eq!(slow["backend"], "real");
+    assert_eq!(summary("slowdown=1")["backend"], "real");
+    // The slow learner really took longer per gradient than its unslowed peers.
+    let measured = slow["per_learner"][3]["measured_slowdown"]
+        .as_f64()
+        .unwrap();
+    assert!(measured > 2.0, "measured slowdown {measured} at factor 4");
+    let point = std::fs::read_to_string(out.join("points/slowdown=4/point.json")).unwrap();
+    assert!(point.contains("\"backend\": \"real\""), "{point}");
+    let html = std::fs::read_to_string(out.join("report/index.html")).unwrap();
+    assert!(html.contains("Seconds are measured"), "{html}");
+    assert!(!html.contains("Seconds are simulated"));
+
+    // A simulator sweep in the same directory is a different sweep: its points run again.
+    let sim = std::fs::read_to_string(&sweep)
+        .unwrap()
+        .replace("backend = \"real\"\n", "");
+    std::fs::write(&sweep, sim).unwrap();
+    let printed = ok(asgd(
+        dir.path(),
+        &["sweep", sweep.to_str().unwrap(), "--out", "out", "-q"],
+    ));
+    assert!(printed.contains("ran 2 "), "{printed}");
+    assert_eq!(summary("slowdown=4")["backend"], "sim");
+
+    std::fs::write(
+        &sweep,
+        "scenario = \"builtin:quick\"\nbackend = \"gpu\"\n[axes]\nseed = [1]\n",
+    )
+    .unwrap();
+    let o = asgd(dir.path(), &["sweep", sweep.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("key `backend`: must be \"simulator\" (the default) or \"real\""),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn shipped_straggler_and_failure_sweeps_check_on_both_backends() {
+    use asgd_sim::scenario::{DataCache, load_with};
+    use asgd_sim::sweep::{Backend, SweepSpec};
+    let cache = DataCache::default();
+    for (name, backend, points) in [
+        ("stragglers", Backend::Simulator, 40),
+        ("failures", Backend::Simulator, 18),
+        ("stragglers-real", Backend::Real, 40),
+        ("failures-real", Backend::Real, 18),
+    ] {
+        let spec = SweepSpec::read(&repo(&format!("scenarios/sweeps/{name}.toml"))).unwrap();
+        assert_eq!((spec.name.as_str(), spec.backend), (name, backend));
+        assert_eq!(spec.points().len(), points, "{name}");
+        for p in &spec.points() {
+            let sc = load_with(&spec.scenario, &spec.overrides(p), &cache)
+                .unwrap_or_else(|e| panic!("{name}/{}: {e}", p.name));
+            if backend == Backend::Real {
+                assert_eq!(asgd_sim::real::would_hang(&sc), None, "{name}/{}", p.name);
+            }
+        }
+    }
+}

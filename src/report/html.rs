@@ -134,7 +134,11 @@ pub fn page(results: &SweepResults, rows: &[Row], target: Option<f64>, shown: &[
         );
     }
 
-    h.push_str("<h2>Points</h2>\n<p>Seconds are simulated, per epoch, mean over learners. Accuracies in percent at the end of the run.</p>\n<table>\n<tr><th class=\"l\">point</th><th>p</th><th>seed</th>");
+    let _ = write!(
+        h,
+        "<h2>Points</h2>\n<p>Seconds are {}, per epoch, mean over learners. Accuracies in percent at the end of the run.</p>\n<table>\n<tr><th class=\"l\">point</th><th>p</th><th>seed</th>",
+        results.clock()
+    );
     for m in &MEASURES {
         let _ = write!(h, "<th>{}</th>", m.html);
     }

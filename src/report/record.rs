@@ -27,6 +27,9 @@ pub struct PointRecord {
     pub values: Vec<AxisValue>,
     /// Every override that made the point's scenario, `key=value`, fixed ones first.
     pub overrides: Vec<String>,
+    /// "real" where the real backend ran it (absent: the simulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,19 @@ pub struct SweepResults {
     pub topology: Option<(String, Vec<u8>)>,
 }
 
+impl SweepResults {
+    /// How the points' seconds were taken: "measured" where every point ran on the real
+    /// backend, "simulated" otherwise.
+    pub fn clock(&self) -> &'static str {
+        let real = |p: &PointResult| p.summary.backend == "real";
+        if !self.points.is_empty() && self.points.iter().all(real) {
+            "measured"
+        } else {
+            "simulated"
+        }
+    }
+}
+
 pub const TOPOLOGY_SVG: &str = "topology.svg";
 pub const TOPOLOGY_PNG: &str = "topology.png";
 

@@ -77,6 +77,10 @@ pub struct LearnerSummary {
     /// work lost; absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_gradients: u64,
+    /// On the real backend, a slowed learner's seconds per gradient (its wait included) over
+    /// the median of the unslowed learners': the slowdown it really had; absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_slowdown: Option<f64>,
 }
 
 fn is_zero(x: &u64) -> bool {
@@ -216,6 +220,26 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Sets each slowed learner's `measured_slowdown`: its seconds of compute per gradient
+    /// over the median of the unslowed learners' (none where no learner is unslowed or a
+    /// learner did no gradient).
+    pub fn measure_slowdowns(&mut self) {
+        let per = |l: &LearnerSummary| {
+            (l.iterations > 0).then(|| l.breakdown.compute / l.iterations as f64)
+        };
+        let mut even: Vec<f64> = (self.per_learner.iter())
+            .filter(|l| l.slowdown == 1.0)
+            .filter_map(per)
+            .collect();
+        even.sort_by(f64::total_cmp);
+        let Some(&median) = even.get(even.len() / 2).filter(|m| **m > 0.0) else {
+            return;
+        };
+        for l in self.per_learner.iter_mut().filter(|l| l.slowdown != 1.0) {
+            l.measured_slowdown = per(l).map(|s| s / median);
+        }
+    }
+
     pub fn new(scenario: &Scenario, o: &Outcome, last: Option<&CurvePoint>) -> Self {
         let f = &scenario.file;
         let per_epoch = scenario.iterations_per_epoch.max(1);
@@ -293,6 +317,7 @@ impl Summary {
                     breakdown: BreakdownSecs::per_epoch(b, epochs),
                     slowdown: scenario.slowdowns.get(l).copied().unwrap_or(1.0),
                     dropped_gradients: o.learner_dropped.get(l).copied().unwrap_or(0),
+                    measured_slowdown: None,
                 })
                 .collect(),
             per_shard: scenario

@@ -228,10 +228,12 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
         })?);
         out.push(render(&Convergence {
             name: "convergence-time".into(),
-            caption: format!(
-                "The same against simulated wall-clock time on the modelled machine.{band}"
-            ),
-            x_label: "simulated time (s)".into(),
+            caption: if results.clock() == "measured" {
+                format!("The same against measured wall-clock time on the real backend.{band}")
+            } else {
+                format!("The same against simulated wall-clock time on the modelled machine.{band}")
+            },
+            x_label: format!("{} time (s)", results.clock()),
             y_label: "accuracy (%)".into(),
             rows: by(|c| c.sim_time_s),
         })?);
@@ -257,12 +259,14 @@ pub fn figures(results: &SweepResults) -> Result<Vec<Rendered>, ReportError> {
             .collect();
         out.push(render(&TimeToAccuracy {
             caption: format!(
-                "Simulated time to reach {:.1} % test accuracy on {}, one bar per setting (mean over seeds; \"not reached\" if any seed never did).",
+                "{} time to reach {:.1} % test accuracy on {}, one bar per setting (mean over seeds; \"not reached\" if any seed never did).",
+                capital(results.clock()),
                 100.0 * t,
                 results.points[0].summary.machine
             ),
             target: t,
             panels,
+            clock: results.clock(),
         })?);
     }
 
@@ -443,7 +447,8 @@ fn straggler_figures(
         out.push(render(&Speedup {
             name,
             caption: format!(
-                "Simulated time to reach {:.1} % test accuracy against how many times slower the slow learners compute (faults.slowdown), p = {p}, one line per setting; points where a seed never reached it are left out.",
+                "{} time to reach {:.1} % test accuracy against how many times slower the slow learners compute (faults.slowdown), p = {p}, one line per setting; points where a seed never reached it are left out.",
+                capital(results.clock()),
                 100.0 * target
             ),
             x_label: "slowdown of the slow learners".into(),
@@ -460,6 +465,14 @@ fn straggler_figures(
         })?);
     }
     Ok(out)
+}
+
+/// `word` with its first letter capital.
+fn capital(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// Writes the report for `results` into `out` (replaced whole): every figure as SVG and PNG,

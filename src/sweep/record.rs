@@ -1,7 +1,7 @@
 //! How a sweep's definition becomes the records it writes (`sweep.json`, `point.json`); the
 //! record types themselves live with the reports that read them.
 
-use super::spec::{Point, SweepSpec};
+use super::spec::{Backend, Point, SweepSpec};
 pub use crate::report::record::{
     AxisRecord, AxisValue, POINT_FILE, POINTS_DIR, PointRecord, SWEEP_FILE, SweepRecord, pretty,
 };
@@ -28,6 +28,7 @@ impl PointRecord {
                 .iter()
                 .map(|o| o.text.clone())
                 .collect(),
+            backend: (spec.backend != Backend::Simulator).then(|| spec.backend.name().into()),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! reported and the others go on. The machine is drawn once, beside the points, for the report.
 
 use super::record::{POINT_FILE, POINTS_DIR, PointRecord, SWEEP_FILE, SweepRecord, pretty};
-use super::spec::{Point, Shard, SweepSpec};
+use super::spec::{Backend, Point, Shard, SweepSpec};
 use crate::input::InputError;
 use crate::observe::bar::IterationBar;
 use crate::report::curve;
@@ -163,7 +163,11 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
         }
     }
     let threads = opts.threads.max(1);
-    let jobs = opts.jobs.unwrap_or(threads).clamp(1, pending.len().max(1));
+    // A real point measures this host: it runs alone.
+    let jobs = match spec.backend {
+        Backend::Simulator => opts.jobs.unwrap_or(threads).clamp(1, pending.len().max(1)),
+        Backend::Real => 1,
+    };
     let per_point = (threads / jobs).max(1);
     outcome.jobs = jobs;
     outcome.threads_per_point = per_point;
@@ -207,7 +211,7 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
                     let ticking =
                         IterationBar::new(bar.clone(), epochs, iterations).feeding(overall.clone());
                     bar.tick();
-                    let result = run_point(&opts.out, rec, sc, per_point, ticking);
+                    let result = run_point(&opts.out, rec, sc, per_point, ticking, spec.backend);
                     multi.remove(&bar);
                     let n = finished_points.fetch_add(1, Ordering::Relaxed) + 1;
                     overall.set_message(points_message(n));
@@ -243,29 +247,43 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
-/// Runs one point and writes its directory; Ok(diverged) or why it failed.
+/// Runs one point on `backend` and writes its directory; Ok(diverged) or why it failed.
 fn run_point(
     out: &Path,
     rec: &PointRecord,
     sc: &Scenario,
     threads: usize,
     bar: IterationBar,
+    backend: Backend,
 ) -> Result<bool, String> {
-    let res = run::simulate_with(sc, bar, threads).map_err(|e| e.to_string())?;
+    let (summary, points, bar) = match backend {
+        Backend::Simulator => {
+            let res = run::simulate_with(sc, bar, threads).map_err(|e| e.to_string())?;
+            (res.summary, res.curve, res.observer)
+        }
+        Backend::Real => {
+            let bar = bar.saying(None, Some("evaluating each epoch's parameters"));
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let res = crate::real::run(sc, bar, &stop).map_err(|e| e.to_string())?;
+            if let Some(why) = res.stopped {
+                return Err(format!("the real run stopped early: {why}"));
+            }
+            (res.summary, res.curve, res.observer)
+        }
+    };
     let target = point_dir(out, &rec.name);
     let write = || -> std::io::Result<PathBuf> {
         let dir = OutputDir::begin(&target)?;
-        dir.write("summary.json", res.summary.to_json().as_bytes())?;
-        if !res.curve.is_empty() {
-            dir.write("curve.csv", curve::to_csv(&res.curve).as_bytes())?;
+        dir.write("summary.json", summary.to_json().as_bytes())?;
+        if !points.is_empty() {
+            dir.write("curve.csv", curve::to_csv(&points).as_bytes())?;
         }
         dir.write(POINT_FILE, pretty(rec).as_bytes())?;
         dir.commit()
     };
     write().map_err(|e| format!("cannot write {}: {e}", target.display()))?;
-    let diverged = res.summary.diverged;
-    res.observer.finish();
-    Ok(diverged)
+    bar.finish();
+    Ok(summary.diverged)
 }
 
 fn point_diverged(out: &Path, name: &str) -> bool {

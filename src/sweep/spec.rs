@@ -18,9 +18,31 @@
 //! [report]
 //! target_accuracy = 0.3             # optional; test accuracy the speedup figure aims at
 //! ```
+//!
+//! A top-level `backend = "real"` runs every point with the real backend (threads on this
+//! host, one point at a time, times measured) instead of the simulator.
 
 use crate::input::{self, InputError, Override, Source};
 use std::path::{Path, PathBuf};
+
+/// What runs a sweep's points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The simulator: deterministic, several points at once.
+    #[default]
+    Simulator,
+    /// The real backend on this host's threads: one point at a time, since each measures.
+    Real,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Simulator => "simulator",
+            Backend::Real => "real",
+        }
+    }
+}
 
 /// One axis: a scenario key and the values it takes, in the order written.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,6 +107,7 @@ pub struct SweepSpec {
     pub axes: Vec<Axis>,
     /// Test accuracy (a fraction) the report's time-to-accuracy figures aim at.
     pub target_accuracy: Option<f64>,
+    pub backend: Backend,
 }
 
 impl SweepSpec {
@@ -106,6 +129,7 @@ impl SweepSpec {
         let mut fixed = vec![];
         let mut axes = vec![];
         let mut target_accuracy = None;
+        let mut backend = Backend::Simulator;
         for (key, item) in doc.as_table().iter() {
             match key {
                 "name" => match item.as_str() {
@@ -121,6 +145,18 @@ impl SweepSpec {
                     None => problems.push((
                         "scenario".into(),
                         "must be a string: a scenario file relative to the sweep file, or builtin:NAME".into(),
+                    )),
+                },
+                "backend" => match item.as_str() {
+                    Some("simulator") => backend = Backend::Simulator,
+                    Some("real") => backend = Backend::Real,
+                    _ => problems.push((
+                        "backend".into(),
+                        format!(
+                            "must be \"simulator\" (the default) or \"real\" (each point run \
+                             for real on this host's threads), got {}",
+                            item.to_string().trim()
+                        ),
                     )),
                 },
                 "set" | "axes" => {
@@ -183,7 +219,7 @@ impl SweepSpec {
                 }
                 _ => problems.push((
                     key.into(),
-                    "unknown key; allowed: name, scenario, [set], [axes], [report]".into(),
+                    "unknown key; allowed: name, scenario, backend, [set], [axes], [report]".into(),
                 )),
             }
         }
@@ -208,6 +244,7 @@ impl SweepSpec {
             fixed,
             axes,
             target_accuracy,
+            backend,
         })
     }
 
@@ -263,6 +300,7 @@ impl SweepSpec {
             fixed,
             axes,
             target_accuracy: None,
+            backend: Backend::Simulator,
         })
     }
 

@@ -24,7 +24,7 @@ pub(crate) fn sweep_command(
     let started = Instant::now();
     let o = sweep::run(spec, &opts)?;
     let mut text = format!(
-        "sweep {}: {} points{}; ran {} ({} at a time, {} thread(s) each) in {:.1} s, kept {} finished before",
+        "sweep {}: {} points{}; ran {} ({}) in {:.1} s, kept {} finished before",
         spec.name,
         o.total,
         shard.map_or(String::new(), |s| format!(
@@ -32,8 +32,13 @@ pub(crate) fn sweep_command(
             o.owned, s.index, s.count
         )),
         o.ran.len(),
-        o.jobs,
-        o.threads_per_point,
+        match spec.backend {
+            sweep::Backend::Real => "one at a time on the real backend".to_string(),
+            sweep::Backend::Simulator => format!(
+                "{} at a time, {} thread(s) each",
+                o.jobs, o.threads_per_point
+            ),
+        },
         started.elapsed().as_secs_f64(),
         o.skipped.len(),
     );

@@ -25,6 +25,8 @@ pub struct TimeToAccuracy {
     /// Panels side by side, e.g. ("p = 4", rows); each row a setting's label and its time to the
     /// target in seconds, None when it never reached it.
     pub panels: Vec<(String, Vec<Row>)>,
+    /// How the seconds were taken: "simulated" or "measured".
+    pub clock: &'static str,
 }
 
 /// A setting's label and its seconds to the target, `None` when it never reached it.
@@ -115,11 +117,12 @@ impl TimeToAccuracy {
     fn x_title(&self) -> String {
         if self.target.is_finite() {
             format!(
-                "simulated seconds to reach {:.1} % test accuracy",
+                "{} seconds to reach {:.1} % test accuracy",
+                self.clock,
                 self.target * 100.0
             )
         } else {
-            "simulated seconds to reach the target test accuracy".to_string()
+            format!("{} seconds to reach the target test accuracy", self.clock)
         }
     }
 
@@ -286,6 +289,7 @@ mod tests {
             caption: "Simulated time to 25 % test accuracy".to_string(),
             target: 0.25,
             panels: vec![panel(4, 1.0), panel(16, 2.0)],
+            clock: "simulated",
         }
     }
 
@@ -382,6 +386,7 @@ mod tests {
                     ("fine".to_string(), Some(2.0)),
                 ],
             )],
+            clock: "measured",
         };
         let (out, rgb) = render_checked(&fig);
         let t = texts(&out.svg);
@@ -391,7 +396,7 @@ mod tests {
             &[
                 "0 s",
                 "2.00 s",
-                "simulated seconds to reach 50.0 % test accuracy",
+                "measured seconds to reach 50.0 % test accuracy",
             ],
         );
         for i in 0..3 {
@@ -407,6 +412,7 @@ mod tests {
             caption: String::new(),
             target: 0.25,
             panels: vec![],
+            clock: "simulated",
         };
         let no_rows = TimeToAccuracy {
             panels: vec![("p = 4".to_string(), vec![]), ("p = 8".to_string(), vec![])],
