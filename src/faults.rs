@@ -3,7 +3,12 @@
 //! come back how much later). The drivers apply them (the simulator stretches the drawn
 //! compute time and stops a failed learner's work, the real backend makes the learner wait
 //! out the difference after each gradient), so both backends see the same learners. This
-//! module only reads and checks the table; it never touches time or numbers.
+//! module only reads and checks the table; it never touches time or numbers. Slow links
+//! (`links`) are the machine's: they are set in the topology itself, so the simulator's
+//! network and a testbed's ports carry them without knowing they are faults.
+
+mod links;
+pub use links::{LinkFaults, SlowLink, slow_links};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +45,13 @@ pub struct FaultsSection {
     pub flaky_slow_s: Option<f64>,
     /// Mean time between slow spells, seconds.
     pub flaky_fast_s: Option<f64>,
+    /// How many learners' own links are slow: the last ones (default 1 where `link_slowdown`
+    /// is given).
+    pub slow_links: Option<usize>,
+    /// How many times slower a slow link carries data: its bandwidth divided by it (1 to 1000).
+    pub link_slowdown: Option<f64>,
+    /// Or links named by their two ends, each with its factor.
+    pub link_slowdowns: Option<Vec<links::LinkKeys>>,
 }
 
 /// Slowdowns that come and go, checked: a two-state process, fast and slow, whose stays are
@@ -132,6 +144,7 @@ pub struct Checked {
     pub slowdowns: Vec<f64>,
     pub flaky: Vec<Option<Flaky>>,
     pub failures: Vec<Failure>,
+    pub links: LinkFaults,
 }
 
 impl FaultsSection {
@@ -148,6 +161,7 @@ impl FaultsSection {
             slowdowns: take(self.slowdowns(p), vec![1.0; p], problems),
             flaky: take(self.flaky(p), vec![None; p], problems),
             failures: take(self.failures(p), vec![], problems),
+            links: take(self.links(p), LinkFaults::default(), problems),
         }
     }
 

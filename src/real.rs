@@ -49,7 +49,7 @@ pub fn run<O: Observer + Send>(
     observer: O,
     stop: &AtomicBool,
 ) -> Result<RealResult<O>, RunError> {
-    if let Some(message) = would_hang(scenario) {
+    if let Some(message) = refusal(scenario) {
         let scenario = scenario.name().to_string();
         return Err(RunError::Refused { scenario, message });
     }
@@ -75,10 +75,25 @@ pub fn run<O: Observer + Send>(
     Ok(result(scenario, run, observer, "real"))
 }
 
+/// Why the real backend will not run `scenario`, if it will not: slow links, which it has no
+/// way to slow (its learners and shards reach each other through this host's memory or
+/// sockets, at whatever speed those have), or a run that would never end.
+pub fn refusal(scenario: &Scenario) -> Option<String> {
+    if let Some(link) = scenario.slow_links.first() {
+        return Some(format!(
+            "faults slow the link between `{}` and `{}`, and the real backend cannot slow a \
+             link: its learners and shards reach each other at this host's (or network's) own \
+             speed; slow links are modelled by the simulator only",
+            link.between[0], link.between[1]
+        ));
+    }
+    would_hang(scenario)
+}
+
 /// Why a real run of `scenario` would never end, if it would not: synchronous SGD without
 /// backup workers waits at its barrier for a learner that fails for good, as the real system
 /// does (the simulator shows the stall and stops there; a real run would hang).
-pub fn would_hang(scenario: &Scenario) -> Option<String> {
+fn would_hang(scenario: &Scenario) -> Option<String> {
     let sync = matches!(
         scenario.spec(),
         crate::algorithm::Algorithm::SsgdPs { backups: 0 }

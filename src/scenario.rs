@@ -182,6 +182,8 @@ pub struct Scenario {
     pub failures: Vec<crate::faults::Failure>,
     /// Each learner's slow spells from `[faults]` (None where it has none).
     pub flaky: Vec<Option<crate::faults::Flaky>>,
+    /// The links `[faults]` slowed (already slowed in `topology`).
+    pub slow_links: Vec<crate::faults::SlowLink>,
     pub iterations_per_epoch: u64,
     /// Sizes and input of the data.
     pub data: DatasetInfo,
@@ -347,6 +349,7 @@ impl ScenarioFile {
             slowdowns,
             flaky,
             failures,
+            links,
         } = self.faults.check(c.learners, &mut problems);
         if !failures.is_empty() && a.kind == AlgorithmKind::SsgdAllreduce {
             problems.push((
@@ -393,7 +396,7 @@ impl ScenarioFile {
         if !problems.is_empty() {
             return Err(source.invalid(problems));
         }
-        let (Some(topology), Some(model), Some(data)) = (topology, model, data) else {
+        let (Some(mut topology), Some(model), Some(data)) = (topology, model, data) else {
             return Err(source.invalid(problems));
         };
         // The partitioned model has one server per block and Hogwild one shared vector;
@@ -419,6 +422,9 @@ impl ScenarioFile {
         if let Some(ranges) = blocks {
             placement.shard_ranges = ranges;
         }
+        let (gpus, cores) = (&placement.learner_gpus, &placement.shard_cores);
+        let slow_links = crate::faults::slow_links(&links, &mut topology, gpus, cores)
+            .map_err(|p| source.invalid(p))?;
         if !failures.is_empty() && topology.host().is_some() {
             return Err(source.invalid(vec![(
                 "faults.fail_at_s".into(),
@@ -536,6 +542,7 @@ impl ScenarioFile {
             slowdowns,
             failures,
             flaky,
+            slow_links,
             iterations_per_epoch,
             data,
             dataset,

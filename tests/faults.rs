@@ -253,6 +253,27 @@ fn bad_fault_specifications_are_refused_with_their_key() {
             "faults.learner_slowdowns=[1.0, 2.0]",
             "key `faults.learner_slowdowns`: has 2 factors for 4 learners",
         ),
+        (
+            "faults.link_slowdown=0.5",
+            "key `faults.link_slowdown`: must be a factor from 1 to 1000 (how many times slower \
+             the link carries data",
+        ),
+        (
+            "faults.slow_links=2",
+            "key `faults.link_slowdown`: is needed to say how slow the 2 slow learners' links",
+        ),
+        (
+            "faults.link_slowdowns=[{between = [\"gpu3\"], factor = 2.0}]",
+            "key `faults.link_slowdowns[0].between`: must name the link's two ends",
+        ),
+        (
+            "faults.link_slowdowns=[{between = [\"gpu3\", \"gpu99\"], factor = 2.0}]",
+            "key `faults.link_slowdowns[0].between`: `power8-k80` has no node `gpu99`",
+        ),
+        (
+            "faults.link_slowdowns=[{between = [\"gpu3\", \"gpu0\"], factor = 2.0}]",
+            "key `faults.link_slowdowns[0].between`: `gpu3` and `gpu0` are not linked",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
@@ -545,5 +566,97 @@ fn a_learner_always_in_its_slow_spell_is_a_slowed_learner() {
     assert!(
         plain < spells && spells < slowed,
         "{plain} {spells} {slowed}"
+    );
+}
+
+/// The quick scenario's machine with the link from `gpu` to its board's switch at `1 / factor`
+/// of its bandwidth, written into `dir`.
+fn machine_with_slow_link(dir: &std::path::Path, gpu: &str, board: &str, factor: f64) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("topologies/power8-k80.toml")).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let bw = doc["link_class"]["pcie-board"]["bandwidth_gb_per_s"]
+        .as_float()
+        .unwrap();
+    let link = format!("{{ between = [\"{board}\", \"{gpu}\"], class = \"pcie-board\" }}");
+    assert!(text.contains(&link), "{link}");
+    let slow = format!(
+        "{{ between = [\"{board}\", \"{gpu}\"], class = \"pcie-board\", bandwidth_gb_per_s = {} }}",
+        bw / factor
+    );
+    let path = dir.join("slow.toml");
+    std::fs::write(&path, text.replace(&link, &slow)).unwrap();
+    format!("machine.topology=\"{}\"", path.display())
+}
+
+/// A run's summary as JSON without the record of the slowed links.
+fn without_slow_links(s: &asgd_sim::report::summary::Summary) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).unwrap();
+    v.as_object_mut().unwrap().remove("slow_links");
+    v
+}
+
+/// A slowed link is the machine with that link's bandwidth divided by the factor, to the
+/// last bit of every number; naming the link or slowing the learner's own links is the same;
+/// and a factor of 1 changes nothing.
+#[test]
+fn a_slow_link_is_the_machine_with_that_link_at_its_bandwidth_over_the_factor() {
+    let dir = tempfile::tempdir().unwrap();
+    let edited = machine_with_slow_link(dir.path(), "gpu3", "k80-1-switch", 4.0);
+    for kind in ["downpour", "ssgd-ps", "ssgd-allreduce", "easgd"] {
+        let k = format!("algorithm.kind={kind}");
+        let tau = "algorithm.elastic.tau=2";
+        let own = timed(&[&k, tau, "faults.link_slowdown=4"]);
+        assert_eq!(own.slow_links.len(), 1, "{kind}: {:?}", own.slow_links);
+        assert_eq!(own.slow_links[0].between, ["gpu3", "k80-1-switch"]);
+        assert_eq!(own.slow_links[0].learner, Some(3));
+        let named = timed(&[
+            &k,
+            tau,
+            "faults.link_slowdowns=[{between = [\"k80-1-switch\", \"gpu3\"], factor = 4.0}]",
+        ]);
+        let machine = timed(&[&k, tau, &edited]);
+        assert!(machine.slow_links.is_empty());
+        assert_eq!(
+            without_slow_links(&own),
+            without_slow_links(&machine),
+            "{kind}"
+        );
+        assert_eq!(
+            without_slow_links(&named),
+            without_slow_links(&machine),
+            "{kind}"
+        );
+        let slower = own.per_learner[3].breakdown.pull + own.per_learner[3].breakdown.push;
+        let plain = timed(&[&k, tau]);
+        let base = plain.per_learner[3].breakdown.pull + plain.per_learner[3].breakdown.push;
+        assert!(
+            slower > base,
+            "{kind}: slowed link moves data in {slower} s, not {base}"
+        );
+        let one = timed(&[&k, tau, "faults.link_slowdown=1", "faults.slow_links=4"]);
+        assert_eq!(one.to_json(), plain.to_json(), "{kind}");
+    }
+}
+
+#[test]
+fn the_real_backend_refuses_slow_links_it_cannot_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let o = Command::new(BIN)
+        .args(["real", "scenarios/quick.toml", "--out"])
+        .arg(&out)
+        .args(["--set", "faults.link_slowdown=4", "-q"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    common::assert_bad_input(
+        &o,
+        &out,
+        &[
+            "the real backend cannot slow a link",
+            "`gpu3` and `k80-1-switch`",
+        ],
     );
 }

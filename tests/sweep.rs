@@ -624,7 +624,7 @@ fn shipped_straggler_and_failure_sweeps_check_on_both_backends() {
             let sc = load_with(&spec.scenario, &spec.overrides(p), &cache)
                 .unwrap_or_else(|e| panic!("{name}/{}: {e}", p.name));
             if backend == Backend::Real {
-                assert_eq!(asgd_sim::real::would_hang(&sc), None, "{name}/{}", p.name);
+                assert_eq!(asgd_sim::real::refusal(&sc), None, "{name}/{}", p.name);
             }
         }
     }

@@ -247,6 +247,49 @@ impl Topology {
         }
     }
 
+    /// The links only `node`'s traffic to any of `others` crosses: on its route to the first
+    /// of them, each link without which `node` reaches none of `others`. Each as its two ends,
+    /// `node`'s side first, nearest to `node` first.
+    pub fn own_links(&self, node: NodeIndex, others: &[NodeIndex]) -> Vec<(NodeIndex, NodeIndex)> {
+        let Some(route) = others.first().and_then(|&o| self.route(node, o)) else {
+            return vec![];
+        };
+        let reaches_none_without = |cut: EdgeIndex| {
+            let mut seen = vec![false; self.graph.node_count()];
+            let mut todo = vec![node];
+            seen[node.index()] = true;
+            while let Some(n) = todo.pop() {
+                for e in self.graph.edges(n).filter(|e| e.id() != cut) {
+                    let m = e.target();
+                    if !seen[m.index()] {
+                        seen[m.index()] = true;
+                        todo.push(m);
+                    }
+                }
+            }
+            others.iter().all(|o| !seen[o.index()])
+        };
+        (route.channels.iter())
+            .filter(|c| reaches_none_without(EdgeIndex::new(c.0 as usize / 2)))
+            .map(|&c| {
+                let (_, from, to) = self.channel_ends(c);
+                (from, to)
+            })
+            .collect()
+    }
+
+    /// Divides the bandwidth of the link between `a` and `b` by `factor`; false where there
+    /// is no such link.
+    pub fn slow_link(&mut self, a: NodeIndex, b: NodeIndex, factor: f64) -> bool {
+        match self.graph.find_edge(a, b) {
+            Some(e) => {
+                self.graph[e].bandwidth_gb_per_s /= factor;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The route for each `(from, to)` pair, in order; or, under `machine.topology`, a problem
     /// for each pair it cannot route, saying what the route was `for_what`. Pairs that share an
     /// end share one shortest-path search from it.

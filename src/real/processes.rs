@@ -162,7 +162,7 @@ pub fn run<O: Observer + Send>(
     launch: &Launch,
 ) -> Result<Option<RealResult<O>>, ProcessesError> {
     let world = World::of(scenario)?;
-    if let Some(why) = super::would_hang(scenario) {
+    if let Some(why) = super::refusal(scenario) {
         return Err(ProcessesError::Launch(format!(
             "{}: {why}",
             scenario.name()

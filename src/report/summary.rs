@@ -213,6 +213,9 @@ pub struct Summary {
     /// before the run ended), and the gradients lost with each; absent when none did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRecord>,
+    /// The links `[faults]` slowed, with their factors; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow_links: Vec<crate::faults::SlowLink>,
     /// The convergence bound evaluated for this run (real-gradient runs whose estimates
     /// succeeded).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -346,6 +349,7 @@ impl Summary {
             }),
             diverged: o.diverged,
             faults: o.faults.clone(),
+            slow_links: scenario.slow_links.clone(),
             theory: None,
         }
     }
