@@ -592,6 +592,24 @@ fn a_real_sweep_runs_each_point_on_the_real_backend_and_its_report_says_measured
     assert!(printed.contains("ran 2 "), "{printed}");
     assert_eq!(summary("slowdown=4")["backend"], "sim");
 
+    // A point the real backend would refuse fails the sweep before anything runs.
+    std::fs::write(
+        &sweep,
+        "scenario = \"builtin:quick\"\nbackend = \"real\"\n[axes]\nfaults.link_slowdown = [1.0, 2.0]\n",
+    )
+    .unwrap();
+    let o = asgd(
+        dir.path(),
+        &["sweep", sweep.to_str().unwrap(), "--out", "refused"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("point link_slowdown=2: faults slow the link between"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("refused").exists());
+
     std::fs::write(
         &sweep,
         "scenario = \"builtin:quick\"\nbackend = \"gpu\"\n[axes]\nseed = [1]\n",

@@ -29,6 +29,9 @@ pub enum SweepError {
     Input(#[from] InputError),
     #[error("cannot draw the machine: {0}")]
     Figure(String),
+    /// The real backend will not run a point (bad input: nothing was run or written).
+    #[error("point {point}: {message}")]
+    Refused { point: String, message: String },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -109,6 +112,14 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
             p,
             scenario::load_with(&spec.scenario, &spec.overrides(p), &cache)?,
         ));
+    }
+    if spec.backend == Backend::Real {
+        for (p, sc) in &scenarios {
+            if let Some(message) = crate::real::refusal(sc) {
+                let point = p.name.clone();
+                return Err(SweepError::Refused { point, message });
+            }
+        }
     }
     let text = scenario::source_text(&spec.scenario)?;
     let record = SweepRecord::new(spec, base.name(), &text);

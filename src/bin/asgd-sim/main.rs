@@ -64,7 +64,10 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
             e.downcast_ref::<asgd_sim::real::processes::ProcessesError>(),
             Some(asgd_sim::real::processes::ProcessesError::Launch(_))
         )
-        || matches!(e.downcast_ref::<SweepError>(), Some(SweepError::Input(_)))
+        || matches!(
+            e.downcast_ref::<SweepError>(),
+            Some(SweepError::Input(_) | SweepError::Refused { .. })
+        )
         || matches!(
             e.downcast_ref::<asgd_sim::outcome::RunError>(),
             Some(asgd_sim::outcome::RunError::Refused { .. })
