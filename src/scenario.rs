@@ -9,14 +9,16 @@ use crate::data::Dataset;
 use crate::faults::FaultsSection;
 use crate::input::{InputError, Override, Source};
 use crate::machine::device::{ComputeModel, Jitter};
+use crate::machine::topology::Topology;
 use crate::machine::topology::generators::Generator;
-use crate::machine::topology::{Topology, file as topology_file};
 use crate::workload::dataset::{DatasetInfo, info_of};
 use crate::workload::model::{ModelSpec, QuadraticDef};
 use crate::workload::{DatasetSpec, model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+mod machine;
 
 /// The most iterations (mini-batches, all learners together) a run may take: a timing-only
 /// simulation runs some 10^5 of them per second, a real-gradient one far fewer, so this is
@@ -610,63 +612,6 @@ impl ScenarioFile {
                     ),
                 ));
                 None
-            }
-        }
-    }
-
-    fn load_topology(
-        &self,
-        base: Option<&Path>,
-        problems: &mut Vec<(String, String)>,
-    ) -> Result<Option<Topology>, InputError> {
-        match (&self.machine.topology, &self.machine.generator) {
-            (Some(_), Some(_)) | (None, None) => {
-                problems.push((
-                    "machine".into(),
-                    "give exactly one of `topology` (a file or builtin:NAME) and `generator`"
-                        .into(),
-                ));
-                Ok(None)
-            }
-            (None, Some(g)) => match g.build() {
-                Ok(t) => Ok(Some(t)),
-                Err(ps) => {
-                    problems.extend(
-                        ps.into_iter()
-                            .map(|(k, m)| (format!("machine.generator.{k}"), m)),
-                    );
-                    Ok(None)
-                }
-            },
-            (Some(spec), None) => {
-                let resolved = match (spec.starts_with("builtin:"), base) {
-                    (true, _) => spec.clone(),
-                    (false, Some(dir)) => dir.join(spec).to_string_lossy().into_owned(),
-                    (false, None) => {
-                        // A built-in scenario names its topology by the shipped file name; any
-                        // other file (e.g. given with --set) is read from where it says.
-                        let name = Path::new(spec)
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_default();
-                        if topology_file::BUILTIN.iter().any(|(n, _)| *n == name) {
-                            format!("builtin:{name}")
-                        } else {
-                            spec.clone()
-                        }
-                    }
-                };
-                match topology_file::load(&resolved) {
-                    Ok(t) => Ok(Some(t)),
-                    Err(InputError::Io { path, cause: e }) => {
-                        problems.push((
-                            "machine.topology".into(),
-                            format!("cannot read topology file {}: {e}", path.display()),
-                        ));
-                        Ok(None)
-                    }
-                    Err(e) => Err(e),
-                }
             }
         }
     }
