@@ -8,7 +8,9 @@
 //! network and a testbed's ports carry them without knowing they are faults.
 
 mod links;
+mod shards;
 pub use links::{LinkFaults, SlowLink, slow_links};
+pub use shards::{ShardFailure, ShardFaults};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,6 +54,10 @@ pub struct FaultsSection {
     pub link_slowdown: Option<f64>,
     /// Or links named by their two ends, each with its factor.
     pub link_slowdowns: Option<Vec<links::LinkKeys>>,
+    /// Shards that fail and come back from their last checkpoint.
+    pub shard_failures: Option<Vec<shards::ShardFailureKeys>>,
+    /// How often a shard checkpoints its slice, seconds (absent: never after the start).
+    pub checkpoint_every_s: Option<f64>,
 }
 
 /// Slowdowns that come and go, checked: a two-state process, fast and slow, whose stays are

@@ -42,6 +42,13 @@ pub struct MessageRecord {
     pub delivered: SimTime,
 }
 
+/// What failed or came back: a learner or a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultSite {
+    Learner(usize),
+    Shard(usize),
+}
+
 pub trait Observer {
     /// A learner finished a stretch of one activity.
     fn learner_activity(&mut self, _learner: usize, _segment: Segment) {}
@@ -54,8 +61,8 @@ pub trait Observer {
     /// `done` iterations (mini-batches, over all learners) are completed so far; told as each
     /// one ends, so that progress moves with the work and not only at epoch ends.
     fn iterations(&mut self, _done: u64) {}
-    /// Learner `learner` failed (`down`) or came back at `time`.
-    fn learner_fault(&mut self, _learner: usize, _down: bool, _time: SimTime) {}
+    /// A learner or a shard failed (`down`) or came back at `time`.
+    fn fault(&mut self, _site: FaultSite, _down: bool, _time: SimTime) {}
 }
 
 /// Observes nothing.
@@ -77,8 +84,8 @@ impl<O: Observer + ?Sized> Observer for &mut O {
     fn iterations(&mut self, done: u64) {
         (**self).iterations(done)
     }
-    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
-        (**self).learner_fault(learner, down, time)
+    fn fault(&mut self, site: FaultSite, down: bool, time: SimTime) {
+        (**self).fault(site, down, time)
     }
 }
 
@@ -109,9 +116,9 @@ impl<O: Observer> Observer for Option<O> {
             o.iterations(done);
         }
     }
-    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
+    fn fault(&mut self, site: FaultSite, down: bool, time: SimTime) {
         if let Some(o) = self {
-            o.learner_fault(learner, down, time);
+            o.fault(site, down, time);
         }
     }
 }
@@ -138,8 +145,8 @@ impl<A: Observer, B: Observer> Observer for (A, B) {
         self.0.iterations(done);
         self.1.iterations(done);
     }
-    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
-        self.0.learner_fault(learner, down, time);
-        self.1.learner_fault(learner, down, time);
+    fn fault(&mut self, site: FaultSite, down: bool, time: SimTime) {
+        self.0.fault(site, down, time);
+        self.1.fault(site, down, time);
     }
 }

@@ -80,9 +80,25 @@ pub struct Outcome {
     pub diverged: bool,
     /// The learners' failures that happened before the run ended.
     pub faults: Vec<FaultRecord>,
+    /// The shards' failures that happened before the run ended.
+    pub shard_faults: Vec<ShardFaultRecord>,
     /// Why the run could not go on, where it stalled before its last iteration (a learner that
     /// failed and never came back, waited for at a barrier).
     pub stalled: Option<String>,
+}
+
+/// A shard's failure as it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardFaultRecord {
+    pub shard: usize,
+    /// When it failed, seconds into the run.
+    pub failed_at_s: f64,
+    /// When it was back from its checkpoint; None if the run ended first.
+    pub back_at_s: Option<f64>,
+    /// Gradients it had applied since its last checkpoint, lost when it came back.
+    pub lost_updates: u64,
+    /// Requests and gradients that waited for it while it was down.
+    pub held_messages: u64,
 }
 
 /// A learner's failure as it happened.

@@ -150,6 +150,7 @@ fn drive<O: Observer, G: Gradients>(
         flow_share_cv: scenario.file.machine.flow_share_cv,
         failures: scenario.failures.clone(),
         spells: scenario.spells(),
+        shard_faults: scenario.shard_faults.clone(),
     };
     let model =
         Downpour::new(&scenario.topology, setup, observer, gradients).map_err(unroutable)?;

@@ -186,6 +186,8 @@ pub struct Scenario {
     pub flaky: Vec<Option<crate::faults::Flaky>>,
     /// The links `[faults]` slowed (already slowed in `topology`).
     pub slow_links: Vec<crate::faults::SlowLink>,
+    /// The shards' failures and checkpoints from `[faults]`.
+    pub shard_faults: crate::faults::ShardFaults,
     pub iterations_per_epoch: u64,
     /// Sizes and input of the data.
     pub data: DatasetInfo,
@@ -427,6 +429,28 @@ impl ScenarioFile {
         let (gpus, cores) = (&placement.learner_gpus, &placement.shard_cores);
         let slow_links = crate::faults::slow_links(&links, &mut topology, gpus, cores)
             .map_err(|p| source.invalid(p))?;
+        let shard_faults = self
+            .faults
+            .shard_faults(cores.len())
+            .map_err(|p| source.invalid(p))?;
+        if !shard_faults.failures.is_empty() {
+            let kind = a.kind.name();
+            let refused = match a.kind {
+                AlgorithmKind::SsgdAllreduce => Some(format!("{kind} has no shards")),
+                AlgorithmKind::Hogwild => Some(format!(
+                    "{kind}'s learners write one shared vector in place; it has no server to fail"
+                )),
+                _ if topology.host().is_some() => Some(format!(
+                    "`{}` is a shared-memory host, whose threads the simulator does not stop",
+                    topology.name()
+                )),
+                _ => None,
+            };
+            if let Some(why) = refused {
+                let key = "faults.shard_failures".to_string();
+                return Err(source.invalid(vec![(key, format!("cannot fail a shard: {why}"))]));
+            }
+        }
         if !failures.is_empty() && topology.host().is_some() {
             return Err(source.invalid(vec![(
                 "faults.fail_at_s".into(),
@@ -545,6 +569,7 @@ impl ScenarioFile {
             failures,
             flaky,
             slow_links,
+            shard_faults,
             iterations_per_epoch,
             data,
             dataset,

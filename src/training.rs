@@ -38,6 +38,10 @@ pub trait Gradients {
     /// Learner `learner`'s push is answered but was dropped unapplied (synchronous SGD's
     /// backup workers): its gradient is discarded and counts for nothing.
     fn dropped(&mut self, _learner: usize) {}
+    /// Shard `shard` checkpoints its slice of the parameters (and of the server's momentum).
+    fn checkpoint(&mut self, _shard: usize) {}
+    /// Shard `shard` comes back from its last checkpoint: its slice is as it was then.
+    fn restore(&mut self, _shard: usize) {}
     /// `epoch` epochs (1-based) have completed at `time`.
     fn epoch_end(&mut self, _epoch: u64, _time: SimTime) {}
     /// True once a loss or a parameter became NaN or infinite; the run stops.

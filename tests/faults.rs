@@ -254,6 +254,26 @@ fn bad_fault_specifications_are_refused_with_their_key() {
             "key `faults.learner_slowdowns`: has 2 factors for 4 learners",
         ),
         (
+            "faults.shard_failures=[{shard = 2, at_s = 1.0, down_for_s = 1.0}]",
+            "key `faults.shard_failures[0].shard`: is 2, but the run has shards 0 to 1",
+        ),
+        (
+            "faults.shard_failures=[{shard = 0, at_s = 1.0, down_for_s = 0.0}]",
+            "key `faults.shard_failures[0].down_for_s`: must be a positive time",
+        ),
+        (
+            "faults.shard_failures=[{shard = 0, at_s = 1.0, down_for_s = 2.0}, {shard = 0, at_s = 2.0, down_for_s = 1.0}]",
+            "key `faults.shard_failures[1].at_s`: shard 0 fails again while it is down",
+        ),
+        (
+            "faults.checkpoint_every_s=-1",
+            "key `faults.checkpoint_every_s`: must be a positive time",
+        ),
+        (
+            "algorithm.kind=hogwild --set faults.shard_failures=[{shard = 0, at_s = 1.0, down_for_s = 1.0}]",
+            "key `faults.shard_failures`: cannot fail a shard: hogwild's learners write one shared vector",
+        ),
+        (
             "faults.link_slowdown=0.5",
             "key `faults.link_slowdown`: must be a factor from 1 to 1000 (how many times slower \
              the link carries data",
@@ -280,7 +300,7 @@ fn bad_fault_specifications_are_refused_with_their_key() {
         let o = Command::new(BIN)
             .args(["run", "scenarios/quick.toml", "--out"])
             .arg(&out)
-            .args(["--set", set])
+            .args(set.split(" --set ").flat_map(|s| ["--set", s]))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap();
@@ -659,4 +679,95 @@ fn the_real_backend_refuses_slow_links_it_cannot_slow() {
             "`gpu3` and `k80-1-switch`",
         ],
     );
+}
+
+/// While a shard is down every learner of synchronous SGD waits for it: the run takes its
+/// time down longer. It comes back from its checkpoint: with none but the start it loses every
+/// update it had applied, with one every microsecond none; what waited for it is served.
+#[test]
+fn a_failed_shard_holds_the_run_for_its_time_down_and_comes_back_from_its_checkpoint() {
+    let plain = timed(&["algorithm.kind=ssgd-ps"]);
+    // Down for as long as the whole run takes, from a third of the way in.
+    let (at, down) = (plain.sim_time_s / 3.0, plain.sim_time_s);
+    let fail = format!("faults.shard_failures=[{{shard = 0, at_s = {at}, down_for_s = {down}}}]");
+    let fail = fail.as_str();
+    let failed = timed(&["algorithm.kind=ssgd-ps", fail]);
+    let longer = failed.sim_time_s - plain.sim_time_s;
+    assert!(
+        (longer - down).abs() < 0.05 * down,
+        "{longer} s longer, down for {down} s"
+    );
+    let [f] = &failed.shard_faults[..] else {
+        panic!("{:?}", failed.shard_faults)
+    };
+    assert_eq!(f.shard, 0);
+    assert!((f.failed_at_s - at).abs() < 1e-8, "{f:?}");
+    assert!((f.back_at_s.unwrap() - at - down).abs() < 1e-8, "{f:?}");
+    assert!(f.held_messages > 0 && f.lost_updates > 0, "{f:?}");
+    let every = timed(&[
+        "algorithm.kind=ssgd-ps",
+        fail,
+        "faults.checkpoint_every_s=1e-6",
+    ]);
+    assert_eq!(every.shard_faults[0].lost_updates, 0);
+    // The run's numbers are the same either way; only what the shard holds differs.
+    assert_eq!(every.sim_time_s, failed.sim_time_s);
+}
+
+/// Coming back from the starting checkpoint near the end of a run puts the shards' slices
+/// back to the starting parameters: the real numbers lose what they had learned.
+#[test]
+fn shards_back_from_the_starting_checkpoint_lose_what_the_run_learned() {
+    let run = |sets: &[&str]| run::simulate(&quick(sets), ()).unwrap().summary;
+    let plain = run(&[]);
+    let end = plain.sim_time_s;
+    let fail = format!(
+        "faults.shard_failures=[{{shard = 0, at_s = {0}, down_for_s = 0.001}}, {{shard = 1, at_s = {0}, down_for_s = 0.001}}]",
+        0.95 * end
+    );
+    let rolled = run(&[&fail]);
+    let kept = run(&[&fail, "faults.checkpoint_every_s=1e-6"]);
+    let acc =
+        |s: &asgd_sim::report::summary::Summary| s.final_metrics.as_ref().unwrap().test_accuracy;
+    assert!(
+        acc(&rolled) < acc(&plain) - 0.2,
+        "{} after the rollback, {} without",
+        acc(&rolled),
+        acc(&plain)
+    );
+    assert!(
+        (acc(&kept) - acc(&plain)).abs() < 0.05,
+        "{} {}",
+        acc(&kept),
+        acc(&plain)
+    );
+    assert!(rolled.shard_faults.iter().all(|f| f.lost_updates > 0));
+}
+
+#[test]
+fn shard_failures_are_refused_where_they_are_not_modelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let fail = "faults.shard_failures=[{shard = 0, at_s = 0.05, down_for_s = 0.1}]";
+    for (cmd, kind, needle) in [
+        (
+            "run",
+            "ssgd-allreduce",
+            "cannot fail a shard: ssgd-allreduce has no shards",
+        ),
+        (
+            "real",
+            "downpour",
+            "the real backend does not fail shards yet",
+        ),
+    ] {
+        let o = Command::new(BIN)
+            .args([cmd, "scenarios/quick.toml", "-q", "--out"])
+            .arg(&out)
+            .args(["--set", &format!("algorithm.kind={kind}"), "--set", fail])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        common::assert_bad_input(&o, &out, &[needle]);
+    }
 }

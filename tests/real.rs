@@ -261,6 +261,7 @@ fn a_run_cut_short_is_measured_per_epoch_it_completed() {
         bytes_moved: 0,
         diverged: false,
         faults: vec![],
+        shard_faults: vec![],
         stalled: None,
     };
     // Stopped after 24 of 32 iterations: 1.5 epochs in 3 s, 2 s an epoch.

@@ -588,6 +588,7 @@ pub(super) fn finish<O: Observer>(
             .iter()
             .flat_map(|e| e.faults.iter().copied())
             .collect(),
+        shard_faults: vec![],
         stalled: None,
     };
     let mut observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());

@@ -213,6 +213,10 @@ pub struct Summary {
     /// before the run ended), and the gradients lost with each; absent when none did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRecord>,
+    /// The shards' failures that happened (`[faults]`): which, when, when back from its
+    /// checkpoint, the updates lost and the messages held; absent when none did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_faults: Vec<crate::outcome::ShardFaultRecord>,
     /// The links `[faults]` slowed, with their factors; absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slow_links: Vec<crate::faults::SlowLink>,
@@ -350,6 +354,7 @@ impl Summary {
             diverged: o.diverged,
             faults: o.faults.clone(),
             slow_links: scenario.slow_links.clone(),
+            shard_faults: o.shard_faults.clone(),
             theory: None,
         }
     }

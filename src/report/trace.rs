@@ -3,7 +3,7 @@
 //! every message as an async slice from send to delivery. Timestamps are microseconds.
 
 use crate::cluster::learner::Segment;
-use crate::observe::{MessageRecord, Observer};
+use crate::observe::{FaultSite, MessageRecord, Observer};
 use crate::time::SimTime;
 use serde::Serialize;
 
@@ -109,15 +109,19 @@ impl TraceRecorder {
 
 impl Observer for TraceRecorder {
     /// A failure or a return is an instant mark on the learner's track.
-    fn learner_fault(&mut self, learner: usize, down: bool, time: SimTime) {
+    fn fault(&mut self, site: FaultSite, down: bool, time: SimTime) {
+        let (pid, tid) = match site {
+            FaultSite::Learner(l) => (PID_LEARNERS, l as u32),
+            FaultSite::Shard(s) => (PID_SHARDS, s as u32),
+        };
         self.events.push(TraceEvent {
             name: if down { "failed" } else { "back" }.into(),
             cat: "fault",
             ph: "i",
             ts: us(time),
             dur: None,
-            pid: PID_LEARNERS,
-            tid: learner as u32,
+            pid,
+            tid,
             id: None,
             args: Some(serde_json::json!({ "s": "t" })),
         });

@@ -23,6 +23,7 @@
 
 mod faults;
 mod host;
+mod outage;
 mod roles;
 mod server;
 
@@ -69,6 +70,8 @@ pub struct DownpourSetup {
     pub failures: Vec<Failure>,
     /// Each learner's slow spells (`[faults]`), None where it has none.
     pub spells: Vec<Option<Spells>>,
+    /// Shards that fail, and how often they checkpoint.
+    pub shard_faults: crate::faults::ShardFaults,
 }
 
 /// The model's events: a closed set.
@@ -85,6 +88,10 @@ pub enum Event {
     LearnerDown { failure: usize },
     /// The `k`-th failure's learner is back.
     LearnerUp { failure: usize },
+    /// The `k`-th shard failure happens.
+    ShardDown { failure: usize },
+    /// The `k`-th shard failure's shard is back.
+    ShardUp { failure: usize },
     /// A shard finished applying a learner's update.
     ApplyDone { shard: usize, learner: usize },
     /// A shard finished a synchronous round's step.
@@ -155,6 +162,8 @@ pub struct Downpour<O: Observer, G: Gradients = ()> {
     rejoined_at: Vec<u64>,
     /// The failures that happened, in order.
     faults: Vec<FaultRecord>,
+    /// Shards' failures and checkpoints.
+    outages: outage::ShardOutages,
 }
 
 impl<O: Observer, G: Gradients> Downpour<O, G> {
@@ -197,6 +206,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             .collect();
         let roles = (0..nl).map(|l| setup.algorithm.learner(l, ns)).collect();
         let rounds = (0..ns).map(|_| setup.algorithm.sync_round(nl)).collect();
+        let outages = outage::ShardOutages::new(setup.shard_faults.clone(), ns);
         Ok(Self {
             fabric,
             learners,
@@ -217,6 +227,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             returning: vec![],
             rejoined_at: vec![0; nl],
             faults: vec![],
+            outages,
             setup,
         })
     }
@@ -434,6 +445,10 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     fn deliver(&mut self, ctx: &mut Context<'_, Event>, msg: Message) {
         let now = ctx.now();
         let (l, s) = (msg.learner, msg.shard);
+        let to_shard = matches!(msg.kind, MessageKind::PullRequest | MessageKind::Gradient);
+        if to_shard && self.outages.hold(msg) {
+            return;
+        }
         let bytes = match msg.kind {
             MessageKind::Parameters | MessageKind::Gradient => self.shards[s].bytes,
             _ => 0,
@@ -554,6 +569,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             shard_updates: self.shards.iter().map(|s| s.ledger.version).collect(),
             bytes_moved,
             faults: self.faults.clone(),
+            shard_faults: self.outages.records.clone(),
             stalled: self.stall(),
             ..outcome
         }
@@ -588,6 +604,7 @@ impl<O: Observer, G: Gradients> Model for Downpour<O, G> {
         if !self.progress.start(ctx.now(), learners, observer) {
             return;
         }
+        self.schedule_shard_failures(ctx);
         for k in 0..self.setup.failures.len() {
             let at = SimDuration::from_secs_ceil(self.setup.failures[k].at_s);
             // A learner down from the start never begins.
@@ -681,6 +698,8 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             Event::LearnerUp { failure } => {
                 self.returning.push(self.setup.failures[failure].learner);
             }
+            Event::ShardDown { failure } => self.shard_down(ctx, failure),
+            Event::ShardUp { failure } => self.shard_up(ctx, failure),
             Event::ApplyDone { shard, learner } => {
                 if self.end_update(ctx, shard, learner) && self.server != Server::LockFree {
                     self.run_shard(ctx, shard);

@@ -105,6 +105,7 @@ impl Progress {
             bytes_moved: 0,
             diverged,
             faults: vec![],
+            shard_faults: vec![],
             stalled: None,
         }
     }

@@ -131,6 +131,8 @@ pub struct RealGradients {
     applied_updates: u64,
     curve: Vec<CurvePoint>,
     diverged: bool,
+    /// Each shard's last checkpoint: its slice of the parameters and of the velocity.
+    checkpoints: Vec<Option<(Vec<f32>, Vec<f32>)>>,
 }
 
 impl RealGradients {
@@ -158,6 +160,7 @@ impl RealGradients {
             applied_updates: 0,
             curve: vec![],
             diverged: false,
+            checkpoints: vec![],
             server,
             setup,
             objective,
@@ -521,6 +524,25 @@ impl Gradients for RealGradients {
         }
         if let Some(buf) = self.ready[l].take() {
             self.spare.push(buf);
+        }
+    }
+
+    fn checkpoint(&mut self, s: usize) {
+        let r = self.setup.shard_ranges[s].clone();
+        if self.checkpoints.len() <= s {
+            self.checkpoints.resize(s + 1, None);
+        }
+        let velocity = self.velocity.get(r.clone()).unwrap_or(&[]).to_vec();
+        self.checkpoints[s] = Some((self.server[r].to_vec(), velocity));
+    }
+
+    fn restore(&mut self, s: usize) {
+        let r = self.setup.shard_ranges[s].clone();
+        if let Some(Some((params, velocity))) = self.checkpoints.get(s) {
+            self.server[r.clone()].copy_from_slice(params);
+            if let Some(v) = self.velocity.get_mut(r) {
+                v.copy_from_slice(velocity);
+            }
         }
     }
 

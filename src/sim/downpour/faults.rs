@@ -8,7 +8,7 @@ use crate::algorithm::role::Happened;
 use crate::cluster::learner::Phase;
 use crate::engine::Context;
 use crate::faults::Failure;
-use crate::observe::Observer;
+use crate::observe::{FaultSite, Observer};
 use crate::outcome::FaultRecord;
 use crate::time::SimDuration;
 use crate::training::Gradients;
@@ -40,7 +40,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             back_at_s: None,
             lost_gradients: lost,
         });
-        self.observer.learner_fault(l, true, ctx.now());
+        self.observer.fault(FaultSite::Learner(l), true, ctx.now());
         if let Some(d) = down_for_s {
             ctx.schedule_in(
                 SimDuration::from_secs_ceil(d),
@@ -75,7 +75,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             if let Some(f) = self.faults.iter_mut().rev().find(|f| f.learner == l) {
                 f.back_at_s = Some(now.as_secs_f64());
             }
-            self.observer.learner_fault(l, false, now);
+            self.observer.fault(FaultSite::Learner(l), false, now);
             let step = self.roles[l].on(Happened::Start);
             self.act(ctx, l, step.then);
         }

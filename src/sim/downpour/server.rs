@@ -16,6 +16,9 @@ use crate::training::Gradients;
 impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// Starts the shard's next queued update if its core is free.
     pub(super) fn run_shard(&mut self, ctx: &mut Context<'_, Event>, s: usize) {
+        if self.outages.is_down(s) {
+            return;
+        }
         if let Some(learner) = self.shards[s].next_update() {
             self.begin_update(ctx.now(), s, learner);
             let dt = self.shards[s].update_time;
@@ -67,6 +70,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             }
             return true;
         }
+        self.applying(now, s, 1);
         let staleness = self.shards[s].commit(read);
         self.gradients.apply(l, s, staleness);
         if self.gradients.diverged() {
@@ -111,6 +115,7 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
         let now = ctx.now();
         self.shards[s].end_apply(now, STEP);
         let order = self.rounds[s].close();
+        self.applying(now, s, order.len() as u64);
         self.shards[s].commit_round(order.len());
         self.gradients.apply_round(s, &order);
         if self.gradients.diverged() {
