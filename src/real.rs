@@ -87,13 +87,6 @@ pub fn refusal(scenario: &Scenario) -> Option<String> {
             link.between[0], link.between[1]
         ));
     }
-    if let Some(f) = scenario.shard_faults.failures.first() {
-        return Some(format!(
-            "faults fail shard {} at {} s, and the real backend does not fail shards yet; \
-             shard failures are modelled by the simulator only",
-            f.shard, f.at_s
-        ));
-    }
     would_hang(scenario)
 }
 

@@ -71,6 +71,7 @@ pub fn real_parts(scenario: &Scenario, threads: usize) -> Result<RealParts, RunE
             .saturating_mul(scenario.iterations_per_epoch),
         failures: scenario.failures.clone(),
         flaky: scenario.flaky.clone(),
+        shard_faults: scenario.shard_faults.clone(),
     };
     Ok(RealParts {
         objective,

@@ -756,13 +756,14 @@ fn shard_failures_are_refused_where_they_are_not_modelled() {
             "cannot fail a shard: ssgd-allreduce has no shards",
         ),
         (
-            "real",
+            "real --processes",
             "downpour",
-            "the real backend does not fail shards yet",
+            "the processes backend does not fail shards",
         ),
     ] {
         let o = Command::new(BIN)
-            .args([cmd, "scenarios/quick.toml", "-q", "--out"])
+            .args(cmd.split(' '))
+            .args(["scenarios/quick.toml", "-q", "--out"])
             .arg(&out)
             .args(["--set", &format!("algorithm.kind={kind}"), "--set", fail])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -770,4 +771,29 @@ fn shard_failures_are_refused_where_they_are_not_modelled() {
             .unwrap();
         common::assert_bad_input(&o, &out, &[needle]);
     }
+}
+
+/// The real backend's shard sleeps out its time down while the learners' messages wait, then
+/// comes back from its checkpoint (the start's: every update it applied is lost); the run
+/// completes every iteration.
+#[test]
+fn a_real_shard_fails_sleeps_out_its_time_down_and_comes_back_from_its_checkpoint() {
+    use std::sync::atomic::AtomicBool;
+    let fail = "faults.shard_failures=[{shard = 1, at_s = 0.05, down_for_s = 0.2}]";
+    let sc = quick(&["cluster.learners=2", fail]);
+    let res = asgd_sim::real::run(&sc, (), &AtomicBool::new(false)).unwrap();
+    assert_eq!(res.stopped, None);
+    let s = &res.summary;
+    let [f] = &s.shard_faults[..] else {
+        panic!("{:?}", s.shard_faults)
+    };
+    assert_eq!(f.shard, 1);
+    assert!(f.failed_at_s >= 0.05, "{f:?}");
+    assert!(f.back_at_s.unwrap() - f.failed_at_s >= 0.2 - 1e-3, "{f:?}");
+    assert!(f.lost_updates > 0, "{f:?}");
+    let done: u64 = s.per_learner.iter().map(|l| l.iterations).sum();
+    assert!(
+        done >= s.epochs * s.iterations_per_epoch,
+        "{done} iterations"
+    );
 }

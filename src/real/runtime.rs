@@ -489,6 +489,8 @@ pub(super) struct ShardEnd {
     /// The slice's version (updates, or synchronous steps, applied) and their staleness.
     pub ledger: Ledger,
     pub busy_ns: u64,
+    /// Its failures, as they happened.
+    pub faults: Vec<crate::outcome::ShardFaultRecord>,
 }
 
 /// What the server side measured (empty where there is no server).
@@ -497,6 +499,7 @@ pub(super) struct ServerEnd {
     pub staleness: Histogram,
     pub busy: Vec<u64>,
     pub updates: Vec<u64>,
+    pub faults: Vec<crate::outcome::ShardFaultRecord>,
 }
 
 impl ServerEnd {
@@ -515,6 +518,7 @@ impl ServerEnd {
                     server.staleness.merge(&e.ledger.staleness);
                     server.busy.push(e.busy_ns);
                     server.updates.push(e.ledger.version);
+                    server.faults.extend(e.faults.iter().copied());
                 }
                 Err(_) => {
                     server.busy.push(0);
@@ -588,7 +592,7 @@ pub(super) fn finish<O: Observer>(
             .iter()
             .flat_map(|e| e.faults.iter().copied())
             .collect(),
-        shard_faults: vec![],
+        shard_faults: server.faults,
         stalled: None,
     };
     let mut observer = observer.into_inner().unwrap_or_else(|p| p.into_inner());

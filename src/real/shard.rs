@@ -5,6 +5,9 @@
 //! What a push does to the slice is the algorithm's [`Apply`]; the loop, the messages, the
 //! version and staleness ledger and the timing of each update are the same for all of them.
 
+mod outage;
+pub(super) use outage::Outage;
+
 use super::runtime::{Clock, ShardEnd};
 use super::timeline::ShardSpan;
 use crate::algorithm::role::Happened;
@@ -115,6 +118,11 @@ pub(super) trait Apply {
 
     /// Takes one step by a whole round's pushes, `round[l]` learner l's.
     fn step(&mut self, _slice: &mut [f32], _round: &[Option<Push>]) {}
+
+    /// What it keeps beside the slice that a checkpoint holds too (the server's momentum).
+    fn state(&mut self) -> &mut [f32] {
+        &mut []
+    }
 }
 
 /// A push as the shard took it in.
@@ -129,8 +137,8 @@ pub(super) struct Push {
 /// Serves shard `k`, starting from `slice`, until every learner has dropped its sender: each
 /// push applied as it comes, or offered to its round and, once the round has what it needs,
 /// stepped by with the round's others (a push the round drops is answered at once), as `rule`
-/// says. A push that breaks the protocol (a wrong size, twice in one round) is an error of the
-/// run.
+/// says; it fails and comes back as `outage` says. A push that breaks the protocol (a wrong
+/// size, twice in one round) is an error of the run.
 pub(super) fn shard_loop(
     k: usize,
     mut slice: Vec<f32>,
@@ -138,6 +146,7 @@ pub(super) fn shard_loop(
     replies: &[Sender<FromShard>],
     clock: &impl Clock,
     mut rule: impl Apply,
+    mut outage: Outage,
 ) -> Result<ShardEnd, String> {
     let mut end = ShardEnd::default();
     let mut sync = rule.round();
@@ -145,7 +154,25 @@ pub(super) fn shard_loop(
     let mut round: Vec<Option<Push>> = (0..slots).map(|_| None).collect();
     // The queue closes when every learner is done; a learner that stopped early has dropped
     // its reply channel, so failed replies are not errors.
-    while let Ok(msg) = rx.recv() {
+    loop {
+        // Waits for the next message, or until the next failure, which it then goes through.
+        let next = match outage.next() {
+            Some(at) => {
+                let now = clock.now();
+                if now >= at {
+                    outage.fail(now, &mut slice, rule.state(), || clock.now());
+                    continue;
+                }
+                match rx.recv_timeout(std::time::Duration::from_nanos(at - now)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    other => other.ok(),
+                }
+            }
+            None => rx.recv().ok(),
+        };
+        let Some(msg) = next else {
+            break;
+        };
         match msg {
             ToShard::Pull { learner, mut buf } => {
                 buf.clear();
@@ -172,6 +199,7 @@ pub(super) fn shard_loop(
                         slice.len()
                     ));
                 }
+                outage.held(arrived);
                 let push = Push {
                     learner,
                     data,
@@ -179,6 +207,7 @@ pub(super) fn shard_loop(
                 };
                 let Some(sync) = &mut sync else {
                     let started = clock.now();
+                    outage.applying(started, 1, &slice, rule.state());
                     let staleness = staleness(end.ledger.version, read_version);
                     rule.apply(learner, &mut slice, &push.data, staleness);
                     let finished = clock.now();
@@ -211,6 +240,8 @@ pub(super) fn shard_loop(
                     continue;
                 }
                 let started = clock.now();
+                let n = round.iter().flatten().count() as u64;
+                outage.applying(started, n, &slice, rule.state());
                 rule.step(&mut slice, &round);
                 let finished = clock.now();
                 end.busy_ns += finished - started;
@@ -229,6 +260,7 @@ pub(super) fn shard_loop(
         }
     }
     end.slice = slice;
+    end.faults = outage.records;
     Ok(end)
 }
 

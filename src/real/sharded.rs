@@ -15,7 +15,7 @@
 use super::control::{Control, Local};
 use super::learner::{Learner, Reach, Shards, Work};
 use super::runtime::{Clock, Job, LearnerEnd, RealRun, ServerEnd, ShardEnd, Start, finish, serve};
-use super::shard::{Apply, FromShard, ToShard, shard_loop};
+use super::shard::{Apply, FromShard, Outage, ToShard, shard_loop};
 use super::ssgd::{Common, MeanStep, Plan, ps_learner};
 use crate::algorithm::{Algorithm, Rule, Server};
 use crate::data::{Dataset, Split};
@@ -85,15 +85,16 @@ pub(super) fn serve_slice(
     clock: &impl Clock,
     setup: &RealSetup,
 ) -> Result<ShardEnd, String> {
+    let outage = Outage::of(&setup.shard_faults, k);
     match setup.algorithm.server() {
-        Server::Elastic => shard_loop(k, slice, rx, replies, clock, Absorb),
+        Server::Elastic => shard_loop(k, slice, rx, replies, clock, Absorb, outage),
         Server::Synchronous => {
             let rule = MeanStep::new(setup, replies.len(), slice.len());
-            shard_loop(k, slice, rx, replies, clock, rule)
+            shard_loop(k, slice, rx, replies, clock, rule, outage)
         }
         _ => {
             let rule = RuleApply::new(setup, slice.len());
-            shard_loop(k, slice, rx, replies, clock, rule)
+            shard_loop(k, slice, rx, replies, clock, rule, outage)
         }
     }
 }
@@ -292,6 +293,10 @@ impl Apply for RuleApply<'_> {
         let read = self.backups.get(learner).map_or(&[][..], Vec::as_slice);
         let x = (slice, &mut self.velocity[..]);
         update::apply_rule(self.rule, x, grad, read, staleness, self.setup.rates());
+    }
+
+    fn state(&mut self) -> &mut [f32] {
+        &mut self.velocity
     }
 }
 

@@ -62,6 +62,8 @@ pub struct RealSetup {
     pub failures: Vec<crate::faults::Failure>,
     /// Each learner's slow spells (`[faults]`), None where it has none.
     pub flaky: Vec<Option<crate::faults::Flaky>>,
+    /// The shards' failures and checkpoints (`[faults]`).
+    pub shard_faults: crate::faults::ShardFaults,
 }
 
 impl RealSetup {

@@ -424,10 +424,12 @@ fn watch_shard(k: usize, w: World, mut c: Conn, control: &Local<'_, impl Observe
             busy_ns,
             snapshots,
         }) => {
+            // Shard failures are refused across processes (`processes::run`).
             let end = ShardEnd {
                 slice,
                 ledger,
                 busy_ns,
+                faults: vec![],
             };
             return Ok((end, snapshots));
         }

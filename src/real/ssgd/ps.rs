@@ -65,6 +65,10 @@ impl Apply for MeanStep<'_> {
             self.setup.weight_decay,
         );
     }
+
+    fn state(&mut self) -> &mut [f32] {
+        &mut self.velocity
+    }
 }
 
 /// Runs learner `c.l`'s role (Downpour's cycle) until the plan's rounds are stepped: its pulls
