@@ -749,18 +749,11 @@ fn shard_failures_are_refused_where_they_are_not_modelled() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let fail = "faults.shard_failures=[{shard = 0, at_s = 0.05, down_for_s = 0.1}]";
-    for (cmd, kind, needle) in [
-        (
-            "run",
-            "ssgd-allreduce",
-            "cannot fail a shard: ssgd-allreduce has no shards",
-        ),
-        (
-            "real --processes",
-            "downpour",
-            "the processes backend does not fail shards",
-        ),
-    ] {
+    for (cmd, kind, needle) in [(
+        "run",
+        "ssgd-allreduce",
+        "cannot fail a shard: ssgd-allreduce has no shards",
+    )] {
         let o = Command::new(BIN)
             .args(cmd.split(' '))
             .args(["scenarios/quick.toml", "-q", "--out"])

@@ -162,15 +162,6 @@ pub fn run<O: Observer + Send>(
     launch: &Launch,
 ) -> Result<Option<RealResult<O>>, ProcessesError> {
     let world = World::of(scenario)?;
-    if let Some(f) = scenario.shard_faults.failures.first() {
-        return Err(ProcessesError::Launch(format!(
-            "{}: faults fail shard {} at {} s, and the processes backend does not fail shards \
-             yet (the threads backend, `real` without --processes, and the simulator do)",
-            scenario.name(),
-            f.shard,
-            f.at_s
-        )));
-    }
     if let Some(why) = super::refusal(scenario) {
         return Err(ProcessesError::Launch(format!(
             "{}: {why}",

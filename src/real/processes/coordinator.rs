@@ -423,13 +423,13 @@ fn watch_shard(k: usize, w: World, mut c: Conn, control: &Local<'_, impl Observe
             ledger,
             busy_ns,
             snapshots,
+            faults,
         }) => {
-            // Shard failures are refused across processes (`processes::run`).
             let end = ShardEnd {
                 slice,
                 ledger,
                 busy_ns,
-                faults: vec![],
+                faults,
             };
             return Ok((end, snapshots));
         }

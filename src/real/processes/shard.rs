@@ -77,6 +77,7 @@ pub(super) fn run(
             ledger: end.ledger,
             busy_ns: end.busy_ns,
             snapshots,
+            faults: end.faults,
         };
         coordinator.send(&done).map_err(|e| {
             ProcessesError::Lost(format!("{who}: cannot hand in to the coordinator: {e}"))

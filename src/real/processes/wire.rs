@@ -153,6 +153,8 @@ pub(super) enum Msg {
         busy_ns: u64,
         /// The slice at each epoch end a learner marked, by epoch.
         snapshots: Vec<Kept>,
+        /// Its failures (`faults.shard_failures`), as they happened.
+        faults: Vec<crate::outcome::ShardFaultRecord>,
     },
 }
 
