@@ -266,6 +266,10 @@ fn bad_fault_specifications_are_refused_with_their_key() {
             "key `faults.shard_failures[1].at_s`: shard 0 fails again while it is down",
         ),
         (
+            "algorithm.kind=ssgd-allreduce --set faults.shard_failures=[{shard = 0, at_s = 1.0, down_for_s = 1.0}]",
+            "key `faults.shard_failures`: cannot fail a shard: ssgd-allreduce has no shards",
+        ),
+        (
             "faults.checkpoint_every_s=-1",
             "key `faults.checkpoint_every_s`: must be a positive time",
         ),
@@ -742,28 +746,6 @@ fn shards_back_from_the_starting_checkpoint_lose_what_the_run_learned() {
         acc(&plain)
     );
     assert!(rolled.shard_faults.iter().all(|f| f.lost_updates > 0));
-}
-
-#[test]
-fn shard_failures_are_refused_where_they_are_not_modelled() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let fail = "faults.shard_failures=[{shard = 0, at_s = 0.05, down_for_s = 0.1}]";
-    for (cmd, kind, needle) in [(
-        "run",
-        "ssgd-allreduce",
-        "cannot fail a shard: ssgd-allreduce has no shards",
-    )] {
-        let o = Command::new(BIN)
-            .args(cmd.split(' '))
-            .args(["scenarios/quick.toml", "-q", "--out"])
-            .arg(&out)
-            .args(["--set", &format!("algorithm.kind={kind}"), "--set", fail])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .unwrap();
-        common::assert_bad_input(&o, &out, &[needle]);
-    }
 }
 
 /// The real backend's shard sleeps out its time down while the learners' messages wait, then
