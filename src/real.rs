@@ -79,11 +79,18 @@ pub fn run<O: Observer + Send>(
 /// way to slow (its learners and shards reach each other through this host's memory or
 /// sockets, at whatever speed those have), or a run that would never end.
 pub fn refusal(scenario: &Scenario) -> Option<String> {
-    if let Some(link) = scenario.slow_links.first() {
+    refusal_with(scenario, false)
+}
+
+/// As [`refusal`]; with `links_shaped` (a testbed whose ports tc set to the scenario's slowed
+/// links) slow links are real and taken.
+pub fn refusal_with(scenario: &Scenario, links_shaped: bool) -> Option<String> {
+    if let Some(link) = scenario.slow_links.first().filter(|_| !links_shaped) {
         return Some(format!(
             "faults slow the link between `{}` and `{}`, and the real backend cannot slow a \
              link: its learners and shards reach each other at this host's (or network's) own \
-             speed; slow links are modelled by the simulator only",
+             speed; slow links are modelled by the simulator, and real on the testbed \
+             (`validate --backend processes`), whose ports tc sets to the slowed rates",
             link.between[0], link.between[1]
         ));
     }

@@ -318,3 +318,34 @@ fn validate_on_the_testbed_runs_a_ring_of_learners_without_shards() {
     assert!(e.abs() < 0.25, "p = 2 epoch-time error {:.1}%", e * 100.0);
     assert_eq!(p["staleness_ks"]["statistic"], 0.0, "{p}");
 }
+
+/// A slow link is real on the testbed: tc sets the slowed learner's port to its rate over the
+/// factor for that point's runs (and back for the next), and the simulator, slowing the same
+/// link of the calibrated testbed, follows it.
+#[test]
+fn validate_on_the_testbed_shapes_a_slowed_learners_port_and_the_simulator_follows() {
+    if !can_build("validate_on_the_testbed_shapes_a_slowed_learners_port") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = validate_on_testbed(
+        &tmp.path().join("slow"),
+        &["cluster.learners=1", "faults.link_slowdown=1,4"],
+    );
+    let points = v["points"].as_array().unwrap();
+    let epoch = |i: usize, side: &str| points[i][side]["epoch_time_s"].as_f64().unwrap();
+    // One learner, its every pull and push through its own port: 4 times slower, the epoch
+    // is mostly that much longer (3.85 times here).
+    let real = epoch(1, "real") / epoch(0, "real");
+    assert!(
+        real > 2.5,
+        "the slowed port's epoch is {real} times as long"
+    );
+    let e = points[1]["epoch_time_error"].as_f64().unwrap();
+    assert!(
+        e.abs() < 0.25,
+        "slowed link epoch-time error {:.1}%",
+        e * 100.0
+    );
+}

@@ -151,6 +151,10 @@ fn digest(scenario: &Scenario) -> String {
     hash.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Set (to 1) by the testbed for the ranks it starts: its ports carry the scenario's slow
+/// links, so a run with them is real.
+pub const LINKS_SHAPED: &str = "ASGD_SIM_LINKS_SHAPED";
+
 /// Runs this process's rank of `scenario` across processes, as `launch` says. The
 /// coordinator (rank 0) returns what the run measured (`summary.backend` is "processes");
 /// every other rank returns None once its part is done. `stop` (Ctrl-C) is the coordinator's
@@ -162,7 +166,8 @@ pub fn run<O: Observer + Send>(
     launch: &Launch,
 ) -> Result<Option<RealResult<O>>, ProcessesError> {
     let world = World::of(scenario)?;
-    if let Some(why) = super::refusal(scenario) {
+    let shaped = std::env::var_os(LINKS_SHAPED).is_some_and(|v| v == "1");
+    if let Some(why) = super::refusal_with(scenario, shaped) {
         return Err(ProcessesError::Launch(format!(
             "{}: {why}",
             scenario.name()

@@ -93,6 +93,28 @@ impl Testbed {
         Ok(tb)
     }
 
+    /// Sets each host's port to `rates[h]` bits per second where it runs at another rate (a
+    /// run whose faults slow a host's link), both ways, as [`Testbed::build`] set it.
+    pub fn reshape(&mut self, rates: &[u64]) -> Result<(), TestbedError> {
+        for (h, &rate) in rates.iter().enumerate() {
+            if self
+                .plan
+                .hosts
+                .get(h)
+                .is_none_or(|x| x.port_bits_per_s == rate)
+            {
+                continue;
+            }
+            self.plan.hosts[h].port_bits_per_s = rate;
+            let (ns, sw, port) = (self.namespace(h), self.switch_namespace(), format!("p{h}"));
+            tc(&ns, &["qdisc", "del", "dev", "eth0", "root"])?;
+            tc(&sw, &["qdisc", "del", "dev", &port, "root"])?;
+            self.shape(&ns, "eth0", h, "dst")?;
+            self.shape(&sw, &port, h, "src")?;
+        }
+        Ok(())
+    }
+
     /// The namespace of host `h`, e.g. `asgd4242-h0-learner0`.
     pub fn namespace(&self, h: usize) -> String {
         let name: String = self.plan.hosts[h]

@@ -95,6 +95,7 @@ pub fn run(
             .env("ASGD_SIM_RANK", rank.to_string())
             .env("ASGD_SIM_WORLD", world.to_string())
             .env("ASGD_SIM_COORDINATOR", &coordinator)
+            .env(crate::real::processes::LINKS_SHAPED, "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

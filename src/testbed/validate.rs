@@ -76,7 +76,14 @@ pub fn validate(
     if real.is_empty() {
         return Err(TestbedError::Unfit("no point to validate".into()));
     }
-    let tb = Testbed::build(plan, req.sharing)?;
+    // Each point's ports: the testbed's, but for links its faults slow.
+    let rates: Vec<Vec<u64>> = (real.iter())
+        .map(|sc| {
+            Plan::of(&sc.topology).map(|p| p.hosts.iter().map(|h| h.port_bits_per_s).collect())
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|m| TestbedError::Unfit(format!("{}: {m}", req.testbed)))?;
+    let mut tb = Testbed::build(plan, req.sharing)?;
     let placed: Vec<RankHosts> = real
         .iter()
         .map(|sc| RankHosts::of(&tb, sc))
@@ -136,6 +143,7 @@ pub fn validate(
                 r + 1,
                 req.repeats
             ));
+            tb.reshape(&rates[i])?;
             let out = work.join(format!("run-{i}-{r}"));
             let mut args = args(o);
             args.push("--trace".into());
