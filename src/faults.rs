@@ -110,6 +110,46 @@ impl Spells {
     }
 }
 
+/// The most spells a [`SpellRecord`] lists; it counts them all.
+pub const MAX_LISTED_SPELLS: usize = 100;
+
+/// A learner's slow spells over a run, as they happened: how many, how long in all, and the
+/// first [`MAX_LISTED_SPELLS`] of them (from, to, seconds into the run).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpellRecord {
+    pub learner: usize,
+    pub factor: f64,
+    pub spells: u64,
+    pub slow_s: f64,
+    pub first: Vec<[f64; 2]>,
+}
+
+impl Spells {
+    /// The slow spells that begin before `end_s`, each cut at `end_s`.
+    pub fn record(mut self, learner: usize, end_s: f64) -> SpellRecord {
+        let mut r = SpellRecord {
+            learner,
+            factor: self.flaky.factor,
+            spells: 0,
+            slow_s: 0.0,
+            first: vec![],
+        };
+        // Stays alternate fast, slow, fast, ...: each slow one starts where a fast one ends.
+        while self.until_s < end_s {
+            let from = self.until_s;
+            self.factor_at(from);
+            let to = self.until_s.min(end_s);
+            r.spells += 1;
+            r.slow_s += to - from;
+            if r.first.len() < MAX_LISTED_SPELLS {
+                r.first.push([from, to]);
+            }
+            self.factor_at(self.until_s);
+        }
+        r
+    }
+}
+
 /// Each learner's slow spells from the start of a run with `seed`.
 pub fn spells(flaky: &[Option<Flaky>], seed: u64) -> Vec<Option<Spells>> {
     (flaky.iter().enumerate())
@@ -488,6 +528,32 @@ mod tests {
         let c: Vec<f64> = (0..200).map(|i| other.factor_at(i as f64 * 0.1)).collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// A spell record lists exactly the times at which the learner's gradients are slowed,
+    /// and adds up to its share of the run.
+    #[test]
+    fn a_spell_record_is_when_the_learner_is_slow() {
+        let flaky = Flaky {
+            factor: 3.0,
+            mean_slow_s: 0.5,
+            mean_fast_s: 1.5,
+        };
+        let r = Spells::new(flaky, 11, 1).record(1, 40.0);
+        assert_eq!((r.learner, r.factor), (1, 3.0));
+        assert_eq!(r.first.len() as u64, r.spells.min(MAX_LISTED_SPELLS as u64));
+        let listed: f64 = r.first.iter().map(|[a, b]| b - a).sum();
+        assert!((listed - r.slow_s).abs() < 1e-9 || r.spells > MAX_LISTED_SPELLS as u64);
+        assert!((r.slow_s / 40.0 - 0.25).abs() < 0.1, "{}", r.slow_s);
+        let mut spells = Spells::new(flaky, 11, 1);
+        for i in 0..4000 {
+            let t = i as f64 * 0.01 + 0.005;
+            let slow = r.first.iter().any(|[a, b]| (*a..*b).contains(&t));
+            assert_eq!(spells.factor_at(t) == 3.0, slow, "at {t} s");
+        }
+        let long = Spells::new(flaky, 11, 1).record(1, 1000.0);
+        assert_eq!(long.first.len(), MAX_LISTED_SPELLS);
+        assert!(long.spells > MAX_LISTED_SPELLS as u64);
     }
 
     #[test]

@@ -217,6 +217,10 @@ pub struct Summary {
     /// checkpoint, the updates lost and the messages held; absent when none did.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shard_faults: Vec<crate::outcome::ShardFaultRecord>,
+    /// Each flaky learner's slow spells over the run (`faults.flaky_*`): how many, how long in
+    /// all, the first ones; absent when none is flaky.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slow_spells: Vec<crate::faults::SpellRecord>,
     /// The links `[faults]` slowed, with their factors; absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slow_links: Vec<crate::faults::SlowLink>,
@@ -354,6 +358,9 @@ impl Summary {
             diverged: o.diverged,
             faults: o.faults.clone(),
             slow_links: scenario.slow_links.clone(),
+            slow_spells: (scenario.spells().into_iter().enumerate())
+                .filter_map(|(l, s)| Some(s?.record(l, sim_time_s)))
+                .collect(),
             shard_faults: o.shard_faults.clone(),
             theory: None,
         }
