@@ -181,6 +181,25 @@ pub struct Failure {
     pub down_for_s: Option<f64>,
 }
 
+/// A problem with `key`, where `t` is not a time from 0 to [`MAX_FAIL_AT_S`] into the run.
+fn time_problem(key: String, t: f64) -> Option<(String, String)> {
+    (!(t.is_finite() && (0.0..=MAX_FAIL_AT_S).contains(&t))).then(|| {
+        let what =
+            format!("must be a time from 0 to {MAX_FAIL_AT_S} seconds into the run, got {t}");
+        (key, what)
+    })
+}
+
+/// A problem with `key`, where `i` is not one of the run's `n` `what` (learners, shards).
+fn index_problem(key: String, i: usize, n: usize, what: &str) -> Option<(String, String)> {
+    (i >= n).then(|| {
+        (
+            key,
+            format!("is {i}, but the run has {what} 0 to {}", n.max(1) - 1),
+        )
+    })
+}
+
 /// The latest failure time taken, seconds (about 11.6 days of simulated time).
 pub const MAX_FAIL_AT_S: f64 = 1e6;
 
@@ -358,14 +377,7 @@ impl FaultsSection {
         let mut problems = vec![];
         let mut out = vec![];
         let time = |key: String, t: f64, problems: &mut Vec<(String, String)>| {
-            if !(t.is_finite() && (0.0..=MAX_FAIL_AT_S).contains(&t)) {
-                problems.push((
-                    key,
-                    format!(
-                        "must be a time from 0 to {MAX_FAIL_AT_S} seconds into the run, got {t}"
-                    ),
-                ));
-            }
+            problems.extend(time_problem(key, t));
         };
         let down = |key: String, d: Option<f64>, problems: &mut Vec<(String, String)>| {
             if let Some(d) = d.filter(|d| !(d.is_finite() && *d > 0.0 && *d <= MAX_FAIL_AT_S)) {
@@ -397,15 +409,8 @@ impl FaultsSection {
                 }
                 for (i, f) in list.iter().enumerate() {
                     let key = |k: &str| format!("faults.learner_failures[{i}].{k}");
-                    if f.learner >= p {
-                        problems.push((
-                            key("learner"),
-                            format!(
-                                "is {}, but the run has learners 0 to {}",
-                                f.learner,
-                                p.max(1) - 1
-                            ),
-                        ));
+                    if let Some(bad) = index_problem(key("learner"), f.learner, p, "learners") {
+                        problems.push(bad);
                     } else if list[..i].iter().any(|g| g.learner == f.learner) {
                         problems.push((
                             key("learner"),

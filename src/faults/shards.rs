@@ -6,7 +6,7 @@
 //! `checkpoint_every_s` seconds of the run (absent: only the starting parameters are kept, as
 //! a job that never checkpoints restarts from them).
 
-use super::{FaultsSection, MAX_FAIL_AT_S};
+use super::{FaultsSection, MAX_FAIL_AT_S, index_problem, time_problem};
 use serde::{Deserialize, Serialize};
 
 /// One entry of `shard_failures`.
@@ -42,25 +42,8 @@ impl FaultsSection {
         let positive = |t: f64| t.is_finite() && t > 0.0 && t <= MAX_FAIL_AT_S;
         for (i, f) in self.shard_failures.iter().flatten().enumerate() {
             let key = |k: &str| format!("faults.shard_failures[{i}].{k}");
-            if f.shard >= shards {
-                problems.push((
-                    key("shard"),
-                    format!(
-                        "is {}, but the run has shards 0 to {}",
-                        f.shard,
-                        shards.max(1) - 1
-                    ),
-                ));
-            }
-            if !(f.at_s.is_finite() && (0.0..=MAX_FAIL_AT_S).contains(&f.at_s)) {
-                problems.push((
-                    key("at_s"),
-                    format!(
-                        "must be a time from 0 to {MAX_FAIL_AT_S} seconds into the run, got {}",
-                        f.at_s
-                    ),
-                ));
-            }
+            problems.extend(index_problem(key("shard"), f.shard, shards, "shards"));
+            problems.extend(time_problem(key("at_s"), f.at_s));
             if !positive(f.down_for_s) {
                 problems.push((
                     key("down_for_s"),
