@@ -360,6 +360,8 @@ impl Summary {
             slow_links: scenario.slow_links.clone(),
             slow_spells: (scenario.spells().into_iter().enumerate())
                 .filter_map(|(l, s)| Some(s?.record(l, sim_time_s)))
+                // Spells of factor 1 slow nothing.
+                .filter(|r| r.factor != 1.0)
                 .collect(),
             shard_faults: o.shard_faults.clone(),
             theory: None,

@@ -76,6 +76,9 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
     /// is taken first (the slice as it was at the period's start, no update having come
     /// between), and the gradients count as applied since it.
     pub(super) fn applying(&mut self, now: SimTime, s: usize, n: u64) {
+        if self.outages.faults.failures.is_empty() {
+            return;
+        }
         self.checkpoint_due(now, s);
         self.outages.since[s] += n;
     }
