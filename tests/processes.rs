@@ -259,11 +259,12 @@ fn long_run(out: &Path, kind: &str) -> (Child, Vec<(u32, String)>) {
     let mut child = c.stderr(Stdio::piped()).spawn().unwrap();
     let until = Instant::now() + Duration::from_secs(60);
     loop {
+        // A child read between fork and exec still has the launcher's environment, with no
+        // rank: wait until every child has its own.
         let got = ranks_of(child.id());
-        if got.len() == ranks {
-            let ranks = got;
+        if got.len() == ranks && got.iter().all(|(_, r)| !r.is_empty()) {
             std::thread::sleep(Duration::from_secs(3));
-            return (child, ranks);
+            return (child, got);
         }
         if Instant::now() > until {
             let _ = child.kill();
