@@ -25,7 +25,8 @@
 //! - D_f = f(x_1) - f*, with f* taken as 0 (cross-entropy and the quadratic are >= 0, so this
 //!   is an upper bound): the mean inference loss over `loss_samples` training samples.
 //! - M = `algorithm.batch_size`; K = epochs * iterations per epoch, the updates of the whole run
-//!   (M K = samples processed); p = the learners.
+//!   (M K = samples processed), or the budget `samples` / M where a budget of samples is given
+//!   (`--samples`: seed 000 predicted its rate for M K = 500,000); p = the learners.
 //!
 //! Units: LHL15's update sums the M per-sample gradients, x <- x - gamma sum_m G(x, z_m), so
 //! gamma is a per-sample step. The simulator's server applies its rate to the MEAN gradient of
@@ -35,7 +36,9 @@
 //! formula's gamma in the simulator's convention; both are printed. The formula ignores
 //! LHL15's condition (2), L M gamma + 2 L^2 M^2 p^2 gamma^2 <= 1, which binds with many
 //! learners or a small alpha; its left side and the largest feasible gamma are reported (and a
-//! warning printed) but not applied, so that `--apply` stays the formula seed 000 tested.
+//! warning printed), and both rates are given: the formula's (what seed 000 tested, and what
+//! `--apply` writes) and the one with (2) enforced, M min(gamma, gamma_max)
+//! (`--apply --within-condition`).
 
 use crate::data::{Batch, Dataset, Split};
 use crate::numerics::quadratic::NoisyQuadratic;
@@ -63,6 +66,9 @@ pub struct PredictOptions {
     pub fd_rel_step: f64,
     /// Training samples whose mean loss is D_f.
     pub loss_samples: usize,
+    /// The run's budget of samples M K, given directly; None: the scenario's epochs times
+    /// its iterations per epoch times M.
+    pub samples: Option<u64>,
     /// Threads inside each gradient; results do not depend on it.
     #[serde(skip)]
     pub threads: usize,
@@ -76,6 +82,7 @@ impl Default for PredictOptions {
             power_iterations: 30,
             fd_rel_step: 1e-3,
             loss_samples: 4096,
+            samples: None,
             threads: crate::setup::default_threads(),
         }
     }
@@ -96,8 +103,15 @@ pub struct Prediction {
     pub d_f: f64,
     #[serde(rename = "M")]
     pub batch_size: u64,
+    /// The updates of the run, MK / M (a fraction where a budget of samples is not a whole
+    /// number of mini-batches).
     #[serde(rename = "K")]
-    pub updates: u64,
+    pub updates: f64,
+    /// The budget of samples M K the rate is for.
+    #[serde(rename = "MK")]
+    pub samples: u64,
+    /// Whether MK was given (`--samples`) rather than taken from the scenario's epochs.
+    pub samples_given: bool,
     /// LHL15's per-sample step sqrt(D_f / (M K L sigma^2)).
     pub gamma: f64,
     /// sqrt(K sigma^2 / (M L D_f)); seed 000's theorem needs alpha <= p.
@@ -112,6 +126,9 @@ pub struct Prediction {
     pub gamma_max: f64,
     /// M * gamma rounded to 3 significant digits: what `--apply` writes.
     pub learning_rate: f64,
+    /// M * min(gamma, gamma_max) rounded to 3 significant digits: the rate with condition (2)
+    /// enforced (what `--apply --within-condition` writes).
+    pub learning_rate_within_condition: f64,
     /// The scenario's `algorithm.learning_rate`, for comparison.
     pub current_learning_rate: f64,
     pub estimator: PredictOptions,
@@ -184,7 +201,16 @@ pub fn predict(scenario: &Scenario, opts: &PredictOptions) -> Result<Prediction,
     let seed = f.seed;
     let x = objective.init_params(seed);
     let m = f.algorithm.batch_size;
-    let k = f.workload.epochs * scenario.iterations_per_epoch;
+    let samples = match opts.samples {
+        Some(n) if n < m => {
+            return Err(PredictError::Options(format!(
+                "--samples {n} is less than one mini-batch (M = algorithm.batch_size = {m}); \
+                 give the run's budget of samples, M K, at least {m}"
+            )));
+        }
+        Some(n) => n,
+        None => m * f.workload.epochs * scenario.iterations_per_epoch,
+    };
     let p = scenario.placement.learner_gpus.len() as u32;
     let mut probe = Probe {
         objective: objective.as_ref(),
@@ -204,7 +230,7 @@ pub fn predict(scenario: &Scenario, opts: &PredictOptions) -> Result<Prediction,
             });
         }
     }
-    let (mf, kf) = (m as f64, k as f64);
+    let (mf, kf) = (m as f64, samples as f64 / m as f64);
     let gamma = theory::predicted_gamma(d_f, mf, kf, lipschitz, sigma2);
     let alpha = theory::alpha(kf, sigma2, mf, lipschitz, d_f);
     let problem = theory::Problem::new(d_f, lipschitz, sigma2, mf, kf)?;
@@ -220,7 +246,9 @@ pub fn predict(scenario: &Scenario, opts: &PredictOptions) -> Result<Prediction,
         lipschitz,
         d_f,
         batch_size: m,
-        updates: k,
+        updates: kf,
+        samples,
+        samples_given: opts.samples.is_some(),
         gamma,
         alpha,
         p,
@@ -228,6 +256,7 @@ pub fn predict(scenario: &Scenario, opts: &PredictOptions) -> Result<Prediction,
         constraint: problem.constraint(gamma, p),
         gamma_max: problem.gamma_max(p),
         learning_rate: round_significant(mf * gamma, 3),
+        learning_rate_within_condition: round_significant(mf * gamma.min(problem.gamma_max(p)), 3),
         current_learning_rate: f.algorithm.learning_rate,
         estimator,
     })
@@ -241,12 +270,14 @@ impl Prediction {
              \x20 sigma^2 = {:.4e} per sample (max over {} probes; mean {:.4e})\n\
              \x20 L       = {:.4e} (power iteration, {} steps on {} samples)\n\
              \x20 D_f     = {:.4e} (f(x_1) on {} samples, f* taken as 0)\n\
-             \x20 M = {}, K = {} (M K = {} samples), p = {}\n\
+             \x20 M = {}, K = {} (M K = {} samples{}), p = {}\n\
              gamma = sqrt(D_f / (M K L sigma^2)) = {:.4e} per sample (LHL15)\n\
              alpha = sqrt(K sigma^2 / (M L D_f)) = {:.4}; guarantee ratio p vs 1 learner = {:.4}\n\
              learning_rate = M * gamma = {} (now {}; --apply writes this)\n\
              LHL15 condition (2) at gamma with p = {}: {:.3} (<= 1 needed); \
-             largest feasible learning rate M * gamma_max = {:.4e}\n{}",
+             largest feasible learning rate M * gamma_max = {:.4e}\n\
+             learning_rate with (2) enforced = M * min(gamma, gamma_max) = {} \
+             (--apply --within-condition writes this)\n{}",
             self.scenario,
             self.model,
             self.sigma2,
@@ -259,7 +290,12 @@ impl Prediction {
             self.estimator.loss_samples,
             self.batch_size,
             self.updates,
-            self.batch_size * self.updates,
+            self.samples,
+            if self.samples_given {
+                ", given"
+            } else {
+                ", the scenario's epochs"
+            },
             self.p,
             self.gamma,
             self.alpha,
@@ -269,6 +305,7 @@ impl Prediction {
             self.p,
             self.constraint,
             self.batch_size as f64 * self.gamma_max,
+            self.learning_rate_within_condition,
             if self.constraint > 1.0 {
                 "warning: gamma violates (2), so LHL15's guarantee does not cover it\n"
             } else {

@@ -89,7 +89,7 @@ fn bound_for(scenario: &Scenario, staleness_max: u64, threads: usize) -> Option<
     };
     let pred = crate::predict::predict(scenario, &opts).ok()?;
     let (m, k) = (pred.batch_size, pred.updates);
-    let problem = Problem::new(pred.d_f, pred.lipschitz, pred.sigma2, m as f64, k as f64).ok()?;
+    let problem = Problem::new(pred.d_f, pred.lipschitz, pred.sigma2, m as f64, k).ok()?;
     let gamma = pred.current_learning_rate / m as f64;
     let t = u32::try_from(staleness_max).unwrap_or(u32::MAX);
     let terms = problem.terms(gamma, t);
@@ -100,7 +100,8 @@ fn bound_for(scenario: &Scenario, staleness_max: u64, threads: usize) -> Option<
         lipschitz: pred.lipschitz,
         d_f: pred.d_f,
         batch_size: m,
-        updates: k,
+        // The scenario's epochs give a whole number of mini-batches.
+        updates: k.round() as u64,
         gamma,
         terms: TermsSummary {
             initial_gap: terms.initial_gap,

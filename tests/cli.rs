@@ -734,6 +734,61 @@ fn predict_lr_recovers_the_quadratic_and_applies_the_rate() {
     assert!(text.contains(&format!("learning_rate = {rate}")), "{text}");
 }
 
+/// gamma = sqrt(D_f / (M K L sigma^2)): the same estimates at four times the budget MK give
+/// half the rate; the rate with condition (2) enforced is the smaller of the formula's and
+/// M gamma_max, and `--within-condition` writes it.
+#[test]
+fn predict_lr_at_a_budget_of_samples_halves_at_four_times_it_and_can_enforce_condition_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = repo("scenarios/quadratic.toml");
+    let predict = |samples: &str, extra: &[&str]| {
+        let json = dir.path().join(format!("p{samples}.json"));
+        let mut args = vec![
+            "predict-lr",
+            path_str(&scenario),
+            "--samples",
+            samples,
+            "--json",
+            path_str(&json),
+        ];
+        args.extend_from_slice(extra);
+        let o = asgd(&args);
+        assert_success(&o);
+        (read_json(&json), stdout(&o))
+    };
+    let (small, text) = predict("125000", &[]);
+    assert!(text.contains("M K = 125000 samples, given"), "{text}");
+    let applied = dir.path().join("within.toml");
+    let (large, _) = predict(
+        "500000",
+        &["--apply", path_str(&applied), "--within-condition"],
+    );
+    assert_eq!(small["MK"].as_u64(), Some(125_000));
+    assert_eq!(large["K"].as_f64(), Some(500_000.0 / 16.0));
+    let ratio = small["gamma"].as_f64().unwrap() / large["gamma"].as_f64().unwrap();
+    assert!((ratio - 2.0).abs() < 1e-12, "{ratio}");
+    let m = large["M"].as_f64().unwrap();
+    let formula = m * large["gamma"].as_f64().unwrap();
+    let feasible = m * large["gamma_max"].as_f64().unwrap();
+    let within = large["learning_rate_within_condition"].as_f64().unwrap();
+    assert!(
+        (within / formula.min(feasible) - 1.0).abs() < 5e-3,
+        "{within} {formula} {feasible}"
+    );
+    // The quadratic's 8 learners break (2) at this budget, so enforcing it lowers the rate.
+    assert!(large["constraint"].as_f64().unwrap() > 1.0);
+    assert!(within < large["learning_rate"].as_f64().unwrap());
+    let text = std::fs::read_to_string(&applied).unwrap();
+    assert!(
+        text.contains(&format!("learning_rate = {within}")),
+        "{text}"
+    );
+
+    let o = asgd(&["predict-lr", path_str(&scenario), "--samples", "8"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("less than one mini-batch (M = algorithm.batch_size = 16)"));
+}
+
 #[test]
 fn corrupt_data_file_is_named_with_its_byte_offset() {
     let dir = tempfile::tempdir().unwrap();

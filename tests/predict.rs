@@ -58,9 +58,9 @@ fn quadratic_estimates_match_the_known_truth() {
     let f1 = q.value(&q.init_params(sc.file.seed));
     assert!(rel(pred.d_f, f1) < 1e-12, "D_f {} vs f(x_1) {f1}", pred.d_f);
 
-    let (m, k) = (pred.batch_size as f64, pred.updates as f64);
+    let (m, k) = (pred.batch_size as f64, pred.updates);
     assert_eq!(pred.batch_size, 16);
-    assert_eq!(pred.updates, 10 * 1600 / 16);
+    assert_eq!(pred.updates, (10 * 1600 / 16) as f64);
     assert_eq!(pred.p, 8);
     let gamma = (pred.d_f / (m * k * pred.lipschitz * pred.sigma2)).sqrt();
     let alpha = (k * pred.sigma2 / (m * pred.lipschitz * pred.d_f)).sqrt();

@@ -125,9 +125,8 @@ pub(crate) fn bench_overhead(spec: &str, set: &[String], threads: usize) -> anyh
 pub(crate) fn predict_lr(
     spec: &str,
     set: &[String],
-    json: Option<PathBuf>,
-    apply: Option<PathBuf>,
-    probes: usize,
+    (json, apply, within_condition): (Option<PathBuf>, Option<PathBuf>, bool),
+    (probes, samples): (usize, Option<u64>),
     threads: Option<usize>,
 ) -> anyhow::Result<()> {
     use asgd_sim::predict::{self, PredictOptions};
@@ -146,6 +145,7 @@ pub(crate) fn predict_lr(
     let sc = scenario::load(spec, &overrides)?;
     let opts = PredictOptions {
         probes,
+        samples,
         threads: threads.unwrap_or_else(asgd_sim::setup::default_threads),
         ..Default::default()
     };
@@ -158,7 +158,12 @@ pub(crate) fn predict_lr(
     }
     if let Some(path) = &apply {
         let text = std::fs::read_to_string(spec).with_context(|| format!("cannot read {spec}"))?;
-        let new = predict::apply_to_scenario_text(&text, pred.learning_rate)?;
+        let rate = if within_condition {
+            pred.learning_rate_within_condition
+        } else {
+            pred.learning_rate
+        };
+        let new = predict::apply_to_scenario_text(&text, rate)?;
         write_atomic(path, new.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

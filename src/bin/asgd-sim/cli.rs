@@ -268,6 +268,14 @@ pub(crate) enum Command {
         /// Mini-batches probed for sigma^2.
         #[arg(long, default_value_t = 64)]
         probes: usize,
+        /// The run's budget of samples M K (seed 000: 500000) [default: the scenario's epochs
+        /// times its training samples].
+        #[arg(long, value_name = "MK", value_parser = at_least_one_u64)]
+        samples: Option<u64>,
+        /// With --apply: write the rate with LHL15's condition (2) enforced,
+        /// M * min(gamma, gamma_max), instead of the formula's M * gamma.
+        #[arg(long, requires = "apply")]
+        within_condition: bool,
         /// Threads for the arithmetic [default: all cores]; results do not depend on it.
         #[arg(long, value_parser = at_least_one)]
         threads: Option<usize>,
@@ -387,6 +395,10 @@ pub(crate) enum DataCommand {
 }
 
 /// A count of threads or jobs: a whole number of at least 1.
+pub(crate) fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    at_least_one(text).map(|n| n as u64)
+}
+
 pub(crate) fn at_least_one(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),

@@ -72,6 +72,10 @@ fn is_bad_input(e: &(dyn std::error::Error + 'static)) -> bool {
             e.downcast_ref::<asgd_sim::outcome::RunError>(),
             Some(asgd_sim::outcome::RunError::Refused { .. })
         )
+        || matches!(
+            e.downcast_ref::<asgd_sim::predict::PredictError>(),
+            Some(asgd_sim::predict::PredictError::Options(_))
+        )
         || e.downcast_ref::<asgd_sim::testbed::TestbedError>()
             .is_some_and(|e| e.is_bad_input())
         || matches!(
@@ -350,8 +354,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
             apply,
             probes,
+            samples,
+            within_condition,
             threads,
-        } => predict_lr(&scenario, &set, json, apply, probes, threads),
+        } => predict_lr(
+            &scenario,
+            &set,
+            (json, apply, within_condition),
+            (probes, samples),
+            threads,
+        ),
         Command::Data {
             command: DataCommand::Get { name, dir },
         } => {
