@@ -7,9 +7,11 @@
 //! never read files or share a random stream with the simulation.
 
 mod image;
+mod objects;
 mod text;
 
 pub use image::{IMAGE_CLASSES, IMAGE_SHAPE, images};
+pub use objects::objects;
 pub use text::{MIN_VOCABULARY, TEXT_CLASSES, TEXT_TOKENS, text};
 
 use rand::SeedableRng;
@@ -25,7 +27,7 @@ pub enum SyntheticError {
     #[error("synthetic text: vocabulary {vocabulary} is too small, at least {min} ids needed")]
     Vocabulary { vocabulary: usize, min: usize },
     /// The sizes cannot be held (more tokens than a split can index).
-    #[error("synthetic {what}: {samples} samples are too many to hold")]
+    #[error("{what}: {samples} samples are too many to hold")]
     TooLarge { what: &'static str, samples: usize },
     /// The samples do not form a data set (an empty train split, for one).
     #[error(transparent)]

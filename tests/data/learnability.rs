@@ -155,6 +155,63 @@ fn synthetic_images_are_learnable_but_not_linearly() {
     assert!(invariant > linear + 0.3);
 }
 
+/// Oriented energy, what a convolution with a non-linearity can learn and a linear model on
+/// pixels cannot: the grey image's Fourier power summed over frequencies of 2 to 11 cycles
+/// per image in 10 orientation bins of 18 degrees times 2 bands (below and above 6 cycles),
+/// as logs, unit-normalised.
+fn oriented_energy(x: &[f32]) -> Vec<f32> {
+    let tau = std::f32::consts::TAU;
+    let mut out = vec![];
+    for img in x.chunks(3072) {
+        let grey: Vec<f32> = (0..1024)
+            .map(|i| img[i] + img[1024 + i] + img[2048 + i])
+            .collect();
+        let mut bins = [0f32; 20];
+        for v in 0..=11i32 {
+            for u in -11..=11i32 {
+                let r2 = u * u + v * v;
+                if (v == 0 && u <= 0) || !(4..=121).contains(&r2) {
+                    continue;
+                }
+                let (mut re, mut im) = (0f32, 0f32);
+                for (i, p) in grey.iter().enumerate() {
+                    let a = tau * ((u * (i % 32) as i32 + v * (i / 32) as i32) as f32) / 32.0;
+                    re += p * a.cos();
+                    im -= p * a.sin();
+                }
+                // The stripes' orientation is the wave vector's, modulo 180 degrees.
+                let degrees = (v as f32).atan2(u as f32).to_degrees().rem_euclid(180.0);
+                let bin = ((degrees + 9.0) / 18.0) as usize % 10;
+                let band = usize::from(r2 > 36);
+                bins[band * 10 + bin] += re * re + im * im;
+            }
+        }
+        let f: Vec<f32> = bins.iter().map(|b| (1.0 + b).ln()).collect();
+        let norm = f.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-6);
+        out.extend(f.iter().map(|v| v / norm));
+    }
+    out
+}
+
+#[test]
+fn synthetic_objects_are_learnable_from_oriented_energy_but_not_linearly() {
+    let d = synthetic::objects(4_000, 1_000, 1).unwrap();
+    let ((xtr, ytr), (xte, yte)) = (dense(&d, Split::Train), dense(&d, Split::Test));
+    let ncm = nearest_mean(&xtr, &ytr, &xte, &yte, 10);
+    let linear = softmax_regression(&xtr, &ytr, &xte, &yte, 10, 10, 0.001);
+    let (ftr, fte) = (oriented_energy(&xtr), oriented_energy(&xte));
+    let energy = softmax_regression(&ftr, &ytr, &fte, &yte, 10, 30, 0.5);
+    println!(
+        "objects: nearest mean {ncm:.3}, softmax on pixels {linear:.3}, on oriented energy {energy:.3}"
+    );
+    // Every class has the same mean image (uniform phase and place): the nearest class mean
+    // is at chance (0.10), a linear score only catches the stripes that happen to fall in
+    // phase with it, and the oriented energy tells the classes apart as far as the samples'
+    // turns (sd 20 degrees, classes 36 apart) let it: measured 0.099, 0.168 and 0.598.
+    assert!(ncm < 0.13 && linear < 0.25, "{ncm} {linear}");
+    assert!(energy > 0.5 && energy > linear + 0.3, "{energy}");
+}
+
 #[test]
 fn synthetic_text_is_learnable_from_bags_of_words() {
     let d = synthetic::text(5_000, 2_000, 20_000, 1).unwrap();

@@ -48,7 +48,7 @@ const SHARED: f32 = 0.5;
 /// Standard deviation of a unit field before contrast, in pixel levels (0-255).
 const AMPLITUDE: f32 = 32.0;
 /// Number of within-class variation fields.
-pub const BANK: usize = 16;
+pub(super) const BANK: usize = 16;
 /// Variance of a sample's within-class variation, relative to its template's (1).
 const VARIATION: f32 = 2.0;
 /// Range of the contrast factor.
@@ -62,37 +62,66 @@ const NOISE: f32 = 40.0;
 /// Generates `train` and `test` images from `seed`. The same arguments give the same bytes;
 /// labels are uniform over the 10 classes.
 pub fn images(train: usize, test: usize, seed: u64) -> Result<Dataset, SyntheticError> {
-    let too_large = |samples| SyntheticError::TooLarge {
-        what: "images",
-        samples,
-    };
     let templates = templates(seed);
     let bank: Vec<Vec<f32>> = (0..BANK)
         .map(|j| colour_field(&mut stream(seed, 12, j as u64)))
         .collect();
-    let split = |split: Split, n: usize| -> Result<Samples, SyntheticError> {
-        let bytes = n.checked_mul(LEN).ok_or_else(|| too_large(n))?;
-        let mut pixels = vec![0u8; bytes];
-        let mut labels = vec![0u32; n];
-        par_fill(&mut labels, 1, |i, label| {
-            label[0] = sample_stream(seed, split, i).random_range(0..IMAGE_CLASSES as u32);
-        });
-        par_fill(&mut pixels, LEN, |i, out| {
-            // The same stream as the label above, so its first draw is this sample's label.
-            let mut rng = sample_stream(seed, split, i);
-            let label = rng.random_range(0..IMAGE_CLASSES as u32) as usize;
-            draw(&templates[label], &bank, &mut rng, out);
-        });
-        Ok(Samples::pixels(pixels, labels))
-    };
     let class_names = (0..IMAGE_CLASSES).map(|k| format!("class{k}")).collect();
-    Ok(Dataset::new(
-        "synthetic-image",
-        InputKind::Dense(IMAGE_SHAPE),
+    let set = ImageSet {
+        name: "synthetic-image",
         class_names,
-        split(Split::Train, train)?,
-        split(Split::Test, test)?,
-    )?)
+        seed,
+    };
+    set.generate(train, test, |label, rng, out| {
+        draw(&templates[label], &bank, rng, out)
+    })
+}
+
+/// A generated set of 3 x 32 x 32 byte images in [`IMAGE_CLASSES`] uniform classes, each
+/// sample drawn from its own stream of `seed`.
+pub(super) struct ImageSet {
+    pub name: &'static str,
+    pub class_names: Vec<String>,
+    pub seed: u64,
+}
+
+impl ImageSet {
+    /// Both splits, each sample's label the first draw of its stream and `draw` the rest:
+    /// `draw(label, stream, bytes)`.
+    pub fn generate(
+        self,
+        train: usize,
+        test: usize,
+        draw: impl Fn(usize, &mut ChaCha8Rng, &mut [u8]) + Sync,
+    ) -> Result<Dataset, SyntheticError> {
+        let seed = self.seed;
+        let split = |split: Split, n: usize| -> Result<Samples, SyntheticError> {
+            let bytes = n.checked_mul(LEN).ok_or(SyntheticError::TooLarge {
+                what: self.name,
+                samples: n,
+            })?;
+            let mut pixels = vec![0u8; bytes];
+            let mut labels = vec![0u32; n];
+            par_fill(&mut labels, 1, |i, label| {
+                label[0] = sample_stream(seed, split, i).random_range(0..IMAGE_CLASSES as u32);
+            });
+            par_fill(&mut pixels, LEN, |i, out| {
+                // The same stream as the label above, so its first draw is this sample's label.
+                let mut rng = sample_stream(seed, split, i);
+                let label = rng.random_range(0..IMAGE_CLASSES as u32) as usize;
+                draw(label, &mut rng, out);
+            });
+            Ok(Samples::pixels(pixels, labels))
+        };
+        let (train, test) = (split(Split::Train, train)?, split(Split::Test, test)?);
+        Ok(Dataset::new(
+            self.name,
+            InputKind::Dense(IMAGE_SHAPE),
+            self.class_names,
+            train,
+            test,
+        )?)
+    }
 }
 
 /// The class templates, channel-major, each with unit standard deviation.
@@ -113,7 +142,7 @@ fn templates(seed: u64) -> Vec<Vec<f32>> {
 
 /// Three correlated smooth channels: a common luminance field plus a weaker field per
 /// channel, as colour images have.
-fn colour_field(rng: &mut ChaCha8Rng) -> Vec<f32> {
+pub(super) fn colour_field(rng: &mut ChaCha8Rng) -> Vec<f32> {
     let luminance = smooth_field(rng);
     let mut out = Vec::with_capacity(LEN);
     for _ in 0..3 {
@@ -168,7 +197,7 @@ fn unit_circle() -> ([f32; SIDE], [f32; SIDE]) {
 
 /// A standard normal deviate, approximately: the sum of 12 uniforms minus 6 (Irwin-Hall),
 /// chosen over exact samplers because it needs no libm and so repeats on every platform.
-fn normal(rng: &mut ChaCha8Rng) -> f32 {
+pub(super) fn normal(rng: &mut ChaCha8Rng) -> f32 {
     (0..12).map(|_| rng.random::<f32>()).sum::<f32>() - 6.0
 }
 

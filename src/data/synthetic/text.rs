@@ -80,7 +80,7 @@ pub fn text(
             }
             labels.push(label as u32);
             let end = u32::try_from(ids.len()).map_err(|_| SyntheticError::TooLarge {
-                what: "text",
+                what: "synthetic-text",
                 samples: n,
             })?;
             offsets.push(end);
