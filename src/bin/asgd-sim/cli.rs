@@ -268,7 +268,7 @@ pub(crate) enum Command {
         /// Mini-batches probed for sigma^2.
         #[arg(long, default_value_t = 64)]
         probes: usize,
-        /// The run's budget of samples M K (seed 000: 500000) [default: the scenario's epochs
+        /// The run's budget of samples M K (Bhardwaj & Cong predicted for 500000) [default: the scenario's epochs
         /// times its training samples].
         #[arg(long, value_name = "MK", value_parser = at_least_one_u64)]
         samples: Option<u64>,
