@@ -3,6 +3,7 @@
 //! must not influence the run: it gets copies of facts, never the simulation state.
 
 pub mod bar;
+pub mod log_lines;
 
 use crate::cluster::learner::Segment;
 use crate::time::SimTime;

@@ -657,6 +657,46 @@ fn default_output_directory_is_runs_scenario_name_in_working_directory() {
 }
 
 #[test]
+fn a_run_whose_stderr_is_a_log_gets_its_progress_as_plain_lines_and_quiet_gets_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = repo("scenarios/paper-cifar10.toml");
+    let run = |quiet: bool| {
+        let out = dir.path().join(if quiet { "quiet" } else { "loud" });
+        let mut args = vec![
+            "run",
+            path_str(&scenario),
+            "--out",
+            path_str(&out),
+            "--set",
+            "workload.epochs=1",
+        ];
+        if quiet {
+            args.push("-q");
+        }
+        let o = asgd(&args);
+        assert_success(&o);
+        stderr(&o)
+    };
+    // Standard error is a pipe here, as it is for a run under nohup: no bar is drawn, so the
+    // run's end is written as a line with its iterations and elapsed time.
+    let log = run(false);
+    let last = log
+        .lines()
+        .rfind(|l| l.starts_with("paper-cifar10: "))
+        .unwrap_or_else(|| panic!("no progress line in {log:?}"));
+    let (done, rest) = last["paper-cifar10: ".len()..].split_once('/').unwrap();
+    assert!(
+        rest.starts_with(&format!("{done} (100%)")),
+        "the last line counts every iteration: {last:?}"
+    );
+    assert!(last.contains(" elapsed"), "{last:?}");
+    assert!(
+        !run(true).contains("paper-cifar10: "),
+        "-q writes no progress"
+    );
+}
+
+#[test]
 fn real_gradient_scenarios_write_curves_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     for (name, extra) in [

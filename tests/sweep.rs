@@ -292,6 +292,30 @@ fn a_diverging_point_is_recorded_and_the_sweep_goes_on() {
 }
 
 #[test]
+fn a_sweep_whose_stderr_is_a_log_ends_its_progress_with_every_point_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = write_sweep(dir.path(), "algorithm.learning_rate = [0.05, 0.2]", 1);
+    let o = asgd(
+        dir.path(),
+        &[
+            "sweep",
+            sweep.to_str().unwrap(),
+            "--out",
+            "out",
+            "--jobs",
+            "1",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let log = String::from_utf8_lossy(&o.stderr);
+    let last = log
+        .lines()
+        .rfind(|l| l.starts_with("sweep small: "))
+        .unwrap_or_else(|| panic!("no progress line in {log:?}"));
+    assert!(last.contains("(100%) 2/2 points, "), "{last:?}");
+}
+
+#[test]
 fn bad_sweeps_are_rejected_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let sweep = write_sweep(dir.path(), "cluster.learners = [2, 0]", 1);

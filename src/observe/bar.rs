@@ -3,6 +3,7 @@
 //! the bar's rate over iterations done.
 
 use super::Observer;
+use super::log_lines::LogLines;
 use crate::time::SimTime;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,6 +18,8 @@ pub struct IterationBar {
     step: u64,
     /// Said once the last iteration is done.
     after: Option<String>,
+    /// Plain lines for a log, where standard error is not a terminal.
+    log: Option<LogLines>,
 }
 
 impl IterationBar {
@@ -33,7 +36,15 @@ impl IterationBar {
             // A few hundred redraws a run at most, however short its iterations.
             step: (iterations / 500).max(1),
             after: None,
+            log: None,
         }
+    }
+
+    /// Also writes the bar as plain lines labelled `label` where standard error is not a
+    /// terminal (and the run is not `quiet`), until the run is over.
+    pub fn logged(mut self, label: &str, quiet: bool) -> Self {
+        self.log = LogLines::for_stderr(&self.bar, label, quiet);
+        self
     }
 
     /// Says `before` until the first iteration ends (a starting point being evaluated) and
@@ -57,7 +68,8 @@ impl IterationBar {
 
     /// The run is over: the total bar takes the iterations it did not do (a run that stopped
     /// early), so that it measures runs left, not work skipped.
-    pub fn finish(self) {
+    pub fn finish(mut self) {
+        drop(self.log.take());
         if let Some(t) = &self.total {
             t.inc(self.length.saturating_sub(self.shown));
         }

@@ -10,6 +10,7 @@ use super::record::{POINT_FILE, POINTS_DIR, PointRecord, SWEEP_FILE, SweepRecord
 use super::spec::{Backend, Point, Shard, SweepSpec};
 use crate::input::InputError;
 use crate::observe::bar::IterationBar;
+use crate::observe::log_lines::LogLines;
 use crate::report::curve;
 use crate::report::figures::render;
 use crate::report::figures::topology::TopologyFigure;
@@ -203,6 +204,7 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
     let points_message = |n: usize| format!("{n}/{} points", pending.len());
     overall.set_message(points_message(0));
     overall.tick();
+    let log = LogLines::for_stderr(&overall, &format!("sweep {}", spec.name), opts.quiet);
 
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<bool, String>)>> = Mutex::new(vec![]);
@@ -234,6 +236,7 @@ pub fn run(spec: &SweepSpec, opts: &SweepOptions) -> Result<SweepOutcome, SweepE
             });
         }
     });
+    drop(log);
     overall.finish_and_clear();
     let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     results.sort_by_key(|(i, _)| *i);

@@ -151,6 +151,7 @@ pub(crate) fn validate_command(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let log = asgd_sim::observe::log_lines::LogLines::for_stderr(&bar, "validate", quiet);
     let say = |what: &str| bar.set_message(what.to_string());
     let watch = |sc: &scenario::Scenario| {
         let epochs = sc.file.workload.epochs;
@@ -195,6 +196,7 @@ pub(crate) fn validate_command(
         .map(|(p, s)| (p.name.as_str(), s))
         .collect();
     let results = v::compare(&named, &runs, say)?;
+    drop(log);
     bar.finish_and_clear();
     let stopped = runs.stopped;
     // Where the host file will be once the directory is in place.

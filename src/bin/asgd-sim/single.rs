@@ -60,8 +60,8 @@ pub(crate) fn iteration_bar(
         ProgressBar::new(iterations)
     };
     bar.set_style(IterationBar::style());
-    bar.set_prefix(prefix);
-    let ticking = IterationBar::new(bar.clone(), epochs, iterations);
+    bar.set_prefix(prefix.clone());
+    let ticking = IterationBar::new(bar.clone(), epochs, iterations).logged(&prefix, quiet);
     bar.tick();
     (bar, ticking)
 }

@@ -4,6 +4,7 @@
 use crate::single::stop_on_ctrl_c;
 use anyhow::Context as _;
 use asgd_sim::machine::topology::file as topology_file;
+use asgd_sim::observe::log_lines::LogLines;
 use asgd_sim::report::output::OutputDir;
 use asgd_sim::testbed::probe::{self, ProbeSpec};
 use asgd_sim::testbed::{Plan, Sharing, Testbed, TestbedError};
@@ -311,6 +312,7 @@ pub(crate) fn validate_testbed_command(
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(std::time::Duration::from_secs(1));
+    let log = LogLines::for_stderr(&bar, "validate on the testbed", quiet);
     let say = |what: &str| bar.set_message(what.to_string());
     let moved = |done: u64, total: u64| {
         if done == 0 {
@@ -329,6 +331,7 @@ pub(crate) fn validate_testbed_command(
         program: &program,
     };
     let done = validate(&req, dir.staging(), &stop, say, moved);
+    drop(log);
     bar.finish_and_clear();
     let done = done?;
     let recorded = out.join("testbed.toml").to_string_lossy().into_owned();
