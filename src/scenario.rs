@@ -11,14 +11,17 @@ use crate::input::{InputError, Override, Source};
 use crate::machine::device::{ComputeModel, Jitter};
 use crate::machine::topology::Topology;
 use crate::machine::topology::generators::Generator;
+use crate::workload::DatasetSpec;
 use crate::workload::dataset::{DatasetInfo, info_of};
 use crate::workload::model::{ModelSpec, QuadraticDef};
-use crate::workload::{DatasetSpec, model};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 mod machine;
+mod trains;
+
+use trains::block_ranges;
 
 /// The most iterations (mini-batches, all learners together) a run may take: a timing-only
 /// simulation runs some 10^5 of them per second, a real-gradient one far fewer, so this is
@@ -576,70 +579,6 @@ impl ScenarioFile {
             file: self,
         })
     }
-
-    /// The model the scenario names, fitted to its data; None (with problems) if it cannot be.
-    fn resolve_model(
-        &self,
-        data: Option<&DatasetInfo>,
-        problems: &mut Vec<(String, String)>,
-    ) -> Option<ModelSpec> {
-        let w = &self.workload;
-        if w.model == "quadratic" {
-            if !matches!(w.dataset, DatasetSpec::None { .. }) {
-                problems.push((
-                    "workload.dataset.kind".into(),
-                    format!(
-                        "model `quadratic` reads no data; use kind = \"none\" (with train_samples), not `{}`",
-                        w.dataset.kind()
-                    ),
-                ));
-                return None;
-            }
-            let q = w.quadratic.clone().unwrap_or_default();
-            let issues = q.check();
-            if !issues.is_empty() {
-                problems.extend(
-                    issues
-                        .into_iter()
-                        .map(|(k, m)| (format!("workload.quadratic.{k}"), m)),
-                );
-                return None;
-            }
-            return Some(ModelSpec::Quadratic(q));
-        }
-        if w.quadratic.is_some() {
-            problems.push((
-                "workload.quadratic".into(),
-                format!("only for model = \"quadratic\", not `{}`", w.model),
-            ));
-        }
-        let info = data?;
-        let Some(m) = model::builtin(&w.model, info.input, info.classes) else {
-            problems.push((
-                "workload.model".into(),
-                format!(
-                    "unknown model `{}`; built-in models: {}",
-                    w.model,
-                    model::NAMES.join(", ")
-                ),
-            ));
-            return None;
-        };
-        match m.layer_stats() {
-            Ok(_) => Some(ModelSpec::Layers(m)),
-            Err(e) => {
-                problems.push((
-                    "workload.model".into(),
-                    format!(
-                        "model `{}` does not fit data set `{}`: {e}",
-                        m.name,
-                        w.dataset.kind()
-                    ),
-                ));
-                None
-            }
-        }
-    }
 }
 
 impl Scenario {
@@ -661,38 +600,6 @@ impl Scenario {
     pub fn spells(&self) -> Vec<Option<crate::faults::Spells>> {
         crate::faults::spells(&self.flaky, self.file.seed)
     }
-}
-
-/// The partitioned model's blocks: `blocks` even ones, or one per layer with parameters.
-fn block_ranges(
-    model: &ModelSpec,
-    blocks: Option<usize>,
-) -> Result<Vec<std::ops::Range<usize>>, String> {
-    let n = model.params() as usize;
-    if let Some(b) = blocks {
-        if b > n {
-            return Err(format!(
-                "{b} blocks for a model of {n} parameters; at most one block per parameter"
-            ));
-        }
-        return Ok(crate::cluster::split_even(n, b));
-    }
-    let Some(stats) = model.layers().and_then(|m| m.layer_stats().ok()) else {
-        return Err(format!(
-            "model `{}` has no layers to cut the blocks at; give the number of blocks",
-            model.name()
-        ));
-    };
-    let mut start = 0;
-    Ok(stats
-        .iter()
-        .filter(|l| l.params > 0)
-        .map(|l| {
-            let r = start..start + l.params as usize;
-            start = r.end;
-            r
-        })
-        .collect())
 }
 
 fn need(problems: &mut Vec<(String, String)>, ok: bool, key: &str, message: String) {
