@@ -23,6 +23,7 @@
 
 mod faults;
 mod host;
+mod messages;
 mod outage;
 mod roles;
 mod server;
@@ -38,7 +39,6 @@ use crate::cluster::shard::Shard;
 use crate::engine::{Context, Model};
 use crate::faults::{Failure, Spells};
 use crate::machine::device::{ComputeModel, stretch, update_time};
-use crate::machine::network::Network;
 use crate::machine::topology::{Route, Topology};
 use crate::observe::{MessageKind, MessageRecord, Observer};
 use crate::outcome::{FaultRecord, Outcome};
@@ -230,92 +230,6 @@ impl<O: Observer, G: Gradients> Downpour<O, G> {
             outages,
             setup,
         })
-    }
-
-    /// Routes between every learner and shard over the topology's links.
-    fn links(
-        topology: &Topology,
-        p: &Placement,
-        share_cv: f64,
-    ) -> Result<Fabric, Vec<(String, String)>> {
-        let (down, up) = p.server_routes(topology)?;
-        Ok(Fabric::Links {
-            wires: Wires::new(Network::new(topology.channel_capacities()), share_cv),
-            down,
-            up,
-        })
-    }
-
-    /// Sends a message: on links slices and gradients are flows through the network while
-    /// requests and acks only take their route's latency; on a host every message takes the
-    /// host's message latency (its data was copied by the sender's thread beforehand).
-    fn send(
-        &mut self,
-        ctx: &mut Context<'_, Event>,
-        kind: MessageKind,
-        learner: usize,
-        shard: usize,
-    ) {
-        self.learners[learner].in_transfer += 1;
-        self.dispatch(ctx, kind, learner, shard);
-    }
-
-    /// Puts a message on its way without counting it again (see [`Downpour::send`]).
-    fn dispatch(
-        &mut self,
-        ctx: &mut Context<'_, Event>,
-        kind: MessageKind,
-        learner: usize,
-        shard: usize,
-    ) {
-        let msg = Message {
-            kind,
-            learner,
-            shard,
-            sent: ctx.now(),
-            life: self.life[learner],
-        };
-        let bytes = self.shards[shard].bytes;
-        match &mut self.fabric {
-            Fabric::Links { wires, down, up } => {
-                let i = learner * self.shards.len() + shard;
-                let route = match kind {
-                    MessageKind::PullRequest | MessageKind::Gradient => &up[i],
-                    MessageKind::Parameters | MessageKind::Ack => &down[i],
-                };
-                match kind {
-                    MessageKind::PullRequest | MessageKind::Ack => {
-                        ctx.schedule_in(route.latency, Event::Deliver(msg));
-                    }
-                    MessageKind::Parameters | MessageKind::Gradient => {
-                        let now = ctx.now();
-                        wires.start(now, route, bytes, msg, ctx.rng());
-                        self.sync_wake(ctx);
-                    }
-                }
-            }
-            Fabric::Host(h) => {
-                if matches!(kind, MessageKind::Parameters | MessageKind::Gradient) {
-                    h.bytes_sent += bytes;
-                }
-                ctx.schedule_in(h.delay, Event::Deliver(msg));
-            }
-        }
-    }
-
-    /// Makes sure a wake-up is scheduled for the fabric's next change.
-    fn sync_wake(&mut self, ctx: &mut Context<'_, Event>) {
-        let now = ctx.now();
-        let (at, event) = match &mut self.fabric {
-            Fabric::Links { wires, .. } => (wires.next_wake(now), Event::NetworkWake),
-            Fabric::Host(h) => (
-                h.wake_at.schedule(h.threads.next_event_time(), now),
-                Event::ThreadsWake,
-            ),
-        };
-        if let Some(t) = at {
-            ctx.schedule_at(t, event);
-        }
     }
 
     fn refresh(&mut self, learner: usize) {
