@@ -218,9 +218,10 @@ pub(crate) enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Re-run Bhardwaj & Cong's experiments (scenarios/sweeps/paper-*.toml) and write their
-    /// reports, with the guarantee-ratio figure (about 30 min on 2 cores; `--out figures`
-    /// refreshes the shipped ones).
+    /// Re-run Bhardwaj & Cong's experiments (scenarios/sweeps/paper-cifar10.toml and
+    /// paper-nlc.toml, about 30 min on 2 cores; `--sweeps scenarios/sweeps/paper-lr.toml` runs
+    /// the learning-rate result at 500,000 samples, about 2.5 hours) and write their
+    /// reports, with the guarantee-ratio figure (`--out figures` refreshes the shipped ones).
     Reproduce {
         /// Where the reports go.
         #[arg(long, default_value = "runs/reproduce/reports")]

@@ -77,35 +77,50 @@ pub(crate) fn sweep_command(
     Ok(())
 }
 
-/// Runs the paper's sweeps and puts each report under `out/<sweep name>/`, and the guarantee
-/// ratio of the seed's theorem beside them.
-/// What `reproduce` is about to do and, for the shipped sweeps, how long it took where the
-/// shipped figures were made.
+/// The shipped sweeps `reproduce` runs and their wall time where the shipped figures were made,
+/// on the 2-core development machine (figures/README.md): seconds, and peak memory in GB.
+const SHIPPED: &[(&str, f64, f64)] = &[
+    ("paper-cifar10.toml", 1538.0, 9.3),
+    ("paper-nlc.toml", 279.0, 9.3),
+    ("paper-lr.toml", PAPER_LR_S, 0.5),
+];
+
+/// The learning-rate sweep's six points: three p = 16 points of 18.3 min each alone on the
+/// machine and three p = 1 points of 31 min each.
+const PAPER_LR_S: f64 = 3.0 * 1098.0 + 3.0 * 1860.0;
+
+/// What `reproduce` is about to do and, where every sweep is a shipped one, how long they took
+/// where the shipped figures were made.
 fn reproduce_estimate(files: &[PathBuf], specs: &[asgd_sim::sweep::SweepSpec]) -> String {
     let points: usize = specs.iter().map(|s| s.points().len()).sum();
     let sweeps = if specs.len() == 1 { "sweep" } else { "sweeps" };
     let mut text = format!("reproduce: {points} points in {} {sweeps}", specs.len());
-    let shipped = ["paper-cifar10.toml", "paper-nlc.toml"];
-    let names: Vec<String> = files
+    let known: Option<Vec<&(&str, f64, f64)>> = files
         .iter()
-        .filter_map(|f| f.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|f| {
+            let name = f.file_name()?.to_string_lossy().into_owned();
+            SHIPPED.iter().find(|(n, _, _)| *n == name)
+        })
         .collect();
-    if names == shipped {
-        // Measured on a 2-core machine: CIFAR-10 1,538 s, NLC 279 s (figures/README.md).
+    if let Some(known) = known.filter(|k| !k.is_empty()) {
+        let seconds: f64 = known.iter().map(|(_, s, _)| s).sum();
+        let memory = known.iter().map(|(_, _, m)| *m).fold(0.0, f64::max);
         let cores = asgd_sim::setup::default_threads().max(1) as f64;
         // Scaled by core count: points run side by side, one per core.
-        let minutes = (1538.0 + 279.0) / 60.0 * 2.0 / cores;
+        let minutes = seconds / 60.0;
+        let here = minutes * 2.0 / cores;
         text.push_str(&format!(
-            "; about 30 min of wall time on 2 cores (9.3 GB peak memory), about {minutes:.0} \
-             min on this host's {cores} cores if the points spread over them; finished points \
-             are kept, so a stopped run resumes"
+            "; about {minutes:.0} min of wall time on 2 cores ({memory} GB peak memory), about \
+             {here:.0} min on this host's {cores} cores if the points spread over them; \
+             finished points are kept, so a stopped run resumes"
         ));
     }
     text.push('\n');
     text
 }
 
+/// Runs the paper's sweeps and puts each report under `out/<sweep name>/`, and the guarantee
+/// ratio of the seed's theorem beside them.
 pub(crate) fn reproduce(
     out: &std::path::Path,
     runs: &std::path::Path,
@@ -157,4 +172,35 @@ pub(crate) fn reproduce(
         ));
     }
     emit(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate(names: &[&str]) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps");
+        let files: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+        let specs: Vec<_> = files
+            .iter()
+            .map(|f| asgd_sim::sweep::SweepSpec::read(f).unwrap())
+            .collect();
+        reproduce_estimate(&files, &specs)
+    }
+
+    #[test]
+    fn reproduce_says_the_shipped_sweeps_wall_time_and_memory_and_nothing_for_others() {
+        let paper = estimate(&["paper-cifar10.toml", "paper-nlc.toml"]);
+        assert!(
+            paper.starts_with("reproduce: 16 points in 2 sweeps; about 30 min of wall time on 2 cores (9.3 GB peak memory)"),
+            "{paper}"
+        );
+        let lr = estimate(&["paper-lr.toml"]);
+        assert!(
+            lr.starts_with("reproduce: 6 points in 1 sweep; about 148 min of wall time on 2 cores (0.5 GB peak memory)"),
+            "{lr}"
+        );
+        let other = estimate(&["stragglers.toml"]);
+        assert!(other.ends_with("sweep\n"), "{other}");
+    }
 }
