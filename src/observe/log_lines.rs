@@ -34,7 +34,8 @@ impl LogLines {
         ))
     }
 
-    /// Writes `bar`'s line to `out` every `every`, and a last one when dropped.
+    /// Writes `bar`'s line to `out` every `every`, and a last one when dropped unless nothing
+    /// was done and nothing written (work refused before it began).
     pub fn start(
         bar: ProgressBar,
         label: String,
@@ -43,13 +44,19 @@ impl LogLines {
     ) -> LogLines {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
+            let mut written = false;
             loop {
                 let last = !matches!(
                     stopped.recv_timeout(every),
                     Err(mpsc::RecvTimeoutError::Timeout)
                 );
+                // Work refused before it began (bad input) leaves the log to its error.
+                if last && !written && bar.position() == 0 {
+                    break;
+                }
                 // A log that cannot be written to is no reason to stop the work.
                 let _ = writeln!(out, "{}", line(&bar, &label));
+                written = true;
                 if last {
                     let _ = out.flush();
                     break;
@@ -141,6 +148,20 @@ mod tests {
             "{lines:?}"
         );
         assert!(lines[0].contains("elapsed, ETA "), "{lines:?}");
+    }
+
+    #[test]
+    fn a_log_gets_no_line_for_work_refused_before_it_began() {
+        let bar = ProgressBar::hidden();
+        bar.set_length(10);
+        let out = Shared::default();
+        drop(LogLines::start(
+            bar,
+            "run".into(),
+            Duration::from_secs(3600),
+            Box::new(out.clone()),
+        ));
+        assert_eq!(out.lines(), Vec::<String>::new());
     }
 
     #[test]
