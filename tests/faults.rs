@@ -750,7 +750,8 @@ fn shards_back_from_the_starting_checkpoint_lose_what_the_run_learned() {
 
 /// The real backend's shard sleeps out its time down while the learners' messages wait, then
 /// comes back from its checkpoint (the start's: every update it applied is lost); the run
-/// completes every iteration.
+/// completes every iteration. Its schedule is the simulator's: a shard busy past its failure
+/// time fails late but is back at `at_s + down_for_s` all the same, as a real learner is.
 #[test]
 fn a_real_shard_fails_sleeps_out_its_time_down_and_comes_back_from_its_checkpoint() {
     use std::sync::atomic::AtomicBool;
@@ -764,7 +765,7 @@ fn a_real_shard_fails_sleeps_out_its_time_down_and_comes_back_from_its_checkpoin
     };
     assert_eq!(f.shard, 1);
     assert!(f.failed_at_s >= 0.05, "{f:?}");
-    assert!(f.back_at_s.unwrap() - f.failed_at_s >= 0.2 - 1e-3, "{f:?}");
+    assert!(f.back_at_s.unwrap() >= 0.25, "{f:?}");
     assert!(f.lost_updates > 0, "{f:?}");
     let done: u64 = s.per_learner.iter().map(|l| l.iterations).sum();
     assert!(

@@ -103,3 +103,37 @@ impl Outage {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::ShardFailure;
+
+    /// A shard that reaches its failure late (busy applying when it was due) is back at the
+    /// scheduled `at_s + down_for_s`, the simulator's schedule and a real learner's, not
+    /// `down_for_s` after it noticed.
+    #[test]
+    fn a_shard_that_fails_late_is_back_at_its_scheduled_time() {
+        let faults = ShardFaults {
+            failures: vec![ShardFailure {
+                shard: 0,
+                at_s: 0.001,
+                down_for_s: 0.05,
+            }],
+            checkpoint_every_s: None,
+        };
+        let mut o = Outage::of(&faults, 0);
+        let start = std::time::Instant::now();
+        let clock = || start.elapsed().as_nanos() as u64 + 40_000_000;
+        let (mut slice, mut state) = (vec![1.0f32; 4], vec![]);
+        o.fail(clock(), &mut slice, &mut state, clock);
+        let [r] = &o.records[..] else {
+            panic!("{:?}", o.records)
+        };
+        assert!(r.failed_at_s >= 0.04, "{r:?}");
+        let back = r.back_at_s.unwrap();
+        assert!(back >= 0.051, "{r:?}");
+        // Not a whole 0.05 s after it failed, 0.09 or later (29 ms allowed for a late wake-up).
+        assert!(back < 0.08, "{r:?}");
+    }
+}
