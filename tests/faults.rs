@@ -126,18 +126,20 @@ fn real_computes(factors: &str) -> [Vec<f64>; 2] {
 }
 
 /// The real backend slows a learner for real: in one run, beside a peer at its device's
-/// speed, a learner slowed 4 times takes at least 3 times its peer's median gradient (a
-/// learner not slowed would take about as long as its peer). Only a lower bound is pinned:
-/// both share this machine's cores with the rest of the suite, and a gradient right after a
-/// sleep runs slower than one after another (measured 3.84 to 4.51 times for a factor of 4,
-/// and once 9.6 while the machine was busy compiling, on the development machine).
+/// speed, a learner slowed 4 times takes well over its peer's median gradient (a learner not
+/// slowed would take about as long as its peer). Only a loose lower bound is pinned: both
+/// share this machine's cores with the rest of the suite, so each one's own work varies
+/// (measured 3.84 to 4.51 times for a factor of 4 on an idle machine, 9.6 while it was busy
+/// compiling, 2.13 with two busy loops beside the suite: a learner waking from its sleep gets
+/// a core sooner than its peer). That the wait is the factor times the learner's own work is
+/// pinned exactly by the unit tests of `real::runtime::slow_down`.
 #[test]
-fn a_slowed_learner_really_takes_at_least_its_factor_times_its_peers_gradient() {
+fn a_slowed_learner_really_takes_well_over_its_peers_gradient() {
     let median = |c: &[f64]| c[c.len() / 2];
     let [peer, slowed] = real_computes("[1.0, 4.0]");
     assert!(peer.len() > slowed.len(), "{} {}", peer.len(), slowed.len());
     let ratio = median(&slowed) / median(&peer);
-    assert!(ratio >= 3.0, "measured slowdown {ratio}");
+    assert!(ratio >= 1.5, "measured slowdown {ratio}");
 }
 
 /// Timing-only synchronous SGD through the server on the quick scenario with `sets`.

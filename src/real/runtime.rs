@@ -650,3 +650,41 @@ fn evaluate_snapshots(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A learner `factor` times slower waits `factor - 1` times the gradient it just computed,
+    /// in steps short enough for a halt to reach it.
+    #[test]
+    fn a_slowed_learner_waits_its_factor_less_one_times_its_own_work() {
+        let (worked, factor) = (10_000_000u64, 4.0);
+        let polls = Cell::new(0);
+        let t = Instant::now();
+        slow_down(factor, worked, || {
+            polls.set(polls.get() + 1);
+            false
+        });
+        let waited = t.elapsed();
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        // 30 ms in steps of at most 20 ms: the halt is asked at least twice.
+        assert!(polls.get() >= 2, "{}", polls.get());
+    }
+
+    /// A learner at its device's speed (or faster) does not wait, and a halted one stops
+    /// waiting at once.
+    #[test]
+    fn no_wait_at_factor_one_or_once_halted() {
+        let t = Instant::now();
+        slow_down(1.0, 1_000_000_000, || false);
+        slow_down(0.5, 1_000_000_000, || false);
+        slow_down(100.0, 1_000_000_000, || true);
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
+}
