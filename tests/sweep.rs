@@ -452,8 +452,8 @@ fn shipped_sweeps_read_and_every_point_checks() {
     }
 }
 
-/// The learning-rate experiment is the paper's: p = 16 and 1, the three rates, and every point
-/// trains on M K = 500,000 samples of the object set.
+/// The learning-rate experiment is the paper's: p = 16 and 1, the three rates, two seeds, and
+/// every point trains on M K = 500,000 samples of the object set.
 #[test]
 fn paper_lr_sweep_trains_every_point_on_the_papers_500000_samples() {
     use asgd_sim::scenario::{DataCache, load_with};
@@ -461,8 +461,12 @@ fn paper_lr_sweep_trains_every_point_on_the_papers_500000_samples() {
     let cache = DataCache::default();
     let spec = SweepSpec::read(&repo("scenarios/sweeps/paper-lr.toml")).unwrap();
     let points = spec.points();
-    assert_eq!(points.len(), 6, "p in {{16, 1}} x three rates");
-    let mut seen = vec![];
+    assert_eq!(
+        points.len(),
+        12,
+        "p in {{16, 1}} x three rates x seeds 1 and 2"
+    );
+    let (mut seen, mut seeds) = (vec![], vec![]);
     for p in &points {
         let sc = load_with(&spec.scenario, &spec.overrides(p), &cache)
             .unwrap_or_else(|e| panic!("{}: {e}", p.name));
@@ -475,9 +479,11 @@ fn paper_lr_sweep_trains_every_point_on_the_papers_500000_samples() {
         // 10 epochs of ceil(50,000 / 128) = 391 mini-batches of 128.
         assert_eq!(budget, 500_480);
         seen.push((sc.placement.learner_gpus.len(), f.algorithm.learning_rate));
+        seeds.push(f.seed);
     }
     assert!(seen.contains(&(16, 0.1)) && seen.contains(&(16, 0.005)));
     assert!(seen.contains(&(1, 0.1)) && seen.contains(&(1, 0.005)));
+    assert_eq!(seeds.iter().filter(|&&s| s == 2).count(), 6, "{seeds:?}");
 }
 
 #[test]

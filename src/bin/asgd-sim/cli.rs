@@ -220,7 +220,7 @@ pub(crate) enum Command {
     },
     /// Re-run Bhardwaj & Cong's experiments (scenarios/sweeps/paper-cifar10.toml and
     /// paper-nlc.toml, about 30 min on 2 cores; `--sweeps scenarios/sweeps/paper-lr.toml` runs
-    /// the learning-rate result at 500,000 samples, about 2 hours) and write their
+    /// the learning-rate result at 500,000 samples, two seeds, about 4 hours) and write their
     /// reports, with the guarantee-ratio figure (`--out figures` refreshes the shipped ones).
     Reproduce {
         /// Where the reports go.

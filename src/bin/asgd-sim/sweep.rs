@@ -85,9 +85,9 @@ const SHIPPED: &[(&str, f64, f64)] = &[
     ("paper-lr.toml", PAPER_LR_S, 0.5),
 ];
 
-/// The learning-rate sweep's six points: three p = 16 points of 18.3 min each and three p = 1
-/// points of 20.5 min each, alone on the machine.
-const PAPER_LR_S: f64 = 3.0 * 1098.0 + 3.0 * 1233.0;
+/// The learning-rate sweep's twelve points, two seeds of three p = 16 points of 18.3 min each
+/// and three p = 1 points of 20.5 min each, alone on the machine.
+const PAPER_LR_S: f64 = 2.0 * (3.0 * 1098.0 + 3.0 * 1233.0);
 
 /// What `reproduce` is about to do and, where every sweep is a shipped one, how long they took
 /// where the shipped figures were made.
@@ -197,7 +197,7 @@ mod tests {
         );
         let lr = estimate(&["paper-lr.toml"]);
         assert!(
-            lr.starts_with("reproduce: 6 points in 1 sweep; about 117 min of wall time on 2 cores (0.5 GB peak memory)"),
+            lr.starts_with("reproduce: 12 points in 1 sweep; about 233 min of wall time on 2 cores (0.5 GB peak memory)"),
             "{lr}"
         );
         let other = estimate(&["stragglers.toml"]);
