@@ -37,6 +37,26 @@ pub(super) trait Work {
     fn message(&mut self, range: Range<usize>, buf: &mut Vec<f32>);
     /// The whole gradient just computed, for a reach that applies it in place (Hogwild's).
     fn gradient(&self) -> &[f32];
+
+    /// Takes a slice pulled from a shard into `range`, counting the bytes it moved: what every
+    /// reach by messages (threads or sockets) does with one.
+    fn take_slice(&mut self, range: Range<usize>, data: &[f32], end: &mut LearnerEnd) {
+        self.destination(range).copy_from_slice(data);
+        end.bytes += BYTES_PER_PARAM * data.len() as u64;
+    }
+
+    /// Writes the push for `range` into `buf`, counting the bytes it will move.
+    fn push_message(&mut self, range: Range<usize>, buf: &mut Vec<f32>, end: &mut LearnerEnd) {
+        self.message(range, buf);
+        end.bytes += BYTES_PER_PARAM * buf.len() as u64;
+    }
+}
+
+/// Synchronous SGD's versions (see [`Reach::versions`]) from the versions of the slices last
+/// pulled, shard by shard.
+pub(super) fn read_versions(read: &[u64]) -> (u64, u64) {
+    let oldest = read.iter().copied().min().unwrap_or(0);
+    (read.first().copied().unwrap_or(0), oldest)
 }
 
 /// How a learner reaches the server: by messages to shard threads ([`Shards`]), or by reading
@@ -246,10 +266,8 @@ impl Reach for Shards<'_> {
             else {
                 return None;
             };
-            work.destination(self.ranges[shard].clone())
-                .copy_from_slice(&data);
+            work.take_slice(self.ranges[shard].clone(), &data, end);
             self.read[shard] = version;
-            end.bytes += BYTES_PER_PARAM * data.len() as u64;
             self.spares.push(data);
         }
         Some(())
@@ -267,8 +285,7 @@ impl Reach for Shards<'_> {
         let sh = self.shared;
         for k in targets.clone() {
             let mut data = self.spares.pop().unwrap_or_default();
-            work.message(self.ranges[k].clone(), &mut data);
-            end.bytes += BYTES_PER_PARAM * data.len() as u64;
+            work.push_message(self.ranges[k].clone(), &mut data, end);
             let msg = ToShard::Push {
                 learner: self.l,
                 read_version: self.read[k],
@@ -298,8 +315,7 @@ impl Reach for Shards<'_> {
     }
 
     fn versions(&self) -> (u64, u64) {
-        let oldest = self.read.iter().copied().min().unwrap_or(0);
-        (self.read.first().copied().unwrap_or(0), oldest)
+        read_versions(&self.read)
     }
 
     /// Every shard's slice as it is now; None if a shard did not answer.

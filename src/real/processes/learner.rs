@@ -8,7 +8,7 @@
 //! coordinator, which halts the run.
 
 use super::super::control::Control;
-use super::super::learner::{Learner, Reach, Taken, Work};
+use super::super::learner::{Learner, Reach, Taken, Work, read_versions};
 use super::super::runtime::{Clock, LearnerEnd};
 use super::super::shard::Answer;
 use super::super::sharded::learn;
@@ -22,7 +22,6 @@ use crate::algorithm::Server;
 use crate::data::Split;
 use crate::setup::RealParts;
 use crate::training::sampler::Sampler;
-use crate::workload::model::BYTES_PER_PARAM;
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::sync::mpsc::{Sender, channel};
@@ -371,9 +370,8 @@ impl Reach for Sockets<'_> {
             let range = self.ranges[k].clone();
             match self.recv(k)? {
                 Msg::Slice { version, data } if data.len() == range.len() => {
-                    work.destination(range).copy_from_slice(&data);
+                    work.take_slice(range, &data, end);
                     self.read[k] = version;
-                    end.bytes += BYTES_PER_PARAM * data.len() as u64;
                 }
                 other => {
                     self.lost(k, format!("a slice was expected, got {}", other.name()));
@@ -397,8 +395,7 @@ impl Reach for Sockets<'_> {
         let clock = self.control.clock;
         for k in targets.clone() {
             let mut data = std::mem::take(&mut self.spare);
-            work.message(self.ranges[k].clone(), &mut data);
-            end.bytes += BYTES_PER_PARAM * data.len() as u64;
+            work.push_message(self.ranges[k].clone(), &mut data, end);
             let msg = Msg::Push {
                 read_version: self.read[k],
                 arrived: clock.now(),
@@ -442,8 +439,7 @@ impl Reach for Sockets<'_> {
     }
 
     fn versions(&self) -> (u64, u64) {
-        let oldest = self.read.iter().copied().min().unwrap_or(0);
-        (self.read.first().copied().unwrap_or(0), oldest)
+        read_versions(&self.read)
     }
 
     /// Asks every shard to keep its slice as the epoch's; they hand them in at the run's end.
