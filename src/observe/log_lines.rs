@@ -166,7 +166,7 @@ mod tests {
         let left = eta(Duration::from_secs(25 * 60), 5462, 15640);
         let want = 25.0 * 60.0 * (15640.0 - 5462.0) / 5462.0;
         assert!((left.as_secs_f64() - want).abs() < 1e-6, "{left:?}");
-        assert!((want / 60.0 - 46.6).abs() < 0.05);
+        assert!((left.as_secs_f64() / 60.0 - 46.6).abs() < 0.05, "{left:?}");
         assert_eq!(eta(Duration::from_secs(10), 1, 2), Duration::from_secs(10));
         assert_eq!(eta(Duration::from_secs(10), 2, 2), Duration::ZERO);
     }
